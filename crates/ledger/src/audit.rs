@@ -1,0 +1,249 @@
+//! The auditor: recomputes everything the ledger maintains from the immutable transfers and
+//! reports every disagreement. Runs in one read snapshot so concurrent writes can't fake a problem.
+
+use std::collections::BTreeMap;
+
+use sea_orm::{
+    AccessMode, ConnectionTrait, DatabaseTransaction, DbBackend, IsolationLevel, QueryResult,
+    TransactionOptions, TransactionTrait,
+};
+
+use crate::{
+    db::{Pools, col, stmt},
+    error::LedgerResult,
+};
+
+/// What the audit found. `problems` is empty when every invariant holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditReport {
+    pub accounts: usize,
+    pub wallets: usize,
+    pub transfers: i64,
+    /// Net balance of every account, computed from transfers, by account code.
+    pub balances: BTreeMap<String, i64>,
+    pub problems: Vec<String>,
+}
+
+impl AuditReport {
+    pub fn is_clean(&self) -> bool {
+        self.problems.is_empty()
+    }
+}
+
+impl std::fmt::Display for AuditReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(
+            f,
+            "{} accounts ({} wallets), {} transfers",
+            self.accounts, self.wallets, self.transfers
+        )?;
+        for (code, net) in self
+            .balances
+            .iter()
+            .filter(|(c, _)| c.starts_with("system:"))
+        {
+            writeln!(f, "  {code}: {net}")?;
+        }
+        if self.problems.is_empty() {
+            write!(f, "audit clean")
+        } else {
+            writeln!(f, "{} problem(s):", self.problems.len())?;
+            for p in &self.problems {
+                writeln!(f, "  - {p}")?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn rows(
+    txn: &DatabaseTransaction,
+    backend: DbBackend,
+    sql: &str,
+) -> LedgerResult<Vec<QueryResult>> {
+    Ok(txn.query_all_raw(stmt(backend, sql, vec![])).await?)
+}
+
+pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
+    let backend = pools.backend;
+    let options = match backend {
+        DbBackend::Postgres => TransactionOptions {
+            isolation_level: Some(IsolationLevel::RepeatableRead),
+            access_mode: Some(AccessMode::ReadOnly),
+            sqlite_transaction_mode: None,
+        },
+        _ => TransactionOptions::default(),
+    };
+    let txn = pools.read.begin_with_options(options).await?;
+    let mut report = AuditReport::default();
+    let p = &mut report.problems;
+
+    // 1. Every account's net from transfers; all of them together sum to zero.
+    let nets = rows(
+        &txn,
+        backend,
+        "SELECT a.id, a.code, a.kind, \
+           CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t WHERE t.credit_account_id = a.id), 0) AS BIGINT) AS credits_in, \
+           CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t WHERE t.debit_account_id = a.id), 0) AS BIGINT) AS debits_out \
+         FROM ledger_accounts a ORDER BY a.id",
+    )
+    .await?;
+    let mut total: i128 = 0;
+    let mut net_by_id: BTreeMap<i64, i64> = BTreeMap::new();
+    for row in &nets {
+        let id: i64 = col(row, "id")?;
+        let code: String = col(row, "code")?;
+        let kind: String = col(row, "kind")?;
+        let net = col::<i64>(row, "credits_in")? - col::<i64>(row, "debits_out")?;
+        total += i128::from(net);
+        net_by_id.insert(id, net);
+        report.accounts += 1;
+        if kind == "wallet" {
+            report.wallets += 1;
+        }
+        report.balances.insert(code, net);
+    }
+    if total != 0 {
+        p.push(format!("accounts sum to {total}, not zero"));
+    }
+
+    // 2. Each wallet's balance row equals its transfers; never negative.
+    let balances = rows(
+        &txn,
+        backend,
+        "SELECT b.account_id, b.available, b.reserved, \
+           CAST(COALESCE((SELECT SUM(l.remaining) FROM ledger_lots l WHERE l.wallet_account_id = b.account_id), 0) AS BIGINT) AS lots_remaining, \
+           CAST(COALESCE((SELECT SUM(l.held) FROM ledger_lots l WHERE l.wallet_account_id = b.account_id), 0) AS BIGINT) AS lots_held, \
+           CAST(COALESCE((SELECT SUM(r.amount) FROM ledger_reservations r WHERE r.wallet_account_id = b.account_id AND r.status = 'pending'), 0) AS BIGINT) AS pending \
+         FROM ledger_balances b ORDER BY b.account_id",
+    )
+    .await?;
+    for row in &balances {
+        let wallet: i64 = col(row, "account_id")?;
+        let available: i64 = col(row, "available")?;
+        let reserved: i64 = col(row, "reserved")?;
+        let net = net_by_id.get(&wallet).copied().unwrap_or_default();
+        if available < 0 || reserved < 0 {
+            p.push(format!(
+                "wallet {wallet} is negative: available {available}, reserved {reserved}"
+            ));
+        }
+        if available + reserved != net {
+            p.push(format!(
+                "wallet {wallet}: balance row {available}+{reserved} but transfers net {net}"
+            ));
+        }
+        let lots_remaining: i64 = col(row, "lots_remaining")?;
+        if lots_remaining != available {
+            p.push(format!(
+                "wallet {wallet}: lots hold {lots_remaining} available, balance row {available}"
+            ));
+        }
+        let lots_held: i64 = col(row, "lots_held")?;
+        let pending: i64 = col(row, "pending")?;
+        if lots_held != reserved || pending != reserved {
+            p.push(format!(
+                "wallet {wallet}: reserved {reserved}, lots hold {lots_held}, pending reservations {pending}"
+            ));
+        }
+    }
+
+    // 3. Each lot: what it gave up equals its allocations; what it holds equals its reservations.
+    let lots = rows(
+        &txn,
+        backend,
+        "SELECT l.id, l.original, l.remaining, l.held, \
+           CAST(COALESCE((SELECT SUM(a.amount) FROM ledger_lot_allocations a WHERE a.lot_id = l.id), 0) AS BIGINT) AS allocated, \
+           CAST(COALESCE((SELECT SUM(rl.held) FROM ledger_reservation_lots rl WHERE rl.lot_id = l.id), 0) AS BIGINT) AS reserved_here \
+         FROM ledger_lots l ORDER BY l.id",
+    )
+    .await?;
+    for row in &lots {
+        let lot: i64 = col(row, "id")?;
+        let original: i64 = col(row, "original")?;
+        let remaining: i64 = col(row, "remaining")?;
+        let held: i64 = col(row, "held")?;
+        let allocated: i64 = col(row, "allocated")?;
+        let reserved_here: i64 = col(row, "reserved_here")?;
+        if original - remaining - held != allocated {
+            p.push(format!(
+                "lot {lot}: original {original} - remaining {remaining} - held {held} != allocated {allocated}"
+            ));
+        }
+        if held != reserved_here {
+            p.push(format!(
+                "lot {lot}: holds {held} but reservations hold {reserved_here} of it"
+            ));
+        }
+    }
+
+    // 4. Every credit into a wallet made exactly one lot of its amount; every debit out of a
+    //    wallet is paid for by allocations summing to its amount.
+    let transfers = rows(
+        &txn,
+        backend,
+        "SELECT t.id, t.amount, t.debit_account_id, t.credit_account_id, t.wallet_account_id, \
+           (SELECT COUNT(*) FROM ledger_lots l WHERE l.transfer_id = t.id) AS lot_count, \
+           CAST(COALESCE((SELECT SUM(l.original) FROM ledger_lots l WHERE l.transfer_id = t.id), 0) AS BIGINT) AS lot_amount, \
+           CAST(COALESCE((SELECT SUM(a.amount) FROM ledger_lot_allocations a WHERE a.transfer_id = t.id), 0) AS BIGINT) AS allocated \
+         FROM ledger_transfers t ORDER BY t.id",
+    )
+    .await?;
+    for row in &transfers {
+        report.transfers += 1;
+        let id: i64 = col(row, "id")?;
+        let amount: i64 = col(row, "amount")?;
+        let wallet: i64 = col(row, "wallet_account_id")?;
+        let into_wallet = col::<i64>(row, "credit_account_id")? == wallet;
+        let lot_count: i64 = col(row, "lot_count")?;
+        let lot_amount: i64 = col(row, "lot_amount")?;
+        let allocated: i64 = col(row, "allocated")?;
+        if amount <= 0 {
+            p.push(format!("transfer {id} moves {amount}"));
+        }
+        if into_wallet && (lot_count != 1 || lot_amount != amount || allocated != 0) {
+            p.push(format!(
+                "credit {id} of {amount}: {lot_count} lot(s) of {lot_amount}, {allocated} allocated"
+            ));
+        }
+        if !into_wallet && (lot_count != 0 || allocated != amount) {
+            p.push(format!(
+                "debit {id} of {amount}: allocations sum to {allocated}"
+            ));
+        }
+    }
+
+    // 5. Reservations: pending ones hold exactly their amount; ended ones hold nothing; a settled
+    //    one spent exactly `used` in its one transfer.
+    let reservations = rows(
+        &txn,
+        backend,
+        "SELECT r.id, r.amount, r.status, r.used, \
+           CAST(COALESCE((SELECT SUM(rl.held) FROM ledger_reservation_lots rl WHERE rl.reservation_id = r.id), 0) AS BIGINT) AS held, \
+           CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t WHERE t.reservation_id = r.id), 0) AS BIGINT) AS spent \
+         FROM ledger_reservations r ORDER BY r.id",
+    )
+    .await?;
+    for row in &reservations {
+        let id: i64 = col(row, "id")?;
+        let amount: i64 = col(row, "amount")?;
+        let status: String = col(row, "status")?;
+        let used: Option<i64> = col(row, "used")?;
+        let held: i64 = col(row, "held")?;
+        let spent: i64 = col(row, "spent")?;
+        let expected_held = if status == "pending" { amount } else { 0 };
+        if held != expected_held {
+            p.push(format!(
+                "reservation {id} ({status}) holds {held}, expected {expected_held}"
+            ));
+        }
+        if spent != used.unwrap_or(0) {
+            p.push(format!(
+                "reservation {id} ({status}) spent {spent} but used is {used:?}"
+            ));
+        }
+    }
+
+    txn.commit().await?;
+    Ok(report)
+}

@@ -1,0 +1,276 @@
+//! Connections and the few helpers every ledger statement goes through.
+//!
+//! The ledger writes hand-written, dialect-neutral SQL through sea-orm's connection: one code path
+//! for SQLite and PostgreSQL, with every statement visible (round trips decide throughput).
+
+use std::time::Duration;
+
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    DbErr, QueryResult, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    Value,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+use crate::error::{LedgerError, LedgerResult};
+
+/// How to open the ledger's database.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// `sqlite://path/to/file.db?mode=rwc` or `postgres://user@host/db`.
+    pub url: String,
+    /// Connections for reads (and, on PostgreSQL, writes).
+    pub pool_size: u32,
+    /// Postgres only: the schema to use (created if missing). Tests give each run its own.
+    pub pg_schema: Option<String>,
+    /// How long SQLite waits for the write lock before failing with BUSY.
+    pub busy_timeout: Duration,
+}
+
+impl ConnectConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        ConnectConfig {
+            url: url.into(),
+            pool_size: 8,
+            pg_schema: None,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The ledger's connections. SQLite allows one writer at a time, so all writes go through a pool
+/// of exactly one connection (no SQLITE_BUSY between our own writers) and reads use a separate
+/// pool that WAL lets run beside the writer. PostgreSQL uses one pool for both.
+#[derive(Clone)]
+pub(crate) struct Pools {
+    pub write: DatabaseConnection,
+    pub read: DatabaseConnection,
+    pub backend: DbBackend,
+}
+
+pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
+    if config.url.starts_with("sqlite:") {
+        let write = Database::connect(sqlite_options(config, 1)).await?;
+        let read = Database::connect(sqlite_options(config, config.pool_size.max(1))).await?;
+        Ok(Pools {
+            write,
+            read,
+            backend: DbBackend::Sqlite,
+        })
+    } else if config.url.starts_with("postgres:") || config.url.starts_with("postgresql:") {
+        if let Some(schema) = &config.pg_schema {
+            validate_identifier(schema)?;
+            let bootstrap = Database::connect(base_options(config, 1)).await?;
+            bootstrap
+                .execute_unprepared(&format!("CREATE SCHEMA IF NOT EXISTS \"{schema}\""))
+                .await?;
+            bootstrap.close().await?;
+        }
+        let mut opts = base_options(config, config.pool_size.max(2));
+        if let Some(schema) = &config.pg_schema {
+            opts.set_schema_search_path(schema.clone());
+        }
+        let pool = Database::connect(opts).await?;
+        Ok(Pools {
+            write: pool.clone(),
+            read: pool,
+            backend: DbBackend::Postgres,
+        })
+    } else {
+        Err(LedgerError::InvalidRequest(format!(
+            "unsupported database URL {:?}: use sqlite:// or postgres://",
+            redact_url(&config.url)
+        )))
+    }
+}
+
+fn base_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
+    let mut opts = ConnectOptions::new(config.url.clone());
+    opts.max_connections(max)
+        .min_connections(1)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .sqlx_logging(false);
+    opts
+}
+
+fn sqlite_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
+    let busy = config.busy_timeout;
+    let mut opts = base_options(config, max);
+    // Durable commits for money: WAL with synchronous=FULL (NORMAL may lose a committed
+    // transaction on power loss). Foreign keys on; sqlx sets them, we state it anyway.
+    opts.map_sqlx_sqlite_opts(move |o| {
+        o.journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(busy)
+            .create_if_missing(true)
+    });
+    opts
+}
+
+fn validate_identifier(name: &str) -> LedgerResult<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !name.starts_with(|c: char| c.is_ascii_digit());
+    if ok {
+        Ok(())
+    } else {
+        Err(LedgerError::InvalidRequest(format!(
+            "{name:?} is not a valid schema name"
+        )))
+    }
+}
+
+/// The URL without its password, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.find(':') {
+                Some(colon) => format!(
+                    "{}{}:***{}",
+                    &url[..scheme + 3],
+                    &creds[..colon],
+                    &url[at..]
+                ),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Builds a statement from SQL written with `?` placeholders, numbering them `$1, $2, …` for
+/// PostgreSQL. Ledger SQL never contains a literal `?`.
+pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+    let sql = match backend {
+        DbBackend::Postgres => {
+            let mut out = String::with_capacity(sql.len() + 8);
+            let mut n = 0;
+            for c in sql.chars() {
+                if c == '?' {
+                    n += 1;
+                    out.push('$');
+                    out.push_str(&n.to_string());
+                } else {
+                    out.push(c);
+                }
+            }
+            out
+        }
+        _ => sql.to_string(),
+    };
+    Statement::from_sql_and_values(backend, sql, values)
+}
+
+/// A write transaction and the backend it runs on.
+pub(crate) struct Tx {
+    pub txn: DatabaseTransaction,
+    pub backend: DbBackend,
+}
+
+impl Tx {
+    pub async fn begin(pools: &Pools) -> LedgerResult<Tx> {
+        // BEGIN IMMEDIATE takes SQLite's write lock up front: a deferred transaction that reads
+        // before it writes fails with BUSY without waiting. Postgres keeps READ COMMITTED; every
+        // balance change is a conditional UPDATE that is correct under it.
+        let options = TransactionOptions {
+            sqlite_transaction_mode: (pools.backend == DbBackend::Sqlite)
+                .then_some(SqliteTransactionMode::Immediate),
+            ..Default::default()
+        };
+        let txn = pools.write.begin_with_options(options).await?;
+        Ok(Tx {
+            txn,
+            backend: pools.backend,
+        })
+    }
+
+    pub async fn exec(&self, sql: &str, values: Vec<Value>) -> Result<u64, DbErr> {
+        let result = self
+            .txn
+            .execute_raw(stmt(self.backend, sql, values))
+            .await?;
+        Ok(result.rows_affected())
+    }
+
+    pub async fn one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>, DbErr> {
+        self.txn
+            .query_one_raw(stmt(self.backend, sql, values))
+            .await
+    }
+
+    pub async fn all(&self, sql: &str, values: Vec<Value>) -> Result<Vec<QueryResult>, DbErr> {
+        self.txn
+            .query_all_raw(stmt(self.backend, sql, values))
+            .await
+    }
+
+    pub async fn commit(self) -> LedgerResult<()> {
+        self.txn.commit().await.map_err(LedgerError::from)
+    }
+}
+
+/// Reads outside a transaction, on the read pool.
+pub(crate) async fn read_all(
+    pools: &Pools,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Vec<QueryResult>, DbErr> {
+    pools
+        .read
+        .query_all_raw(stmt(pools.backend, sql, values))
+        .await
+}
+
+pub(crate) async fn read_one(
+    pools: &Pools,
+    sql: &str,
+    values: Vec<Value>,
+) -> Result<Option<QueryResult>, DbErr> {
+    pools
+        .read
+        .query_one_raw(stmt(pools.backend, sql, values))
+        .await
+}
+
+/// Reads a column by name, turning a type mismatch into a storage error (never a panic).
+pub(crate) fn col<T: sea_orm::TryGetable>(row: &QueryResult, name: &str) -> LedgerResult<T> {
+    row.try_get::<T>("", name).map_err(LedgerError::from)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_for_postgres_only() {
+        let pg = stmt(
+            DbBackend::Postgres,
+            "a = ? AND b = ?",
+            vec![1.into(), 2.into()],
+        );
+        assert_eq!(pg.sql, "a = $1 AND b = $2");
+        let lite = stmt(
+            DbBackend::Sqlite,
+            "a = ? AND b = ?",
+            vec![1.into(), 2.into()],
+        );
+        assert_eq!(lite.sql, "a = ? AND b = ?");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://kalp:secret@db:5432/kalp"),
+            "postgres://kalp:***@db:5432/kalp"
+        );
+        assert_eq!(
+            redact_url("postgres://postgres@127.0.0.1/test"),
+            "postgres://postgres@127.0.0.1/test"
+        );
+        assert_eq!(redact_url("sqlite://data/kalp.db"), "sqlite://data/kalp.db");
+    }
+}

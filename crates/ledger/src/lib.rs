@@ -1,0 +1,412 @@
+//! The Kalp Credits ledger: a double-entry ledger of integer credits.
+//!
+//! Customer wallets hold credits; system accounts (Razorpay purchases, email and SMS usage,
+//! promotional grants, manual adjustments, expiry) are the other side of every transfer. Every
+//! movement is an immutable transfer with a unique idempotency key; a wallet never goes below
+//! zero (a conditional UPDATE, with a CHECK constraint behind it). Credits arrive in lots that
+//! debits draw from, soonest expiry first. See `docs/architecture.md` for the invariants.
+//!
+//! No HTTP and no Razorpay types here: callers pass plain references (a payment id is a string).
+
+mod audit;
+mod db;
+mod error;
+mod migration;
+mod model;
+mod ops;
+mod read;
+mod types;
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::{DateTime, Utc};
+use sea_orm::{DatabaseConnection, DbBackend};
+
+pub use audit::AuditReport;
+pub use db::{ConnectConfig, redact_url};
+pub use error::{LedgerError, LedgerResult};
+pub use model::{
+    Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, Outcome, Receipt,
+    Reservation, ReservationStatus, Reserve, Settle, Transfer,
+};
+pub use read::{HistoryPage, HistoryQuery, MAX_PAGE};
+pub use types::{
+    AccountId, Credits, IdempotencyKey, LotId, LotSource, MAX_AMOUNT, MAX_KEY_LEN, ReservationId,
+    SystemAccount, TransferId, TransferKind,
+};
+
+use crate::{
+    db::{Pools, Tx, col},
+    ops::SystemIds,
+};
+
+/// How many times a transaction is retried after a deadlock, serialization failure or BUSY.
+const MAX_ATTEMPTS: u32 = 5;
+/// How many lots or reservations one sweep transaction handles.
+const SWEEP_BATCH: u64 = 500;
+
+/// Runs `$body` in a write transaction, retrying the whole transaction on transient failures.
+/// Business refusals roll back and return at once.
+macro_rules! in_write_tx {
+    ($self:ident, |$tx:ident| $body:expr) => {{
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let $tx = Tx::begin(&$self.pools).await?;
+            let result = $body;
+            let result = match result {
+                Ok(value) => $tx.commit().await.map(|_| value),
+                Err(e) => {
+                    let _ = $tx.txn.rollback().await;
+                    Err(e)
+                }
+            };
+            match result {
+                Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, error = %e, "retrying ledger transaction");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+fn backoff(attempt: u32) -> Duration {
+    // Small, growing, de-synchronised: concurrent losers of a deadlock should not collide again.
+    let base = 2u64.saturating_pow(attempt).min(64);
+    let jitter = (std::process::id() as u64 ^ Utc::now().timestamp_subsec_nanos() as u64) % base;
+    Duration::from_millis(base + jitter)
+}
+
+fn now_micros() -> i64 {
+    Utc::now().timestamp_micros()
+}
+
+/// A handle to the ledger. Cheap to clone; share one per process.
+#[derive(Clone)]
+pub struct Ledger {
+    pools: Pools,
+    system: SystemIds,
+}
+
+impl std::fmt::Debug for Ledger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ledger")
+            .field("backend", &self.pools.backend)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Ledger {
+    /// Opens the database, applies pending migrations and loads the system accounts.
+    pub async fn connect(config: &ConnectConfig) -> LedgerResult<Ledger> {
+        let pools = db::connect(config).await?;
+        migration::migrate(&pools).await?;
+        let rows = db::read_all(
+            &pools,
+            "SELECT id, code FROM ledger_accounts WHERE kind = 'system'",
+            vec![],
+        )
+        .await?;
+        let mut map = HashMap::new();
+        for row in &rows {
+            let code: String = col(row, "code")?;
+            if let Some(account) = SystemAccount::ALL.into_iter().find(|a| a.code() == code) {
+                map.insert(account, AccountId(col(row, "id")?));
+            }
+        }
+        let system = SystemIds::new(map);
+        for account in SystemAccount::ALL {
+            system.get(account)?;
+        }
+        Ok(Ledger { pools, system })
+    }
+
+    /// Applies pending migrations without opening a ledger (the `migrate` command).
+    pub async fn migrate(config: &ConnectConfig) -> LedgerResult<Vec<String>> {
+        let pools = db::connect(config).await?;
+        migration::migrate(&pools).await?;
+        migration::applied(&pools).await
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.pools.backend
+    }
+
+    /// The connection writes go through (a single connection on SQLite). Other components that
+    /// keep tables in the same database write through it too, so SQLite sees one writer.
+    pub fn write_connection(&self) -> &DatabaseConnection {
+        &self.pools.write
+    }
+
+    /// The connection pool for reads.
+    pub fn read_connection(&self) -> &DatabaseConnection {
+        &self.pools.read
+    }
+
+    pub fn system_account(&self, account: SystemAccount) -> LedgerResult<AccountId> {
+        self.system.get(account)
+    }
+
+    /// The wallet of a customer, created (with a zero balance) on first use. `owner` is the
+    /// caller's stable customer reference, e.g. `user:42` (printable ASCII, no spaces).
+    pub async fn open_wallet(&self, owner: &str) -> LedgerResult<AccountId> {
+        if owner.is_empty() || owner.len() > 200 || !owner.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(LedgerError::InvalidRequest(format!(
+                "{owner:?} is not a valid wallet owner"
+            )));
+        }
+        let code = format!("wallet:{owner}");
+        in_write_tx!(self, |tx| {
+            async {
+                tx.exec(
+                    "INSERT INTO ledger_accounts (code, kind, created_at) VALUES (?, 'wallet', ?) \
+                     ON CONFLICT (code) DO NOTHING",
+                    vec![code.clone().into(), now_micros().into()],
+                )
+                .await?;
+                let row = tx
+                    .one(
+                        "SELECT id FROM ledger_accounts WHERE code = ?",
+                        vec![code.clone().into()],
+                    )
+                    .await?
+                    .ok_or_else(|| LedgerError::Inconsistent(format!("{code} vanished")))?;
+                let id = AccountId(col(&row, "id")?);
+                tx.exec(
+                    "INSERT INTO ledger_balances (account_id, available, reserved) \
+                     VALUES (?, 0, 0) ON CONFLICT (account_id) DO NOTHING",
+                    vec![id.0.into()],
+                )
+                .await?;
+                Ok::<_, LedgerError>(id)
+            }
+            .await
+        })
+    }
+
+    /// The wallet of `owner`, if it was ever opened.
+    pub async fn find_wallet(&self, owner: &str) -> LedgerResult<Option<AccountId>> {
+        let row = db::read_one(
+            &self.pools,
+            "SELECT id FROM ledger_accounts WHERE code = ? AND kind = 'wallet'",
+            vec![format!("wallet:{owner}").into()],
+        )
+        .await?;
+        row.map(|r| col::<i64>(&r, "id").map(AccountId)).transpose()
+    }
+
+    /// Records credits entering a wallet. Repeating the key returns the original transfer.
+    pub async fn credit(&self, req: Credit) -> LedgerResult<Receipt> {
+        in_write_tx!(self, |tx| ops::credit(
+            &tx,
+            &self.system,
+            &req,
+            now_micros()
+        )
+        .await)
+    }
+
+    /// Takes credits out of a wallet, or refuses with `InsufficientCredits`.
+    pub async fn debit(&self, req: Debit) -> LedgerResult<Receipt> {
+        in_write_tx!(self, |tx| ops::debit(&tx, &self.system, &req, now_micros())
+            .await)
+    }
+
+    /// Holds credits until settled, released or expired.
+    pub async fn reserve(&self, req: Reserve) -> LedgerResult<Reservation> {
+        in_write_tx!(self, |tx| ops::reserve(&tx, &req, now_micros()).await)
+    }
+
+    /// Spends `used` credits of a pending reservation and returns the rest to the wallet.
+    pub async fn settle(&self, req: Settle) -> LedgerResult<Reservation> {
+        in_write_tx!(self, |tx| ops::settle(
+            &tx,
+            &self.system,
+            &req,
+            now_micros()
+        )
+        .await)
+    }
+
+    /// Returns all credits of a pending reservation to the wallet.
+    pub async fn release(&self, id: ReservationId) -> LedgerResult<Reservation> {
+        in_write_tx!(self, |tx| {
+            ops::finish_reservation(
+                &tx,
+                &self.system,
+                id,
+                0,
+                ReservationStatus::Released,
+                now_micros(),
+            )
+            .await
+        })
+    }
+
+    /// Ends every pending reservation whose time is up at `as_of`. Returns how many.
+    pub async fn expire_reservations(&self, as_of: DateTime<Utc>) -> LedgerResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = in_write_tx!(self, |tx| {
+                ops::expire_reservations(&tx, &self.system, as_of.timestamp_micros(), SWEEP_BATCH)
+                    .await
+            })?;
+            total += n;
+            if n < SWEEP_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Moves what is left of every lot past its expiry at `as_of` to the expiry account.
+    pub async fn expire_lots(&self, as_of: DateTime<Utc>) -> LedgerResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = in_write_tx!(self, |tx| {
+                ops::expire_lots(&tx, &self.system, as_of.timestamp_micros(), SWEEP_BATCH).await
+            })?;
+            total += n;
+            if n < SWEEP_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs many operations in one database transaction (one commit, one fsync). Each item gets
+    /// its own outcome: a refused item (insufficient credits, conflict, unknown account) changes
+    /// nothing and the others still commit. A storage failure fails the whole batch, and nothing
+    /// of it is committed. Items are applied wallet by wallet (locks taken in a fixed order), so
+    /// two items for one wallet see each other in the order given.
+    pub async fn submit(&self, ops: &[Op]) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+        let mut order: Vec<usize> = (0..ops.len()).collect();
+        order.sort_by_key(|&i| match &ops[i] {
+            Op::Credit(c) => (0, c.wallet.0),
+            Op::Debit(d) => (0, d.wallet.0),
+            Op::Reserve(r) => (0, r.wallet.0),
+            Op::Settle(_) | Op::Release(_) => (1, 0),
+        });
+        in_write_tx!(self, |tx| {
+            async {
+                let now = now_micros();
+                let mut outcomes: Vec<Option<LedgerResult<Outcome>>> =
+                    (0..ops.len()).map(|_| None).collect();
+                for &i in &order {
+                    let outcome = ops::apply(&tx, &self.system, &ops[i], now).await;
+                    match outcome {
+                        Err(e) if !ops::is_refusal(&e) => return Err(e),
+                        other => outcomes[i] = Some(other),
+                    }
+                }
+                Ok(outcomes
+                    .into_iter()
+                    .map(|o| {
+                        o.unwrap_or_else(|| {
+                            Err(LedgerError::Inconsistent("batch item was skipped".into()))
+                        })
+                    })
+                    .collect())
+            }
+            .await
+        })
+    }
+
+    /// Starts a write transaction in which several ledger operations, and the caller's own
+    /// statements on the same connection, commit or roll back together.
+    pub async fn begin(&self) -> LedgerResult<LedgerTx<'_>> {
+        Ok(LedgerTx {
+            tx: Tx::begin(&self.pools).await?,
+            ledger: self,
+        })
+    }
+
+    pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
+        read::balance(&self.pools, wallet).await
+    }
+
+    pub async fn history(
+        &self,
+        wallet: AccountId,
+        query: &HistoryQuery,
+    ) -> LedgerResult<HistoryPage> {
+        read::history(&self.pools, wallet, query).await
+    }
+
+    pub async fn transfer_by_key(&self, key: &str) -> LedgerResult<Option<Transfer>> {
+        read::transfer_by_key(&self.pools, key).await
+    }
+
+    pub async fn transfers_by_reference(&self, reference: &str) -> LedgerResult<Vec<Transfer>> {
+        read::transfers_by_reference(&self.pools, reference).await
+    }
+
+    pub async fn reservation(&self, id: ReservationId) -> LedgerResult<Reservation> {
+        read::reservation(&self.pools, id).await
+    }
+
+    pub async fn lots(&self, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
+        read::lots(&self.pools, wallet).await
+    }
+
+    pub async fn allocations(&self, transfer: TransferId) -> LedgerResult<Vec<Allocation>> {
+        read::allocations(&self.pools, transfer).await
+    }
+
+    /// The balance of a system account, computed from its transfers (credits in minus out).
+    pub async fn system_balance(&self, account: SystemAccount) -> LedgerResult<i64> {
+        read::account_net(&self.pools, self.system.get(account)?).await
+    }
+
+    /// Checks every invariant the ledger keeps. See [`AuditReport`].
+    pub async fn audit(&self) -> LedgerResult<AuditReport> {
+        audit::run(&self.pools).await
+    }
+
+    /// Closes the connection pools.
+    pub async fn close(self) -> LedgerResult<()> {
+        self.pools.write.close().await?;
+        if self.pools.backend == DbBackend::Sqlite {
+            self.pools.read.close().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A write transaction on the ledger. Dropped without [`LedgerTx::commit`], it rolls back.
+pub struct LedgerTx<'l> {
+    tx: Tx,
+    ledger: &'l Ledger,
+}
+
+impl LedgerTx<'_> {
+    /// The transaction, for the caller's own statements.
+    pub fn connection(&self) -> &sea_orm::DatabaseTransaction {
+        &self.tx.txn
+    }
+
+    pub async fn credit(&self, req: &Credit) -> LedgerResult<Receipt> {
+        ops::credit(&self.tx, &self.ledger.system, req, now_micros()).await
+    }
+
+    pub async fn debit(&self, req: &Debit) -> LedgerResult<Receipt> {
+        ops::debit(&self.tx, &self.ledger.system, req, now_micros()).await
+    }
+
+    pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
+        ops::balance_in(&self.tx, wallet).await
+    }
+
+    /// The transfer that settled a reservation, if it spent anything.
+    pub async fn settle_transfer(&self, id: ReservationId) -> LedgerResult<Option<Transfer>> {
+        ops::settle_transfer(&self.tx, id).await
+    }
+
+    pub async fn commit(self) -> LedgerResult<()> {
+        self.tx.commit().await
+    }
+
+    pub async fn rollback(self) -> LedgerResult<()> {
+        self.tx.txn.rollback().await.map_err(LedgerError::from)
+    }
+}

@@ -1,0 +1,1 @@
+//! Razorpay client. Filled by the Razorpay client issue; builds and does nothing yet.
