@@ -1,0 +1,91 @@
+//! `cargo xtask ci`: what `.ci/run` runs, runnable locally.
+
+use std::{
+    process::Command,
+    time::{Instant, SystemTime, UNIX_EPOCH},
+};
+
+use anyhow::{Context, Result, bail};
+use sea_orm::{ConnectionTrait, Database};
+
+/// The machine's PostgreSQL (trust auth). Override with `KALP_CI_POSTGRES_ADMIN_URL`.
+const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+pub fn run(args: &[String]) -> Result<()> {
+    if let Some(arg) = args.first() {
+        bail!("`cargo xtask ci` takes no arguments, got {arg:?}");
+    }
+    // The README's command exactly as a newcomer runs it: SQLite only, PostgreSQL variants skip.
+    step("cargo test (the README's test command)", || {
+        cargo_without(&["test"], &["KALP_TEST_POSTGRES_URL", "KALP_REQUIRE_POSTGRES"])
+    })?;
+    step("PostgreSQL-backed tests on a fresh database", postgres_tests)?;
+    step("cargo fmt --check", || cargo(&["fmt", "--all", "--check"], &[]))?;
+    step("cargo clippy", || {
+        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])
+    })?;
+    println!("xtask ci: all steps passed");
+    Ok(())
+}
+
+fn step(name: &str, f: impl FnOnce() -> Result<()>) -> Result<()> {
+    println!("==> {name}");
+    let started = Instant::now();
+    f().with_context(|| format!("step failed: {name}"))?;
+    println!("==> {name}: ok in {:.0?}", started.elapsed());
+    Ok(())
+}
+
+fn cargo(args: &[&str], env: &[(&str, &str)]) -> Result<()> {
+    run_cargo(args, env, &[])
+}
+
+fn cargo_without(args: &[&str], removed: &[&str]) -> Result<()> {
+    run_cargo(args, &[], removed)
+}
+
+fn run_cargo(args: &[&str], env: &[(&str, &str)], removed: &[&str]) -> Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut command = Command::new(cargo);
+    command.args(args).envs(env.iter().copied());
+    for name in removed {
+        command.env_remove(name);
+    }
+    let status = command
+        .status()
+        .with_context(|| format!("could not run cargo {}", args.join(" ")))?;
+    if !status.success() {
+        bail!("cargo {} failed ({status})", args.join(" "));
+    }
+    Ok(())
+}
+
+/// Creates a database of its own for this run, runs every test whose name contains `postgres`
+/// against it with `KALP_REQUIRE_POSTGRES=1` (so none can skip), and drops it afterwards.
+fn postgres_tests() -> Result<()> {
+    let admin_url =
+        std::env::var("KALP_CI_POSTGRES_ADMIN_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
+    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let database = format!("kalp_ci_{}_{stamp}", std::process::id());
+    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    rt.block_on(admin(&admin_url, &format!("CREATE DATABASE {database}")))
+        .context("PostgreSQL must be reachable for CI (127.0.0.1:5432, user postgres)")?;
+    let test_url = match admin_url.rsplit_once('/') {
+        Some((server, _)) => format!("{server}/{database}"),
+        None => bail!("KALP_CI_POSTGRES_ADMIN_URL must end in /<database>"),
+    };
+    let result = cargo(
+        &["test", "--workspace", "--", "postgres"],
+        &[("KALP_TEST_POSTGRES_URL", &test_url), ("KALP_REQUIRE_POSTGRES", "1")],
+    );
+    let dropped = rt.block_on(admin(&admin_url, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")));
+    result?;
+    dropped.context("could not drop the test database")
+}
+
+async fn admin(url: &str, sql: &str) -> Result<()> {
+    let db = Database::connect(url).await.context("connecting to PostgreSQL")?;
+    db.execute_unprepared(sql).await.with_context(|| format!("running {sql}"))?;
+    db.close().await?;
+    Ok(())
+}
