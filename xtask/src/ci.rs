@@ -17,12 +17,30 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     // The README's command exactly as a newcomer runs it: SQLite only, PostgreSQL variants skip.
     step("cargo test (the README's test command)", || {
-        cargo_without(&["test"], &["KALP_TEST_POSTGRES_URL", "KALP_REQUIRE_POSTGRES"])
+        cargo_without(
+            &["test"],
+            &["KALP_TEST_POSTGRES_URL", "KALP_REQUIRE_POSTGRES"],
+        )
     })?;
-    step("PostgreSQL-backed tests on a fresh database", postgres_tests)?;
-    step("cargo fmt --check", || cargo(&["fmt", "--all", "--check"], &[]))?;
+    step(
+        "PostgreSQL-backed tests on a fresh database",
+        postgres_tests,
+    )?;
+    step("cargo fmt --check", || {
+        cargo(&["fmt", "--all", "--check"], &[])
+    })?;
     step("cargo clippy", || {
-        cargo(&["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"], &[])
+        cargo(
+            &[
+                "clippy",
+                "--workspace",
+                "--all-targets",
+                "--",
+                "-D",
+                "warnings",
+            ],
+            &[],
+        )
     })?;
     println!("xtask ci: all steps passed");
     Ok(())
@@ -65,9 +83,14 @@ fn run_cargo(args: &[&str], env: &[(&str, &str)], removed: &[&str]) -> Result<()
 fn postgres_tests() -> Result<()> {
     let admin_url =
         std::env::var("KALP_CI_POSTGRES_ADMIN_URL").unwrap_or_else(|_| DEFAULT_ADMIN_URL.into());
-    let stamp = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let database = format!("kalp_ci_{}_{stamp}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(admin(&admin_url, &format!("CREATE DATABASE {database}")))
         .context("PostgreSQL must be reachable for CI (127.0.0.1:5432, user postgres)")?;
     let test_url = match admin_url.rsplit_once('/') {
@@ -76,16 +99,26 @@ fn postgres_tests() -> Result<()> {
     };
     let result = cargo(
         &["test", "--workspace", "--", "postgres"],
-        &[("KALP_TEST_POSTGRES_URL", &test_url), ("KALP_REQUIRE_POSTGRES", "1")],
+        &[
+            ("KALP_TEST_POSTGRES_URL", &test_url),
+            ("KALP_REQUIRE_POSTGRES", "1"),
+        ],
     );
-    let dropped = rt.block_on(admin(&admin_url, &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)")));
+    let dropped = rt.block_on(admin(
+        &admin_url,
+        &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
+    ));
     result?;
     dropped.context("could not drop the test database")
 }
 
 async fn admin(url: &str, sql: &str) -> Result<()> {
-    let db = Database::connect(url).await.context("connecting to PostgreSQL")?;
-    db.execute_unprepared(sql).await.with_context(|| format!("running {sql}"))?;
+    let db = Database::connect(url)
+        .await
+        .context("connecting to PostgreSQL")?;
+    db.execute_unprepared(sql)
+        .await
+        .with_context(|| format!("running {sql}"))?;
     db.close().await?;
     Ok(())
 }

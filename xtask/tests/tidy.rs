@@ -9,12 +9,23 @@ use serde_json::Value;
 const RULES: &[(&str, &[&str], &str)] = &[
     (
         "ledger",
-        &["hyper", "reqwest", "axum", "tower", "http", "razorpay", "askama", "web"],
+        &[
+            "hyper", "reqwest", "axum", "tower", "http", "razorpay", "askama", "web",
+        ],
         "the ledger knows nothing of HTTP or Razorpay",
     ),
     (
         "razorpay",
-        &["sea-orm", "sqlx", "sqlx-core", "rusqlite", "ledger", "axum", "askama", "web"],
+        &[
+            "sea-orm",
+            "sqlx",
+            "sqlx-core",
+            "rusqlite",
+            "ledger",
+            "axum",
+            "askama",
+            "web",
+        ],
         "the Razorpay client has no database and no web framework",
     ),
     (
@@ -31,7 +42,11 @@ fn metadata() -> Value {
         .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
         .output()
         .expect("cargo metadata runs");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("cargo metadata is JSON")
 }
 
@@ -56,7 +71,9 @@ fn normal_closure(meta: &Value, package: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
     let mut todo = vec![root];
     while let Some(id) = todo.pop() {
-        let Some(node) = nodes.iter().find(|n| n["id"] == id.as_str()) else { continue };
+        let Some(node) = nodes.iter().find(|n| n["id"] == id.as_str()) else {
+            continue;
+        };
         for dep in node["deps"].as_array().into_iter().flatten() {
             let normal = dep["dep_kinds"]
                 .as_array()
@@ -89,5 +106,8 @@ fn each_crate_stays_in_its_layer() {
 fn the_ledger_reaches_its_database_drivers() {
     // Guards the test above against passing vacuously (e.g. an empty resolve graph).
     let reached = normal_closure(&metadata(), "ledger");
-    assert!(reached.contains("sea-orm") && reached.contains("sqlx-sqlite"), "{reached:?}");
+    assert!(
+        reached.contains("sea-orm") && reached.contains("sqlx-sqlite"),
+        "{reached:?}"
+    );
 }

@@ -16,17 +16,44 @@ const WALLETS: usize = 3;
 
 #[derive(Debug, Clone)]
 enum Step {
-    Credit { wallet: usize, amount: i64, promo: bool, expires_in_days: Option<i64>, key: u8 },
-    Debit { wallet: usize, amount: i64, sms: bool, key: u8 },
-    Reserve { wallet: usize, amount: i64, key: u8, lapsed: bool },
-    Settle { reservation: usize, used: i64 },
-    Release { reservation: usize },
-    ExpireLots { days_ahead: i64 },
+    Credit {
+        wallet: usize,
+        amount: i64,
+        promo: bool,
+        expires_in_days: Option<i64>,
+        key: u8,
+    },
+    Debit {
+        wallet: usize,
+        amount: i64,
+        sms: bool,
+        key: u8,
+    },
+    Reserve {
+        wallet: usize,
+        amount: i64,
+        key: u8,
+        lapsed: bool,
+    },
+    Settle {
+        reservation: usize,
+        used: i64,
+    },
+    Release {
+        reservation: usize,
+    },
+    ExpireLots {
+        days_ahead: i64,
+    },
     ExpireReservations,
     /// Submit an earlier step's exact request again.
-    Retry { step: usize },
+    Retry {
+        step: usize,
+    },
     /// Several credits and debits in one batch.
-    Batch { items: Vec<(usize, i64, bool, u8)> },
+    Batch {
+        items: Vec<(usize, i64, bool, u8)>,
+    },
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -75,29 +102,56 @@ impl World {
     }
 
     async fn expiry(&self) -> i64 {
-        self.ledger.system_balance(SystemAccount::Expiry).await.expect("expiry balance")
+        self.ledger
+            .system_balance(SystemAccount::Expiry)
+            .await
+            .expect("expiry balance")
     }
 
     fn request(&self, step: &Step) -> Option<Op> {
         Some(match *step {
-            Step::Credit { wallet, amount, promo, expires_in_days, key: k } => Op::Credit(Credit {
+            Step::Credit {
+                wallet,
+                amount,
+                promo,
+                expires_in_days,
+                key: k,
+            } => Op::Credit(Credit {
                 wallet: self.wallets[wallet],
                 amount: credits(amount),
-                kind: if promo { CreditKind::Grant } else { CreditKind::Purchase },
+                kind: if promo {
+                    CreditKind::Grant
+                } else {
+                    CreditKind::Purchase
+                },
                 key: key("credit", k),
                 reference: Some(format!("pay_{k}")),
                 memo: None,
                 expires_at: expires_in_days.map(|d| self.start + Duration::days(d)),
             }),
-            Step::Debit { wallet, amount, sms, key: k } => Op::Debit(Debit {
+            Step::Debit {
+                wallet,
+                amount,
+                sms,
+                key: k,
+            } => Op::Debit(Debit {
                 wallet: self.wallets[wallet],
                 amount: credits(amount),
-                kind: if sms { DebitKind::UsageSms } else { DebitKind::UsageEmail },
+                kind: if sms {
+                    DebitKind::UsageSms
+                } else {
+                    DebitKind::UsageEmail
+                },
                 key: key("debit", k),
                 reference: None,
                 memo: None,
             }),
-            Step::Reserve { wallet, amount, key: k, lapsed } => Op::Reserve(Reserve {
+            Step::Reserve {
+                wallet,
+                amount,
+                key: k,
+                lapsed,
+            } => Op::Reserve(Reserve {
                 wallet: self.wallets[wallet],
                 amount: credits(amount),
                 kind: DebitKind::UsageEmail,
@@ -124,8 +178,16 @@ impl World {
         let outcome = match &op {
             Op::Credit(c) => self.ledger.credit(c.clone()).await.map(Outcome::Transfer),
             Op::Debit(d) => self.ledger.debit(d.clone()).await.map(Outcome::Transfer),
-            Op::Reserve(r) => self.ledger.reserve(r.clone()).await.map(Outcome::Reservation),
-            Op::Settle(s) => self.ledger.settle(s.clone()).await.map(Outcome::Reservation),
+            Op::Reserve(r) => self
+                .ledger
+                .reserve(r.clone())
+                .await
+                .map(Outcome::Reservation),
+            Op::Settle(s) => self
+                .ledger
+                .settle(s.clone())
+                .await
+                .map(Outcome::Reservation),
             Op::Release(id) => self.ledger.release(*id).await.map(Outcome::Reservation),
         };
         let after = self.balances().await;
@@ -135,8 +197,18 @@ impl World {
         self.sent.push(op);
     }
 
-    fn expect(&mut self, op: &Op, outcome: &Result<Outcome, LedgerError>, expected: &mut [Balance]) {
-        let index = |w: AccountId| self.wallets.iter().position(|x| *x == w).expect("known wallet");
+    fn expect(
+        &mut self,
+        op: &Op,
+        outcome: &Result<Outcome, LedgerError>,
+        expected: &mut [Balance],
+    ) {
+        let index = |w: AccountId| {
+            self.wallets
+                .iter()
+                .position(|x| *x == w)
+                .expect("known wallet")
+        };
         match (op, outcome) {
             (_, Err(e)) => assert!(
                 matches!(
@@ -176,16 +248,36 @@ impl World {
                     .await
                     .expect("expire lots");
                 let (after, expiry_after) = (self.balances().await, self.expiry().await);
-                let lost: i64 = before.iter().zip(&after).map(|(b, a)| b.available - a.available).sum();
-                assert_eq!(lost, expiry_after - expiry_before, "expired credits went to the expiry account");
-                assert!(before.iter().zip(&after).all(|(b, a)| b.reserved == a.reserved));
+                let lost: i64 = before
+                    .iter()
+                    .zip(&after)
+                    .map(|(b, a)| b.available - a.available)
+                    .sum();
+                assert_eq!(
+                    lost,
+                    expiry_after - expiry_before,
+                    "expired credits went to the expiry account"
+                );
+                assert!(
+                    before
+                        .iter()
+                        .zip(&after)
+                        .all(|(b, a)| b.reserved == a.reserved)
+                );
             }
             Step::ExpireReservations => {
                 let before = self.balances().await;
-                self.ledger.expire_reservations(self.start).await.expect("expire reservations");
+                self.ledger
+                    .expire_reservations(self.start)
+                    .await
+                    .expect("expire reservations");
                 let after = self.balances().await;
                 for (b, a) in before.iter().zip(&after) {
-                    assert_eq!(b.total(), a.total(), "expiring a hold moves nothing out of the wallet");
+                    assert_eq!(
+                        b.total(),
+                        a.total(),
+                        "expiring a hold moves nothing out of the wallet"
+                    );
                 }
             }
             Step::Retry { step } => {
@@ -198,9 +290,20 @@ impl World {
                     .iter()
                     .map(|&(wallet, amount, is_credit, k)| {
                         let step = if is_credit {
-                            Step::Credit { wallet, amount, promo: false, expires_in_days: None, key: k }
+                            Step::Credit {
+                                wallet,
+                                amount,
+                                promo: false,
+                                expires_in_days: None,
+                                key: k,
+                            }
                         } else {
-                            Step::Debit { wallet, amount, sms: false, key: k }
+                            Step::Debit {
+                                wallet,
+                                amount,
+                                sms: false,
+                                key: k,
+                            }
                         };
                         self.request(&step).expect("credit or debit")
                     })
@@ -211,7 +314,11 @@ impl World {
                 for (op, outcome) in ops.iter().zip(&outcomes) {
                     self.expect(op, outcome, &mut expected);
                 }
-                assert_eq!(self.balances().await, expected, "batch {ops:?} -> {outcomes:?}");
+                assert_eq!(
+                    self.balances().await,
+                    expected,
+                    "batch {ops:?} -> {outcomes:?}"
+                );
                 self.sent.extend(ops);
             }
             other => {
@@ -221,7 +328,10 @@ impl World {
             }
         }
         for b in self.balances().await {
-            assert!(b.available >= 0 && b.reserved >= 0, "negative balance {b:?}");
+            assert!(
+                b.available >= 0 && b.reserved >= 0,
+                "negative balance {b:?}"
+            );
         }
         let report = self.ledger.audit().await.expect("audit");
         assert!(report.is_clean(), "after {step:?}:\n{report}");
@@ -231,9 +341,20 @@ impl World {
 async fn simulate(ledger: Ledger, steps: Vec<Step>) {
     let mut wallets = Vec::new();
     for i in 0..WALLETS {
-        wallets.push(ledger.open_wallet(&format!("user:{i}")).await.expect("wallet"));
+        wallets.push(
+            ledger
+                .open_wallet(&format!("user:{i}"))
+                .await
+                .expect("wallet"),
+        );
     }
-    let mut world = World { ledger, wallets, reservations: Vec::new(), sent: Vec::new(), start: Utc::now() };
+    let mut world = World {
+        ledger,
+        wallets,
+        reservations: Vec::new(),
+        sent: Vec::new(),
+        start: Utc::now(),
+    };
     for step in &steps {
         world.run(step).await;
     }

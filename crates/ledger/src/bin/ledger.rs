@@ -45,7 +45,11 @@ async fn main() -> ExitCode {
     match command.as_deref() {
         Some("migrate") => match Ledger::migrate(&config).await {
             Ok(applied) => {
-                println!("{}: {} migration(s) applied", redact_url(&url), applied.len());
+                println!(
+                    "{}: {} migration(s) applied",
+                    redact_url(&url),
+                    applied.len()
+                );
                 for name in applied {
                     println!("  {name}");
                 }
@@ -64,7 +68,11 @@ async fn main() -> ExitCode {
             match report {
                 Ok(report) => {
                     println!("{report}");
-                    if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+                    if report.is_clean() {
+                        ExitCode::SUCCESS
+                    } else {
+                        ExitCode::FAILURE
+                    }
                 }
                 Err(e) => {
                     eprintln!("audit failed: {e}");
