@@ -92,7 +92,12 @@ fn postgres_tests() -> Result<()> {
         .enable_all()
         .build()?;
     rt.block_on(admin(&admin_url, &format!("CREATE DATABASE {database}")))
-        .context("PostgreSQL must be reachable for CI (127.0.0.1:5432, user postgres)")?;
+        .with_context(|| {
+            format!(
+                "PostgreSQL must be reachable for CI at {}",
+                redact(&admin_url)
+            )
+        })?;
     let test_url = match admin_url.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{database}"),
         None => bail!("KALP_CI_POSTGRES_ADMIN_URL must end in /<database>"),
@@ -121,4 +126,15 @@ async fn admin(url: &str, sql: &str) -> Result<()> {
         .with_context(|| format!("running {sql}"))?;
     db.close().await?;
     Ok(())
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let user = url[scheme + 3..at].split(':').next().unwrap_or_default();
+            format!("{}{user}{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_string(),
+    }
 }

@@ -26,6 +26,12 @@ pub enum LedgerError {
     InvalidKey(String),
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// An all-or-nothing batch was refused because of this item; nothing of it was committed.
+    #[error("batch item {index} was refused: {source}")]
+    BatchItemRefused {
+        index: usize,
+        source: Box<LedgerError>,
+    },
     #[error("the wallet balance would exceed the ledger's limit")]
     BalanceLimitExceeded,
     /// The database disagrees with an invariant the ledger keeps; the transaction was rolled back.

@@ -280,6 +280,23 @@ impl Ledger {
     /// of it is committed. Items are applied wallet by wallet (locks taken in a fixed order), so
     /// two items for one wallet see each other in the order given.
     pub async fn submit(&self, ops: &[Op]) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+        self.run_batch(ops, false).await
+    }
+
+    /// Runs many operations in one transaction, all or nothing: if any item is refused, none
+    /// is committed and the answer is `BatchItemRefused` naming the first refused item.
+    pub async fn submit_all_or_nothing(&self, ops: &[Op]) -> LedgerResult<Vec<Outcome>> {
+        self.run_batch(ops, true)
+            .await?
+            .into_iter()
+            .collect::<LedgerResult<Vec<_>>>()
+    }
+
+    async fn run_batch(
+        &self,
+        ops: &[Op],
+        atomic: bool,
+    ) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
         let mut order: Vec<usize> = (0..ops.len()).collect();
         order.sort_by_key(|&i| match &ops[i] {
             Op::Credit(c) => (0, c.wallet.0),
@@ -293,9 +310,14 @@ impl Ledger {
                 let mut outcomes: Vec<Option<LedgerResult<Outcome>>> =
                     (0..ops.len()).map(|_| None).collect();
                 for &i in &order {
-                    let outcome = ops::apply(&tx, &self.system, &ops[i], now).await;
-                    match outcome {
+                    match ops::apply(&tx, &self.system, &ops[i], now).await {
                         Err(e) if !ops::is_refusal(&e) => return Err(e),
+                        Err(e) if atomic => {
+                            return Err(LedgerError::BatchItemRefused {
+                                index: i,
+                                source: Box::new(e),
+                            });
+                        }
                         other => outcomes[i] = Some(other),
                     }
                 }

@@ -68,6 +68,7 @@ on_both_backends!(
     reservations_hold_settle_and_release,
     reservations_expire,
     batches_give_each_item_its_own_outcome,
+    an_all_or_nothing_batch_commits_nothing_when_one_item_is_refused,
     history_is_newest_first_paginated_and_filterable,
     unknown_accounts_and_bad_requests_are_typed_errors,
     the_database_itself_refuses_a_negative_balance,
@@ -535,6 +536,40 @@ async fn batches_give_each_item_its_own_outcome(ledger: Ledger) {
     assert_eq!(balance(&ledger, b).await.available, 10);
     // Refused keys were not consumed.
     assert!(ledger.transfer_by_key("a-2").await.expect("read").is_none());
+    assert_audit_clean(&ledger).await;
+}
+
+async fn an_all_or_nothing_batch_commits_nothing_when_one_item_is_refused(ledger: Ledger) {
+    let a = ledger.open_wallet("user:a").await.expect("wallet");
+    let ops = vec![
+        Op::Credit(purchase(a, 100, "pay_A")),
+        Op::Debit(send_email(a, 60, "a-1")),
+        Op::Debit(send_email(a, 60, "a-2")),
+    ];
+    let err = ledger
+        .submit_all_or_nothing(&ops)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(&err, LedgerError::BatchItemRefused { index: 2, source }
+            if matches!(**source, LedgerError::InsufficientCredits { available: 40, .. })),
+        "{err:?}"
+    );
+    assert_eq!(balance(&ledger, a).await.available, 0);
+    assert!(
+        ledger
+            .transfer_by_key("topup:pay_A")
+            .await
+            .expect("read")
+            .is_none()
+    );
+
+    let outcomes = ledger
+        .submit_all_or_nothing(&ops[..2])
+        .await
+        .expect("commits");
+    assert_eq!(outcomes.len(), 2);
+    assert_eq!(balance(&ledger, a).await.available, 40);
     assert_audit_clean(&ledger).await;
 }
 
