@@ -49,7 +49,10 @@ async fn not_found() -> ApiError {
 async fn basic_auth(State(fake): State<Fake>, request: Request, next: Next) -> Response {
     let (key_id, key_secret) = {
         let state = fake.lock();
-        (state.settings.key_id.clone(), state.settings.key_secret.clone())
+        (
+            state.settings.key_id.clone(),
+            state.settings.key_secret.clone(),
+        )
     };
     let header = request
         .headers()
@@ -67,7 +70,9 @@ async fn basic_auth(State(fake): State<Fake>, request: Request, next: Next) -> R
             .into_response();
     };
     if id != key_id {
-        return ApiError::bad_request("The api key provided is invalid").with_status(401).into_response();
+        return ApiError::bad_request("The api key provided is invalid")
+            .with_status(401)
+            .into_response();
     }
     if !constant_time_eq(secret.as_bytes(), key_secret.expose().as_bytes()) {
         return ApiError::bad_request("The api secret provided is invalid")
@@ -135,7 +140,10 @@ async fn create_order(State(fake): State<Fake>, body: Bytes) -> Result<Response,
     Ok(ok(order))
 }
 
-async fn fetch_order(State(fake): State<Fake>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn fetch_order(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(ok(fake.lock().ledger.order(&id)?.clone()))
 }
 
@@ -144,7 +152,11 @@ async fn order_payments(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let items = fake.lock().ledger.order_payments(&id)?;
-    Ok(ok(Collection { entity: "collection".into(), count: items.len() as u64, items }))
+    Ok(ok(Collection {
+        entity: "collection".into(),
+        count: items.len() as u64,
+        items,
+    }))
 }
 
 async fn fetch_payment(
@@ -154,7 +166,10 @@ async fn fetch_payment(
     Ok(ok(fake.lock().ledger.payment(&id)?.clone()))
 }
 
-async fn fetch_refund(State(fake): State<Fake>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn fetch_refund(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
     Ok(ok(fake.lock().ledger.refund(&id)?.clone()))
 }
 
@@ -177,8 +192,14 @@ fn page(query: &HashMap<String, String>) -> Result<Page, ApiError> {
             })
             .transpose()
     };
-    if let Some(extra) = query.keys().find(|k| !["from", "to", "count", "skip"].contains(&k.as_str())) {
-        return Err(ApiError::bad_request(format!("{extra} is/are not required and should not be sent")).field(extra));
+    if let Some(extra) = query
+        .keys()
+        .find(|k| !["from", "to", "count", "skip"].contains(&k.as_str()))
+    {
+        return Err(ApiError::bad_request(format!(
+            "{extra} is/are not required and should not be sent"
+        ))
+        .field(extra));
     }
     let count = number("count")?.unwrap_or(10);
     if !(1..=100).contains(&count) {
@@ -207,7 +228,11 @@ fn paginate<T: Clone + Serialize>(
         .skip(page.skip)
         .take(page.count)
         .collect();
-    ok(Collection { entity: "collection".into(), count: items.len() as u64, items })
+    ok(Collection {
+        entity: "collection".into(),
+        count: items.len() as u64,
+        items,
+    })
 }
 
 async fn list_orders(
@@ -216,7 +241,11 @@ async fn list_orders(
 ) -> Result<Response, ApiError> {
     let page = page(&query)?;
     let state = fake.lock();
-    Ok(paginate(state.ledger.orders().cloned(), |o| o.created_at, &page))
+    Ok(paginate(
+        state.ledger.orders().cloned(),
+        |o| o.created_at,
+        &page,
+    ))
 }
 
 async fn list_payments(
@@ -225,7 +254,11 @@ async fn list_payments(
 ) -> Result<Response, ApiError> {
     let page = page(&query)?;
     let state = fake.lock();
-    Ok(paginate(state.ledger.payments().cloned(), |p| p.created_at, &page))
+    Ok(paginate(
+        state.ledger.payments().cloned(),
+        |p| p.created_at,
+        &page,
+    ))
 }
 
 async fn list_refunds(
@@ -234,7 +267,11 @@ async fn list_refunds(
 ) -> Result<Response, ApiError> {
     let page = page(&query)?;
     let state = fake.lock();
-    Ok(paginate(state.ledger.refunds().cloned(), |r| r.created_at, &page))
+    Ok(paginate(
+        state.ledger.refunds().cloned(),
+        |r| r.created_at,
+        &page,
+    ))
 }
 
 async fn payment_refunds(
@@ -243,8 +280,17 @@ async fn payment_refunds(
 ) -> Result<Response, ApiError> {
     let state = fake.lock();
     state.ledger.payment(&id)?;
-    let items: Vec<_> = state.ledger.refunds().filter(|r| r.payment_id == id).cloned().collect();
-    Ok(ok(Collection { entity: "collection".into(), count: items.len() as u64, items }))
+    let items: Vec<_> = state
+        .ledger
+        .refunds()
+        .filter(|r| r.payment_id == id)
+        .cloned()
+        .collect();
+    Ok(ok(Collection {
+        entity: "collection".into(),
+        count: items.len() as u64,
+        items,
+    }))
 }
 
 async fn capture(
@@ -272,10 +318,10 @@ async fn refund(
         .transpose()
         .map_err(|_| ApiError::bad_request("The idempotency key must be ASCII."))?;
     let identity = fake.identity();
-    let (refund, events) = fake
-        .lock()
-        .ledger
-        .refund_payment(&id, &body, key.as_deref(), &identity)?;
+    let (refund, events) =
+        fake.lock()
+            .ledger
+            .refund_payment(&id, &body, key.as_deref(), &identity)?;
     fake.dispatch(events).await;
     Ok(ok(refund))
 }

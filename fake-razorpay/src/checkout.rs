@@ -57,9 +57,15 @@ pub(crate) fn routes() -> Router<Fake> {
         .route("/checkout/{sid}/otp", get(otp_page).post(otp_submit))
         .route("/checkout/{sid}/otp/resend", post(otp_resend))
         .route("/checkout/{sid}/netbanking", get(banks_page))
-        .route("/checkout/{sid}/netbanking/{bank}", get(bank_page).post(bank_pay))
+        .route(
+            "/checkout/{sid}/netbanking/{bank}",
+            get(bank_page).post(bank_pay),
+        )
         .route("/checkout/{sid}/wallet", get(wallets_page))
-        .route("/checkout/{sid}/wallet/{wallet}", get(wallet_page).post(wallet_pay))
+        .route(
+            "/checkout/{sid}/wallet/{wallet}",
+            get(wallet_page).post(wallet_pay),
+        )
         .route("/checkout/{sid}/cancel", post(cancel))
 }
 
@@ -165,15 +171,24 @@ fn render<T: Template>(page: T) -> Response {
 }
 
 fn error_page(status: StatusCode, message: impl Into<String>) -> Response {
-    (status, render(ErrorPage { message: message.into() })).into_response()
+    (
+        status,
+        render(ErrorPage {
+            message: message.into(),
+        }),
+    )
+        .into_response()
 }
 
+// The error is the page to show; boxing axum's Response would buy nothing here.
+#[allow(clippy::result_large_err)]
 fn session(fake: &Fake, sid: &str) -> Result<Session, Response> {
-    fake.lock()
-        .checkouts
-        .get(sid)
-        .cloned()
-        .ok_or_else(|| error_page(StatusCode::NOT_FOUND, "This payment page has expired. Go back to the merchant and start again."))
+    fake.lock().checkouts.get(sid).cloned().ok_or_else(|| {
+        error_page(
+            StatusCode::NOT_FOUND,
+            "This payment page has expired. Go back to the merchant and start again.",
+        )
+    })
 }
 
 fn update(fake: &Fake, sid: &str, f: impl FnOnce(&mut Session)) {
@@ -193,7 +208,10 @@ fn field<'a>(form: &'a [(String, String)], name: &str) -> Option<&'a str> {
 async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>) -> Response {
     let (key_id, default_merchant) = {
         let state = fake.lock();
-        (state.settings.key_id.clone(), state.settings.merchant_name.clone())
+        (
+            state.settings.key_id.clone(),
+            state.settings.merchant_name.clone(),
+        )
     };
     let Some(key) = field(&form, "key_id").or_else(|| field(&form, "key")) else {
         return error_page(StatusCode::BAD_REQUEST, "The key_id field is required.");
@@ -205,10 +223,16 @@ async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>)
         return error_page(StatusCode::BAD_REQUEST, "The order_id field is required.");
     };
     let Some(callback_url) = field(&form, "callback_url") else {
-        return error_page(StatusCode::BAD_REQUEST, "The callback_url field is required.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The callback_url field is required.",
+        );
     };
     if !(callback_url.starts_with("http://") || callback_url.starts_with("https://")) {
-        return error_page(StatusCode::BAD_REQUEST, "The callback_url must be an http(s) URL.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The callback_url must be an http(s) URL.",
+        );
     }
     let order = match fake.lock().ledger.order(order_id) {
         Ok(order) => order.clone(),
@@ -217,7 +241,10 @@ async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>)
     if let Some(amount) = field(&form, "amount")
         && amount.parse::<i64>().ok() != Some(order.amount.0)
     {
-        return error_page(StatusCode::BAD_REQUEST, "The amount does not match the order amount.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "The amount does not match the order amount.",
+        );
     }
     if order.status == razorpay::wire::OrderStatus::Paid {
         return error_page(StatusCode::BAD_REQUEST, "This order has already been paid.");
@@ -226,7 +253,9 @@ async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>)
         id: ids::new_id("chk"),
         order_id: order.id.clone(),
         amount: order.amount,
-        merchant: field(&form, "name").unwrap_or(&default_merchant).to_string(),
+        merchant: field(&form, "name")
+            .unwrap_or(&default_merchant)
+            .to_string(),
         description: field(&form, "description").map(str::to_string),
         prefill: Prefill {
             email: field(&form, "prefill[email]").map(str::to_string),
@@ -238,14 +267,20 @@ async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>)
         otp_failures: 0,
         result: None,
     };
-    let page = MethodsPage { h: Header::of(&session), loading: true };
+    let page = MethodsPage {
+        h: Header::of(&session),
+        loading: true,
+    };
     fake.lock().checkouts.insert(session.id.clone(), session);
     render(page)
 }
 
 async fn methods_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
     match session(&fake, &sid) {
-        Ok(s) => render(MethodsPage { h: Header::of(&s), loading: false }),
+        Ok(s) => render(MethodsPage {
+            h: Header::of(&s),
+            loading: false,
+        }),
         Err(page) => page,
     }
 }
@@ -269,8 +304,22 @@ fn upi_page_for(s: &Session, vpa: String, error: Option<String>) -> Response {
                 .build()
         })
         .unwrap_or_default();
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
-    (status, render(UpiPage { h: Header::of(s), qr_svg, upi_link: link, vpa, error })).into_response()
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    (
+        status,
+        render(UpiPage {
+            h: Header::of(s),
+            qr_svg,
+            upi_link: link,
+            vpa,
+            error,
+        }),
+    )
+        .into_response()
 }
 
 async fn upi_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
@@ -300,14 +349,36 @@ async fn upi_pay(
         return upi_page_for(&s, vpa, Some("Enter your UPI ID.".into()));
     }
     if !methods::vpa_ok(&vpa) {
-        return upi_page_for(&s, vpa, Some("Invalid UPI ID. It looks like name@bank.".into()));
+        return upi_page_for(
+            &s,
+            vpa,
+            Some("Invalid UPI ID. It looks like name@bank.".into()),
+        );
     }
-    pay_and_show(&fake, &s, PayRequest::Upi { vpa: Some(vpa), qr: false }).await
+    pay_and_show(
+        &fake,
+        &s,
+        PayRequest::Upi {
+            vpa: Some(vpa),
+            qr: false,
+        },
+    )
+    .await
 }
 
 async fn upi_scan(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
     match session(&fake, &sid) {
-        Ok(s) => pay_and_show(&fake, &s, PayRequest::Upi { vpa: None, qr: true }).await,
+        Ok(s) => {
+            pay_and_show(
+                &fake,
+                &s,
+                PayRequest::Upi {
+                    vpa: None,
+                    qr: true,
+                },
+            )
+            .await
+        }
         Err(page) => page,
     }
 }
@@ -346,7 +417,13 @@ async fn card_submit(
         Ok(s) => s,
         Err(page) => return page,
     };
-    match methods::check_card(&form.number, &form.expiry, &form.cvv, &form.name, current_month()) {
+    match methods::check_card(
+        &form.number,
+        &form.expiry,
+        &form.cvv,
+        &form.name,
+        current_month(),
+    ) {
         Ok(card) => {
             let draft = CardDraft {
                 number: card.number,
@@ -383,12 +460,26 @@ fn otp_for(s: &Session, notice: Option<String>, error: Option<String>) -> Respon
     let Some(card) = &s.card else {
         return Redirect::to(&format!("/checkout/{}/card", s.id)).into_response();
     };
-    let contact = s.prefill.contact.clone().unwrap_or_else(|| "+919999999999".into());
+    let contact = s
+        .prefill
+        .contact
+        .clone()
+        .unwrap_or_else(|| "+919999999999".into());
     let masked = format!("******{}", &contact[contact.len().saturating_sub(4)..]);
-    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
     (
         status,
-        render(OtpPage { h: Header::of(s), last4: card.last4.clone(), contact: masked, notice, error }),
+        render(OtpPage {
+            h: Header::of(s),
+            last4: card.last4.clone(),
+            contact: masked,
+            notice,
+            error,
+        }),
     )
         .into_response()
 }
@@ -402,7 +493,11 @@ async fn otp_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response
 
 async fn otp_resend(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
     match session(&fake, &sid) {
-        Ok(s) => otp_for(&s, Some("A new OTP was sent. (Any 4 to 10 digits work here.)".to_string()), None),
+        Ok(s) => otp_for(
+            &s,
+            Some("A new OTP was sent. (Any 4 to 10 digits work here.)".to_string()),
+            None,
+        ),
         Err(page) => page,
     }
 }
@@ -432,7 +527,11 @@ async fn otp_submit(
         update(&fake, &sid, |s| s.otp_failures += 1);
         let left = OTP_TRIES - s.otp_failures - 1;
         let s = session(&fake, &sid).unwrap_or(s);
-        return otp_for(&s, None, Some(format!("Incorrect OTP. {left} attempt(s) left.")));
+        return otp_for(
+            &s,
+            None,
+            Some(format!("Incorrect OTP. {left} attempt(s) left.")),
+        );
     }
     update(&fake, &sid, |s| s.card = None);
     let request = PayRequest::Card {
@@ -469,7 +568,10 @@ async fn wallets_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Resp
     }
 }
 
-async fn bank_page(State(fake): State<Fake>, Path((sid, bank)): Path<(String, String)>) -> Response {
+async fn bank_page(
+    State(fake): State<Fake>,
+    Path((sid, bank)): Path<(String, String)>,
+) -> Response {
     let s = match session(&fake, &sid) {
         Ok(s) => s,
         Err(page) => return page,
@@ -513,7 +615,17 @@ async fn bank_pay(
     Form(form): Form<OutcomeForm>,
 ) -> Response {
     match session(&fake, &sid) {
-        Ok(s) => pay_and_show(&fake, &s, PayRequest::Netbanking { bank, outcome: form.outcome }).await,
+        Ok(s) => {
+            pay_and_show(
+                &fake,
+                &s,
+                PayRequest::Netbanking {
+                    bank,
+                    outcome: form.outcome,
+                },
+            )
+            .await
+        }
         Err(page) => page,
     }
 }
@@ -524,7 +636,17 @@ async fn wallet_pay(
     Form(form): Form<OutcomeForm>,
 ) -> Response {
     match session(&fake, &sid) {
-        Ok(s) => pay_and_show(&fake, &s, PayRequest::Wallet { wallet, outcome: form.outcome }).await,
+        Ok(s) => {
+            pay_and_show(
+                &fake,
+                &s,
+                PayRequest::Wallet {
+                    wallet,
+                    outcome: form.outcome,
+                },
+            )
+            .await
+        }
         Err(page) => page,
     }
 }
@@ -551,9 +673,14 @@ async fn cancel(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
 }
 
 async fn pay_and_show(fake: &Fake, s: &Session, request: PayRequest) -> Response {
-    match fake.pay(&s.order_id, &request, PayOverrides::default()).await {
+    match fake
+        .pay(&s.order_id, &request, PayOverrides::default())
+        .await
+    {
         Ok(result) => {
-            update(fake, &s.id, |session| session.result = Some(result.callback.clone()));
+            update(fake, &s.id, |session| {
+                session.result = Some(result.callback.clone())
+            });
             result_page(s, result.callback)
         }
         Err(e) => error_page(StatusCode::BAD_REQUEST, e.description),

@@ -42,7 +42,11 @@ fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
 
 /// Makes a payment exactly as the checkout pages would (same state changes, same webhooks) and
 /// answers the fields the browser would have posted to `callback_url`, and the payment.
-async fn pay(State(fake): State<Fake>, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+async fn pay(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body: PayBody = parse(&body)?;
     let result = fake.pay(&id, &body.request, body.overrides).await?;
     Ok(Json(result).into_response())
@@ -146,7 +150,11 @@ async fn dashboard(State(fake): State<Fake>) -> Response {
                 .collect(),
             deliveries: state.deliveries.iter().rev().cloned().collect(),
             faults: serde_json::to_string_pretty(&state.faults).unwrap_or_default(),
-            webhook_url: state.settings.webhook_url.clone().unwrap_or_else(|| "(none)".into()),
+            webhook_url: state
+                .settings
+                .webhook_url
+                .clone()
+                .unwrap_or_else(|| "(none)".into()),
         }
     };
     match page.render() {

@@ -29,7 +29,6 @@ pub struct ApiError {
     pub source: &'static str,
     pub step: &'static str,
     pub reason: &'static str,
-    pub metadata: Value,
 }
 
 impl ApiError {
@@ -42,7 +41,6 @@ impl ApiError {
             source: "business",
             step: "payment_initiation",
             reason: "input_validation_failed",
-            metadata: Value::Object(Map::new()),
         }
     }
 
@@ -64,13 +62,12 @@ impl ApiError {
         ApiError {
             status: 500,
             code: "SERVER_ERROR",
-            description: "The server encountered an error. The incident has been reported to admins."
-                .into(),
+            description:
+                "The server encountered an error. The incident has been reported to admins.".into(),
             field: None,
             source: "internal",
             step: "NA",
             reason: "server_error",
-            metadata: Value::Object(Map::new()),
         }
     }
 
@@ -81,7 +78,7 @@ impl ApiError {
             "source": self.source,
             "step": self.step,
             "reason": self.reason,
-            "metadata": self.metadata,
+            "metadata": {},
             "field": self.field,
         }})
     }
@@ -206,21 +203,25 @@ fn reject_unknown_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<
 }
 
 /// An integer amount, or an integer in a string; floats and anything else are refused.
-fn amount_field(body: &Map<String, Value>, name: &str, required: bool) -> Result<Option<Paise>, ApiError> {
+fn amount_field(
+    body: &Map<String, Value>,
+    name: &str,
+    required: bool,
+) -> Result<Option<Paise>, ApiError> {
     match body.get(name) {
         None | Some(Value::Null) if required => {
             Err(ApiError::bad_request(format!("The {name} field is required.")).field(name))
         }
         None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
-            .as_i64()
-            .map(|v| Some(Paise(v)))
-            .ok_or_else(|| ApiError::bad_request(format!("The {name} must be an integer.")).field(name)),
-        Some(Value::String(s)) => s
-            .parse::<i64>()
-            .map(|v| Some(Paise(v)))
-            .map_err(|_| ApiError::bad_request(format!("The {name} must be an integer.")).field(name)),
-        Some(_) => Err(ApiError::bad_request(format!("The {name} must be an integer.")).field(name)),
+        Some(Value::Number(n)) => n.as_i64().map(|v| Some(Paise(v))).ok_or_else(|| {
+            ApiError::bad_request(format!("The {name} must be an integer.")).field(name)
+        }),
+        Some(Value::String(s)) => s.parse::<i64>().map(|v| Some(Paise(v))).map_err(|_| {
+            ApiError::bad_request(format!("The {name} must be an integer.")).field(name)
+        }),
+        Some(_) => {
+            Err(ApiError::bad_request(format!("The {name} must be an integer.")).field(name))
+        }
     }
 }
 
@@ -232,8 +233,10 @@ fn notes_field(body: &Map<String, Value>) -> Result<Notes, ApiError> {
         Some(_) => return Err(ApiError::bad_request("The notes must be an array.").field("notes")),
     };
     if notes.len() > 15 {
-        return Err(ApiError::bad_request("Number of notes fields should be less than or equal to 15")
-            .field("notes"));
+        return Err(ApiError::bad_request(
+            "Number of notes fields should be less than or equal to 15",
+        )
+        .field("notes"));
     }
     let mut out = Notes::new();
     for (k, v) in notes {
@@ -241,11 +244,17 @@ fn notes_field(body: &Map<String, Value>) -> Result<Notes, ApiError> {
             Value::String(s) => s.clone(),
             Value::Number(n) => n.to_string(),
             Value::Bool(b) => b.to_string(),
-            _ => return Err(ApiError::bad_request("The notes values must be strings.").field("notes")),
+            _ => {
+                return Err(
+                    ApiError::bad_request("The notes values must be strings.").field("notes")
+                );
+            }
         };
         if v.chars().count() > 256 || k.chars().count() > 256 {
-            return Err(ApiError::bad_request("Notes value must be less than 256 characters.")
-                .field("notes"));
+            return Err(
+                ApiError::bad_request("Notes value must be less than 256 characters.")
+                    .field("notes"),
+            );
         }
         out = out.with(k.clone(), v);
     }
@@ -263,17 +272,27 @@ impl Ledger {
         reject_unknown_fields(body, ORDER_FIELDS)?;
         let amount = amount_field(body, "amount", true)?.unwrap_or_default();
         if amount.0 < 100 {
-            return Err(ApiError::bad_request("The amount must be at least INR 1.00").field("amount"));
+            return Err(
+                ApiError::bad_request("The amount must be at least INR 1.00").field("amount"),
+            );
         }
-        if amount.0 > 50_000_000_00 {
-            return Err(ApiError::bad_request("Amount exceeds maximum amount allowed.").field("amount"));
+        if amount.0 > 5_000_000_000 {
+            return Err(
+                ApiError::bad_request("Amount exceeds maximum amount allowed.").field("amount"),
+            );
         }
         let currency = match body.get("currency") {
             Some(Value::String(c)) => c.clone(),
             None | Some(Value::Null) => {
-                return Err(ApiError::bad_request("The currency field is required.").field("currency"));
+                return Err(
+                    ApiError::bad_request("The currency field is required.").field("currency")
+                );
             }
-            Some(_) => return Err(ApiError::bad_request("The currency must be a string.").field("currency")),
+            Some(_) => {
+                return Err(
+                    ApiError::bad_request("The currency must be a string.").field("currency")
+                );
+            }
         };
         if currency != "INR" {
             return Err(ApiError::bad_request("Currency is not supported").field("currency"));
@@ -282,10 +301,14 @@ impl Ledger {
             None | Some(Value::Null) => None,
             Some(Value::String(r)) if r.chars().count() <= 40 => Some(r.clone()),
             Some(Value::String(_)) => {
-                return Err(ApiError::bad_request("The receipt may not be greater than 40 characters.")
-                    .field("receipt"));
+                return Err(ApiError::bad_request(
+                    "The receipt may not be greater than 40 characters.",
+                )
+                .field("receipt"));
             }
-            Some(_) => return Err(ApiError::bad_request("The receipt must be a string.").field("receipt")),
+            Some(_) => {
+                return Err(ApiError::bad_request("The receipt must be a string.").field("receipt"));
+            }
         };
         let notes = notes_field(body)?;
         let manual_capture = match (body.get("payment"), body.get("payment_capture")) {
@@ -293,8 +316,10 @@ impl Ledger {
                 Some("manual") => true,
                 Some("automatic") | None => false,
                 Some(_) => {
-                    return Err(ApiError::bad_request("The payment.capture must be automatic or manual.")
-                        .field("payment"));
+                    return Err(ApiError::bad_request(
+                        "The payment.capture must be automatic or manual.",
+                    )
+                    .field("payment"));
                 }
             },
             (_, Some(Value::Bool(b))) => !b,
@@ -317,17 +342,28 @@ impl Ledger {
             created_at: now(),
         };
         self.order_ids.push(order.id.clone());
-        self.orders.insert(order.id.clone(), OrderRecord { order: order.clone(), manual_capture });
+        self.orders.insert(
+            order.id.clone(),
+            OrderRecord {
+                order: order.clone(),
+                manual_capture,
+            },
+        );
         Ok(order)
     }
 
     pub fn order(&self, id: &str) -> Result<&Order, ApiError> {
         check_id(id, "order")?;
-        self.orders.get(id).map(|r| &r.order).ok_or_else(ApiError::not_found)
+        self.orders
+            .get(id)
+            .map(|r| &r.order)
+            .ok_or_else(ApiError::not_found)
     }
 
     pub fn orders(&self) -> impl DoubleEndedIterator<Item = &Order> {
-        self.order_ids.iter().filter_map(|id| self.orders.get(id).map(|r| &r.order))
+        self.order_ids
+            .iter()
+            .filter_map(|id| self.orders.get(id).map(|r| &r.order))
     }
 
     pub fn payment(&self, id: &str) -> Result<&Payment, ApiError> {
@@ -336,7 +372,9 @@ impl Ledger {
     }
 
     pub fn payments(&self) -> impl DoubleEndedIterator<Item = &Payment> {
-        self.payment_ids.iter().filter_map(|id| self.payments.get(id))
+        self.payment_ids
+            .iter()
+            .filter_map(|id| self.payments.get(id))
     }
 
     pub fn order_payments(&self, order_id: &str) -> Result<Vec<Payment>, ApiError> {
@@ -368,10 +406,9 @@ impl Ledger {
         late: bool,
     ) -> Result<Attempt, ApiError> {
         let (manual_capture, amount, currency) = {
-            let record = self
-                .orders
-                .get(order_id)
-                .ok_or_else(|| ApiError::bad_request("The id provided does not exist").field("order_id"))?;
+            let record = self.orders.get(order_id).ok_or_else(|| {
+                ApiError::bad_request("The id provided does not exist").field("order_id")
+            })?;
             if record.order.status == OrderStatus::Paid {
                 return Err(order_paid_error());
             }
@@ -382,7 +419,11 @@ impl Ledger {
                     "Payment processing for this order is already in progress.",
                 ));
             }
-            (record.manual_capture, record.order.amount, record.order.currency.clone())
+            (
+                record.manual_capture,
+                record.order.amount,
+                record.order.currency.clone(),
+            )
         };
         let (method, details, result) = describe(request)?;
         let created_at = now();
@@ -406,8 +447,18 @@ impl Ledger {
             wallet: details.wallet,
             vpa: details.vpa,
             upi: details.upi,
-            email: Some(prefill.email.clone().unwrap_or_else(|| "void@razorpay.com".into())),
-            contact: Some(prefill.contact.clone().unwrap_or_else(|| "+919999999999".into())),
+            email: Some(
+                prefill
+                    .email
+                    .clone()
+                    .unwrap_or_else(|| "void@razorpay.com".into()),
+            ),
+            contact: Some(
+                prefill
+                    .contact
+                    .clone()
+                    .unwrap_or_else(|| "+919999999999".into()),
+            ),
             customer_id: None,
             token_id: None,
             notes: Notes::new(),
@@ -449,7 +500,11 @@ impl Ledger {
                 success_callback(&payment, order_id, identity)
             }
         };
-        Ok(Attempt { payment, callback, events })
+        Ok(Attempt {
+            payment,
+            callback,
+            events,
+        })
     }
 
     /// Authorises (and, unless the order asks for manual capture, captures) a payment.
@@ -462,7 +517,8 @@ impl Ledger {
         payment.status = PaymentStatus::Authorized;
         clear_error(payment);
         self.store(payment);
-        let mut events = vec![self.event(identity, EventType::PaymentAuthorized, payment, None, None)];
+        let mut events =
+            vec![self.event(identity, EventType::PaymentAuthorized, payment, None, None)];
         if !manual_capture {
             events.extend(self.capture_now(payment, identity));
         }
@@ -483,7 +539,8 @@ impl Ledger {
             record.order.amount_due = Paise(record.order.amount.0 - payment.amount.0).max(Paise(0));
             record.order.clone()
         });
-        let mut events = vec![self.event(identity, EventType::PaymentCaptured, payment, None, None)];
+        let mut events =
+            vec![self.event(identity, EventType::PaymentCaptured, payment, None, None)];
         if let Some(order) = order {
             events.push(self.event(identity, EventType::OrderPaid, payment, Some(&order), None));
         }
@@ -498,7 +555,9 @@ impl Ledger {
     ) -> Result<(Payment, Vec<PendingEvent>), ApiError> {
         let mut payment = self.payment(payment_id)?.clone();
         if payment.status != PaymentStatus::Failed {
-            return Err(ApiError::bad_request("Only a failed payment can be authorised late."));
+            return Err(ApiError::bad_request(
+                "Only a failed payment can be authorised late.",
+            ));
         }
         let order_id = payment.order_id.clone().unwrap_or_default();
         let record = self.orders.get(&order_id).ok_or_else(ApiError::not_found)?;
@@ -527,8 +586,10 @@ impl Ledger {
         match payment.status {
             PaymentStatus::Authorized => {}
             PaymentStatus::Captured | PaymentStatus::Refunded => {
-                return Err(ApiError::bad_request("This payment has already been captured")
-                    .with_step("payment_capture"));
+                return Err(
+                    ApiError::bad_request("This payment has already been captured")
+                        .with_step("payment_capture"),
+                );
             }
             PaymentStatus::Created | PaymentStatus::Failed => {
                 return Err(ApiError::bad_request(
@@ -538,9 +599,11 @@ impl Ledger {
             }
         }
         if amount != payment.amount {
-            return Err(ApiError::bad_request("Capture amount must be equal to the amount authorized")
-                .field("amount")
-                .with_step("payment_capture"));
+            return Err(ApiError::bad_request(
+                "Capture amount must be equal to the amount authorized",
+            )
+            .field("amount")
+            .with_step("payment_capture"));
         }
         let events = self.capture_now(&mut payment, identity);
         Ok((payment, events))
@@ -557,7 +620,9 @@ impl Ledger {
     ) -> Result<(Refund, Vec<PendingEvent>), ApiError> {
         if let Some(key) = idempotency_key {
             let ok = key.len() >= 10
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
             if !ok {
                 return Err(ApiError::bad_request(
                     "The idempotency key must be at least 10 characters of A-Z, a-z, 0-9, _ or -.",
@@ -577,12 +642,16 @@ impl Ledger {
         reject_unknown_fields(fields, &["amount", "speed", "notes", "receipt"])?;
         let mut payment = self.payment(payment_id)?.clone();
         if !matches!(payment.status, PaymentStatus::Captured) {
-            return Err(ApiError::bad_request("Only captured payments can be refunded"));
+            return Err(ApiError::bad_request(
+                "Only captured payments can be refunded",
+            ));
         }
         let refundable = payment.amount.0 - payment.amount_refunded.0;
         let amount = amount_field(fields, "amount", false)?.unwrap_or(Paise(refundable));
         if amount.0 < 100 {
-            return Err(ApiError::bad_request("The amount must be at least INR 1.00").field("amount"));
+            return Err(
+                ApiError::bad_request("The amount must be at least INR 1.00").field("amount"),
+            );
         }
         if amount.0 > refundable {
             return Err(ApiError::bad_request(
@@ -605,8 +674,14 @@ impl Ledger {
             currency: payment.currency.clone(),
             payment_id: payment.id.clone(),
             notes,
-            receipt: fields.get("receipt").and_then(Value::as_str).map(str::to_string),
-            acquirer_data: Some(AcquirerData { arn: None, ..AcquirerData::default() }),
+            receipt: fields
+                .get("receipt")
+                .and_then(Value::as_str)
+                .map(str::to_string),
+            acquirer_data: Some(AcquirerData {
+                arn: None,
+                ..AcquirerData::default()
+            }),
             created_at: now(),
             batch_id: None,
             status: RefundState::Processed,
@@ -624,12 +699,29 @@ impl Ledger {
         self.refund_ids.push(refund.id.clone());
         self.refunds.insert(refund.id.clone(), refund.clone());
         if let Some(key) = idempotency_key {
-            self.refund_keys
-                .insert(key.to_string(), RefundKey { refund_id: refund.id.clone(), body: body.clone() });
+            self.refund_keys.insert(
+                key.to_string(),
+                RefundKey {
+                    refund_id: refund.id.clone(),
+                    body: body.clone(),
+                },
+            );
         }
         let events = vec![
-            self.event(identity, EventType::RefundCreated, &payment, None, Some(&refund)),
-            self.event(identity, EventType::RefundProcessed, &payment, None, Some(&refund)),
+            self.event(
+                identity,
+                EventType::RefundCreated,
+                &payment,
+                None,
+                Some(&refund),
+            ),
+            self.event(
+                identity,
+                EventType::RefundProcessed,
+                &payment,
+                None,
+                Some(&refund),
+            ),
         ];
         Ok((refund, events))
     }
@@ -665,7 +757,9 @@ impl Ledger {
                 event: kind,
                 contains,
                 payload: EventPayload {
-                    payment: Some(Wrapped { entity: payment.clone() }),
+                    payment: Some(Wrapped {
+                        entity: payment.clone(),
+                    }),
                     order: order.map(|o| Wrapped { entity: o.clone() }),
                     refund: refund.map(|r| Wrapped { entity: r.clone() }),
                 },
@@ -729,7 +823,9 @@ pub fn current_year_month() -> (u32, u32) {
 }
 
 /// Checks a payment request and says what kind of payment it makes and whether it succeeds.
-fn describe(request: &PayRequest) -> Result<(PaymentMethod, Details, Result<(), Failure>), ApiError> {
+fn describe(
+    request: &PayRequest,
+) -> Result<(PaymentMethod, Details, Result<(), Failure>), ApiError> {
     let none = || Details {
         card: None,
         bank: None,
@@ -749,8 +845,10 @@ fn describe(request: &PayRequest) -> Result<(PaymentMethod, Details, Result<(), 
                 }
             };
             if !methods::vpa_ok(&vpa) {
-                let mut e = ApiError::bad_request("Invalid VPA. Please enter a valid Virtual Payment Address")
-                    .field("vpa");
+                let mut e = ApiError::bad_request(
+                    "Invalid VPA. Please enter a valid Virtual Payment Address",
+                )
+                .field("vpa");
                 e.reason = "invalid_vpa";
                 return Err(e);
             }
@@ -769,7 +867,13 @@ fn describe(request: &PayRequest) -> Result<(PaymentMethod, Details, Result<(), 
             }
             (PaymentMethod::Upi, details, result)
         }
-        PayRequest::Card { number, expiry, cvv, name, otp } => {
+        PayRequest::Card {
+            number,
+            expiry,
+            cvv,
+            name,
+            otp,
+        } => {
             let card = methods::check_card(number, expiry, cvv, name, current_year_month())
                 .map_err(|m| ApiError::bad_request(m).field("card[number]"))?;
             let result = methods::card_result(&card, otp);
@@ -808,7 +912,9 @@ fn describe(request: &PayRequest) -> Result<(PaymentMethod, Details, Result<(), 
         }
         PayRequest::Wallet { wallet, outcome } => {
             if methods::wallet_name(wallet).is_none() {
-                return Err(ApiError::bad_request("The selected wallet is invalid.").field("wallet"));
+                return Err(
+                    ApiError::bad_request("The selected wallet is invalid.").field("wallet")
+                );
             }
             let mut details = none();
             details.wallet = Some(wallet.clone());
@@ -869,7 +975,10 @@ mod tests {
     use super::*;
 
     fn identity() -> Identity {
-        Identity { account_id: "acc_BFQ7uQEaa7j2z7".into(), key_secret: "secret".into() }
+        Identity {
+            account_id: "acc_BFQ7uQEaa7j2z7".into(),
+            key_secret: "secret".into(),
+        }
     }
 
     #[test]
@@ -884,16 +993,42 @@ mod tests {
         let order = ledger
             .create_order(&serde_json::json!({"amount": 10000, "currency": "INR"}))
             .expect("order");
-        let upi = PayRequest::Upi { vpa: Some("success@razorpay".into()), qr: false };
+        let upi = PayRequest::Upi {
+            vpa: Some("success@razorpay".into()),
+            qr: false,
+        };
         let attempt = ledger
             .pay(&order.id, &upi, &identity(), &Prefill::default(), false)
             .expect("pay");
         assert_eq!(attempt.payment.status, PaymentStatus::Captured);
-        let kinds: Vec<_> = attempt.events.iter().map(|e| e.event.event.clone()).collect();
-        assert_eq!(kinds, vec![EventType::PaymentAuthorized, EventType::PaymentCaptured, EventType::OrderPaid]);
+        let kinds: Vec<_> = attempt
+            .events
+            .iter()
+            .map(|e| e.event.event.clone())
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![
+                EventType::PaymentAuthorized,
+                EventType::PaymentCaptured,
+                EventType::OrderPaid
+            ]
+        );
         let order = ledger.order(&order.id).expect("order");
-        assert_eq!((order.status, order.attempts, order.amount_due), (OrderStatus::Paid, 1, Paise(0)));
-        let again = ledger.pay(&order.id.clone(), &upi, &identity(), &Prefill::default(), false);
-        assert_eq!(again.map(|_| ()).map_err(|e| e.reason), Err("order_already_paid"));
+        assert_eq!(
+            (order.status, order.attempts, order.amount_due),
+            (OrderStatus::Paid, 1, Paise(0))
+        );
+        let again = ledger.pay(
+            &order.id.clone(),
+            &upi,
+            &identity(),
+            &Prefill::default(),
+            false,
+        );
+        assert_eq!(
+            again.map(|_| ()).map_err(|e| e.reason),
+            Err("order_already_paid")
+        );
     }
 }

@@ -150,7 +150,10 @@ impl Fake {
     /// The state lock. Never held across an await.
     pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         // A panic while holding the lock would be a bug in the fake; keep serving regardless.
-        self.shared.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.shared
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub(crate) fn http(&self) -> &reqwest::Client {
@@ -213,7 +216,9 @@ impl Fake {
         overrides: PayOverrides,
     ) -> Result<PayResult, engine::ApiError> {
         let faults = self.faults();
-        let late = overrides.late_authorization.unwrap_or(faults.late_authorization);
+        let late = overrides
+            .late_authorization
+            .unwrap_or(faults.late_authorization);
         let close_tab = overrides.close_tab.unwrap_or(faults.close_tab);
         let identity = self.identity();
         let attempt = {
@@ -224,9 +229,12 @@ impl Fake {
                 .find(|s| s.order_id == order_id)
                 .map(|s| s.prefill.clone())
                 .unwrap_or_default();
-            state.ledger.pay(order_id, request, &identity, &prefill, late)?
+            state
+                .ledger
+                .pay(order_id, request, &identity, &prefill, late)?
         };
-        let late_paid = late && attempt.payment.status == razorpay::wire::PaymentStatus::Failed
+        let late_paid = late
+            && attempt.payment.status == razorpay::wire::PaymentStatus::Failed
             && attempt.payment.error_reason.as_deref() == Some("payment_timed_out");
         self.dispatch(attempt.events).await;
         if late_paid && faults.late_authorization_delay_ms > 0 {
@@ -317,5 +325,9 @@ pub async fn serve_on(
             tracing::error!(error = %e, "fake-razorpay stopped");
         }
     });
-    Ok(RunningFake { fake, addr, shutdown: Some(tx) })
+    Ok(RunningFake {
+        fake,
+        addr,
+        shutdown: Some(tx),
+    })
 }

@@ -31,7 +31,12 @@ struct Args {
     pairs: Vec<(String, Option<String>)>,
 }
 
-const SWITCHES: &[&str] = &["webhook-reorder", "webhooks-before-callback", "late-authorization", "close-tab"];
+const SWITCHES: &[&str] = &[
+    "webhook-reorder",
+    "webhooks-before-callback",
+    "late-authorization",
+    "close-tab",
+];
 
 impl Args {
     fn parse() -> Result<Args, String> {
@@ -47,7 +52,10 @@ impl Args {
             let (name, value) = match name.split_once('=') {
                 Some((n, v)) => (n.to_string(), Some(v.to_string())),
                 None if SWITCHES.contains(&name) => (name.to_string(), None),
-                None => (name.to_string(), Some(args.next().ok_or(format!("--{name} needs a value"))?)),
+                None => (
+                    name.to_string(),
+                    Some(args.next().ok_or(format!("--{name} needs a value"))?),
+                ),
             };
             pairs.push((name, value));
         }
@@ -61,12 +69,20 @@ impl Args {
             .rev()
             .find(|(n, _)| n == name)
             .map(|(_, v)| v.clone().unwrap_or_else(|| "true".into()))
-            .or_else(|| std::env::var(format!("FAKE_RAZORPAY_{}", name.replace('-', "_").to_uppercase())).ok())
+            .or_else(|| {
+                std::env::var(format!(
+                    "FAKE_RAZORPAY_{}",
+                    name.replace('-', "_").to_uppercase()
+                ))
+                .ok()
+            })
     }
 
     fn number<T: std::str::FromStr>(&self, name: &str, default: T) -> Result<T, String> {
         match self.get(name) {
-            Some(v) => v.parse().map_err(|_| format!("--{name}: {v:?} is not a number")),
+            Some(v) => v
+                .parse()
+                .map_err(|_| format!("--{name}: {v:?} is not a number")),
             None => Ok(default),
         }
     }
@@ -81,13 +97,30 @@ impl Args {
 
     fn check_known(&self) -> Result<(), String> {
         const KNOWN: &[&str] = &[
-            "listen", "key-id", "key-secret", "webhook-url", "webhook-secret", "webhook-backoff-ms",
-            "webhook-max-attempts", "webhook-duplicates", "webhook-delay-ms", "webhook-reorder",
-            "webhooks-before-callback", "webhook-fail-first", "api-error-percent",
-            "api-timeout-percent", "api-timeout-ms", "late-authorization",
-            "late-authorization-delay-ms", "close-tab",
+            "listen",
+            "key-id",
+            "key-secret",
+            "webhook-url",
+            "webhook-secret",
+            "webhook-backoff-ms",
+            "webhook-max-attempts",
+            "webhook-duplicates",
+            "webhook-delay-ms",
+            "webhook-reorder",
+            "webhooks-before-callback",
+            "webhook-fail-first",
+            "api-error-percent",
+            "api-timeout-percent",
+            "api-timeout-ms",
+            "late-authorization",
+            "late-authorization-delay-ms",
+            "close-tab",
         ];
-        match self.pairs.iter().find(|(n, _)| !KNOWN.contains(&n.as_str())) {
+        match self
+            .pairs
+            .iter()
+            .find(|(n, _)| !KNOWN.contains(&n.as_str()))
+        {
             Some((n, _)) => Err(format!("unknown flag --{n}")),
             None => Ok(()),
         }
@@ -99,9 +132,15 @@ fn configure(args: &Args) -> Result<(String, Settings, Faults), String> {
     let defaults = Settings::default();
     let settings = Settings {
         key_id: args.get("key-id").unwrap_or(defaults.key_id),
-        key_secret: args.get("key-secret").map(Secret::new).unwrap_or(defaults.key_secret),
+        key_secret: args
+            .get("key-secret")
+            .map(Secret::new)
+            .unwrap_or(defaults.key_secret),
         webhook_url: args.get("webhook-url").filter(|u| !u.is_empty()),
-        webhook_secret: args.get("webhook-secret").map(Secret::new).unwrap_or(defaults.webhook_secret),
+        webhook_secret: args
+            .get("webhook-secret")
+            .map(Secret::new)
+            .unwrap_or(defaults.webhook_secret),
         webhook_backoff: Duration::from_millis(args.number("webhook-backoff-ms", 2_000)?),
         webhook_max_attempts: args.number("webhook-max-attempts", 16)?,
         ..defaults
@@ -113,14 +152,21 @@ fn configure(args: &Args) -> Result<(String, Settings, Faults), String> {
         webhook_reorder: args.switch("webhook-reorder")?,
         webhooks_before_callback: args.switch("webhooks-before-callback")?,
         webhook_fail_first: args.number("webhook-fail-first", d.webhook_fail_first)?,
-        api_error_percent: args.number("api-error-percent", d.api_error_percent)?.min(100),
-        api_timeout_percent: args.number("api-timeout-percent", d.api_timeout_percent)?.min(100),
+        api_error_percent: args
+            .number("api-error-percent", d.api_error_percent)?
+            .min(100),
+        api_timeout_percent: args
+            .number("api-timeout-percent", d.api_timeout_percent)?
+            .min(100),
         api_timeout_ms: args.number("api-timeout-ms", d.api_timeout_ms)?,
         late_authorization: args.switch("late-authorization")?,
-        late_authorization_delay_ms: args.number("late-authorization-delay-ms", d.late_authorization_delay_ms)?,
+        late_authorization_delay_ms: args
+            .number("late-authorization-delay-ms", d.late_authorization_delay_ms)?,
         close_tab: args.switch("close-tab")?,
     };
-    let listen = args.get("listen").unwrap_or_else(|| "127.0.0.1:9010".into());
+    let listen = args
+        .get("listen")
+        .unwrap_or_else(|| "127.0.0.1:9010".into());
     Ok((listen, settings, faults))
 }
 
@@ -139,17 +185,26 @@ async fn main() -> ExitCode {
                 eprintln!("fake-razorpay: {message}\n");
             }
             eprintln!("{USAGE}");
-            return if message.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if message.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     let listener = match tokio::net::TcpListener::bind(&listen).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("fake-razorpay: cannot listen on {listen}: {e} (is another process using the port? pass --listen)");
+            eprintln!(
+                "fake-razorpay: cannot listen on {listen}: {e} (is another process using the port? pass --listen)"
+            );
             return ExitCode::FAILURE;
         }
     };
-    let webhook = settings.webhook_url.clone().unwrap_or_else(|| "(none)".into());
+    let webhook = settings
+        .webhook_url
+        .clone()
+        .unwrap_or_else(|| "(none)".into());
     let running = match fake_razorpay::serve_on(listener, settings, faults).await {
         Ok(r) => r,
         Err(e) => {

@@ -125,7 +125,13 @@ pub const OTP_FAILURE: Failure = Failure {
 /// Razorpay's error-scenario test cards and what they fail with.
 fn card_failure(number: &str) -> Option<Failure> {
     let f = |code, description, source, step, reason| {
-        Some(Failure { code, description, source, step, reason })
+        Some(Failure {
+            code,
+            description,
+            source,
+            step,
+            reason,
+        })
     };
     match number {
         "4100280000090000" | "5305620000060000" => f(
@@ -198,7 +204,9 @@ pub struct CardInput {
 }
 
 pub fn digits_only(s: &str) -> String {
-    s.chars().filter(|c| !c.is_whitespace() && *c != '-').collect()
+    s.chars()
+        .filter(|c| !c.is_whitespace() && *c != '-')
+        .collect()
 }
 
 pub fn luhn_ok(number: &str) -> bool {
@@ -248,7 +256,11 @@ pub fn check_card(
     if (year, month) < now {
         return Err("The card has expired.".into());
     }
-    let cvv_len = if network(&number) == "American Express" { 4 } else { 3 };
+    let cvv_len = if network(&number) == "American Express" {
+        4
+    } else {
+        3
+    };
     if cvv.len() != cvv_len || !cvv.chars().all(|c| c.is_ascii_digit()) {
         return Err(format!("Enter the {cvv_len}-digit CVV."));
     }
@@ -256,7 +268,11 @@ pub fn check_card(
         return Err("Enter the name on the card.".into());
     }
     let last4 = number[number.len() - 4..].to_string();
-    Ok(CardInput { network: network(&number), number, last4 })
+    Ok(CardInput {
+        network: network(&number),
+        number,
+        last4,
+    })
 }
 
 fn parse_expiry(expiry: &str) -> Option<(u32, u32)> {
@@ -316,15 +332,39 @@ mod tests {
         let card = check_card("4100 2800 0000 1007", "12/30", "123", "A", NOW).expect("valid");
         assert_eq!((card.network, card.last4.as_str()), ("Visa", "1007"));
         assert_eq!(card_result(&card, "123456"), Ok(()));
-        assert_eq!(card_result(&card, "123").map_err(|f| f.reason), Err("incorrect_otp"));
+        assert_eq!(
+            card_result(&card, "123").map_err(|f| f.reason),
+            Err("incorrect_otp")
+        );
         let declined = check_card("4100280000060003", "12/30", "123", "A", NOW).expect("valid");
-        assert_eq!(card_result(&declined, "1234").map_err(|f| f.reason), Err("card_declined"));
-        assert!(check_card("4100280000001008", "12/30", "123", "A", NOW).is_err(), "Luhn");
-        assert!(check_card("4100280000001007", "10/26", "123", "A", NOW).is_err(), "expired");
-        assert!(check_card("4100280000001007", "13/30", "123", "A", NOW).is_err(), "month");
-        assert!(check_card("4100280000001007", "12/30", "12", "A", NOW).is_err(), "cvv");
-        assert!(check_card("340256000401007", "12/30", "1234", "A", NOW).is_ok(), "amex cvv");
-        assert!(check_card("4100280000001007", "12/30", "123", " ", NOW).is_err(), "name");
+        assert_eq!(
+            card_result(&declined, "1234").map_err(|f| f.reason),
+            Err("card_declined")
+        );
+        assert!(
+            check_card("4100280000001008", "12/30", "123", "A", NOW).is_err(),
+            "Luhn"
+        );
+        assert!(
+            check_card("4100280000001007", "10/26", "123", "A", NOW).is_err(),
+            "expired"
+        );
+        assert!(
+            check_card("4100280000001007", "13/30", "123", "A", NOW).is_err(),
+            "month"
+        );
+        assert!(
+            check_card("4100280000001007", "12/30", "12", "A", NOW).is_err(),
+            "cvv"
+        );
+        assert!(
+            check_card("340256000401007", "12/30", "1234", "A", NOW).is_ok(),
+            "amex cvv"
+        );
+        assert!(
+            check_card("4100280000001007", "12/30", "123", " ", NOW).is_err(),
+            "name"
+        );
     }
 
     #[test]

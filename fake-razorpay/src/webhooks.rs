@@ -122,7 +122,11 @@ impl Fake {
                 .map(|o| o.id.clone())
                 .or_else(|| event.payment().and_then(|p| p.order_id.clone())),
             refund_id: event.refund().map(|r| r.id.clone()),
-            status: if url.is_some() { DeliveryStatus::Pending } else { DeliveryStatus::NotSent },
+            status: if url.is_some() {
+                DeliveryStatus::Pending
+            } else {
+                DeliveryStatus::NotSent
+            },
             url,
             duplicate,
             attempts: Vec::new(),
@@ -160,7 +164,10 @@ impl Job {
         }
         let (backoff, max_attempts) = {
             let state = self.fake.lock();
-            (state.settings.webhook_backoff, state.settings.webhook_max_attempts.max(1))
+            (
+                state.settings.webhook_backoff,
+                state.settings.webhook_max_attempts.max(1),
+            )
         };
         for attempt in 1..=max_attempts {
             let log = if attempt <= self.fail_first {
