@@ -26,6 +26,10 @@ pub fn run(args: &[String]) -> Result<()> {
         "PostgreSQL-backed tests on a fresh database",
         postgres_tests,
     )?;
+    step(
+        "Razorpay's official Python SDK against fake-razorpay",
+        python_sdk_check,
+    )?;
     step("cargo fmt --check", || {
         cargo(&["fmt", "--all", "--check"], &[])
     })?;
@@ -137,4 +141,84 @@ fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// Razorpay's own Python SDK, pointed at fake-razorpay by its base URL alone, must do what the
+/// top-up journey needs (fake-razorpay/sdk-check/python_sdk.py). Required in CI; skipped locally
+/// when python3 or pip is missing.
+fn python_sdk_check() -> Result<()> {
+    let in_ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
+    let has_python = Command::new("python3")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !has_python {
+        if in_ci {
+            bail!("python3 is missing: CI checks fake-razorpay against Razorpay's Python SDK");
+        }
+        println!("skipped: python3 is not installed");
+        return Ok(());
+    }
+    let installed = Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "razorpay",
+        ])
+        .status()
+        .context("running pip")?;
+    if !installed.success() {
+        if in_ci {
+            bail!("pip could not install the razorpay package");
+        }
+        println!("skipped: pip could not install the razorpay package");
+        return Ok(());
+    }
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut fake = Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "-p",
+            "fake-razorpay",
+            "--",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .spawn()
+        .context("starting fake-razorpay")?;
+    let result = (|| {
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if started.elapsed().as_secs() > 120 {
+                bail!("fake-razorpay did not start listening on port {port}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let status = Command::new("python3")
+            .args([
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../fake-razorpay/sdk-check/python_sdk.py"
+                ),
+                &format!("http://127.0.0.1:{port}"),
+                "rzp_test_KalpDevKey0001",
+                "kalp_dev_key_secret_not_for_production",
+            ])
+            .status()
+            .context("running the SDK check")?;
+        if !status.success() {
+            bail!("Razorpay's Python SDK failed against fake-razorpay ({status})");
+        }
+        Ok(())
+    })();
+    let _ = fake.kill();
+    let _ = fake.wait();
+    result
 }
