@@ -143,8 +143,8 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Builds a statement from SQL written with `?` placeholders, numbering them `$1, $2, …` for
-/// PostgreSQL. Ledger SQL never contains a literal `?`.
-pub(crate) fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
+/// PostgreSQL. The SQL must not contain a literal `?` (string literals included).
+pub fn stmt(backend: DbBackend, sql: &str, values: Vec<Value>) -> Statement {
     let sql = match backend {
         DbBackend::Postgres => {
             let mut out = String::with_capacity(sql.len() + 8);

@@ -23,7 +23,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
 
 pub use audit::AuditReport;
-pub use db::{ConnectConfig, redact_url};
+pub use db::{ConnectConfig, redact_url, stmt as statement};
 pub use error::{LedgerError, LedgerResult};
 pub use model::{
     Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, Outcome, Receipt,
@@ -373,6 +373,16 @@ impl Ledger {
 
     pub async fn allocations(&self, transfer: TransferId) -> LedgerResult<Vec<Allocation>> {
         read::allocations(&self.pools, transfer).await
+    }
+
+    /// Credits moved per kind for a wallet between `from` (inclusive) and `to` (exclusive).
+    pub async fn totals_by_kind(
+        &self,
+        wallet: AccountId,
+        from: Option<DateTime<Utc>>,
+        to: Option<DateTime<Utc>>,
+    ) -> LedgerResult<Vec<(TransferKind, i64)>> {
+        read::totals_by_kind(&self.pools, wallet, from, to).await
     }
 
     /// The balance of a system account, computed from its transfers (credits in minus out).

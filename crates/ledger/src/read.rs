@@ -220,3 +220,32 @@ pub(crate) async fn account_net(pools: &Pools, account: AccountId) -> LedgerResu
     let debits_out: i64 = col(&row, "debits_out")?;
     Ok(credits_in - debits_out)
 }
+
+/// Credits moved per kind for a wallet, in `[from, to)`.
+pub(crate) async fn totals_by_kind(
+    pools: &Pools,
+    wallet: AccountId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> LedgerResult<Vec<(TransferKind, i64)>> {
+    let rows = read_all(
+        pools,
+        "SELECT kind, CAST(SUM(amount) AS BIGINT) AS total FROM ledger_transfers \
+         WHERE wallet_account_id = ? AND created_at >= ? AND created_at < ? GROUP BY kind",
+        vec![
+            wallet.0.into(),
+            from.map(|t| t.timestamp_micros()).unwrap_or(i64::MIN).into(),
+            to.map(|t| t.timestamp_micros()).unwrap_or(i64::MAX).into(),
+        ],
+    )
+    .await?;
+    let mut out = Vec::new();
+    for row in &rows {
+        let kind: String = col(row, "kind")?;
+        if let Some(kind) = TransferKind::parse(&kind) {
+            out.push((kind, col(row, "total")?));
+        }
+    }
+    out.sort_by_key(|(k, _)| k.as_str());
+    Ok(out)
+}

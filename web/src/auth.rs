@@ -1,0 +1,424 @@
+//! Accounts and sessions: sign up, log in, log out; argon2 password hashes; server-side sessions
+//! (only a hash of the cookie's token is stored); CSRF tokens; login throttling.
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
+};
+use askama::Template;
+use axum::{
+    Form,
+    extract::{FromRequestParts, State, rejection::FormRejection},
+    http::{HeaderMap, HeaderValue, header, request::Parts},
+    response::{Html, IntoResponse, Redirect, Response},
+};
+use sha2::{Digest, Sha256};
+
+use crate::{
+    db::{col, now_micros},
+    error::{AppError, AppResult},
+    state::AppState,
+};
+
+pub const SESSION_COOKIE: &str = "kalp_session";
+pub const CSRF_COOKIE: &str = "kalp_csrf";
+/// Failed logins allowed per email within [`THROTTLE_WINDOW_MINUTES`].
+const MAX_FAILED_LOGINS: i64 = 5;
+const THROTTLE_WINDOW_MINUTES: i64 = 15;
+
+/// 32 random bytes as hex, from the operating system's CSPRNG.
+pub fn random_token() -> AppResult<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+pub fn sha256_hex(value: &str) -> String {
+    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_string())
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
+    let secure = if state.settings.session.secure_cookies { "; Secure" } else { "" };
+    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
+    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The CSRF token for forms on a page: the one in the browser's cookie, or a new one to set.
+/// (Double-submit: a cross-site page can neither read our cookie nor make the browser send a
+/// matching form field.)
+pub struct CsrfToken {
+    pub token: String,
+    set: Option<HeaderValue>,
+}
+
+impl CsrfToken {
+    pub fn for_request(state: &AppState, headers: &HeaderMap) -> AppResult<CsrfToken> {
+        match cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 64) {
+            Some(token) => Ok(CsrfToken { token, set: None }),
+            None => {
+                let token = random_token()?;
+                let set = Some(set_cookie(state, CSRF_COOKIE, &token, 60 * 60 * 24 * 30));
+                Ok(CsrfToken { token, set })
+            }
+        }
+    }
+
+    /// Adds the cookie to a response when the token is new.
+    pub fn attach(&self, mut response: Response) -> Response {
+        if let Some(value) = &self.set {
+            response.headers_mut().append(header::SET_COOKIE, value.clone());
+        }
+        response
+    }
+}
+
+/// Checks a form's `csrf` field against the cookie.
+pub fn verify_csrf(headers: &HeaderMap, form: &[(String, String)]) -> AppResult<()> {
+    let sent = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    match cookie(headers, CSRF_COOKIE) {
+        Some(expected) if !sent.is_empty() && constant_time_eq(sent.as_bytes(), expected.as_bytes()) => Ok(()),
+        _ => Err(AppError::Forbidden(
+            "This form expired or did not come from Kalp Studio. Go back, reload the page and try again.".into(),
+        )),
+    }
+}
+
+/// A form's fields, or a clear 400 for a body that is not a form.
+pub fn form_fields(form: Result<Form<Vec<(String, String)>>, FormRejection>) -> AppResult<Vec<(String, String)>> {
+    form.map(|Form(f)| f).map_err(|_| AppError::BadRequest("The form could not be read.".into()))
+}
+
+pub fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
+    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+}
+
+/// The signed-in person. Extracting it from a request without a live session sends the person
+/// to log in.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    pub id: i64,
+    pub email: String,
+    pub wallet: ledger::AccountId,
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::SignInRequired)?;
+        let row = state
+            .db
+            .one(
+                "SELECT u.id, u.email, u.wallet_account_id FROM web_sessions s \
+                 JOIN web_users u ON u.id = s.user_id WHERE s.token_hash = ? AND s.expires_at > ?",
+                vec![sha256_hex(&token).into(), now_micros().into()],
+            )
+            .await?
+            .ok_or(AppError::SignInRequired)?;
+        Ok(CurrentUser {
+            id: col(&row, "id")?,
+            email: col(&row, "email")?,
+            wallet: ledger::AccountId(col(&row, "wallet_account_id")?),
+        })
+    }
+}
+
+/// The signed-in person, if any (for pages open to both).
+pub async fn maybe_user(state: &AppState, headers: &HeaderMap) -> AppResult<Option<CurrentUser>> {
+    let mut parts = axum::http::Request::new(()).into_parts().0;
+    parts.headers = headers.clone();
+    match CurrentUser::from_request_parts(&mut parts, state).await {
+        Ok(user) => Ok(Some(user)),
+        Err(AppError::SignInRequired) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "auth.html")]
+struct AuthPage<'a> {
+    signup: bool,
+    csrf: &'a str,
+    email: &'a str,
+    error: Option<&'a str>,
+    email_error: Option<&'a str>,
+    password_error: Option<&'a str>,
+}
+
+fn auth_page(state: &AppState, headers: &HeaderMap, signup: bool, email: &str, errors: Errors) -> AppResult<Response> {
+    let csrf = CsrfToken::for_request(state, headers)?;
+    let page = AuthPage {
+        signup,
+        csrf: &csrf.token,
+        email,
+        error: errors.general.as_deref(),
+        email_error: errors.email.as_deref(),
+        password_error: errors.password.as_deref(),
+    };
+    let status = errors.status;
+    Ok(csrf.attach((status, Html(page.render()?)).into_response()))
+}
+
+#[derive(Default)]
+struct Errors {
+    status: axum::http::StatusCode,
+    general: Option<String>,
+    email: Option<String>,
+    password: Option<String>,
+}
+
+impl Errors {
+    fn none() -> Errors {
+        Errors { status: axum::http::StatusCode::OK, ..Errors::default() }
+    }
+}
+
+pub async fn signup_page(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    if maybe_user(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
+    auth_page(&state, &headers, true, "", Errors::none())
+}
+
+pub async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    if maybe_user(&state, &headers).await?.is_some() {
+        return Ok(Redirect::to("/dashboard").into_response());
+    }
+    auth_page(&state, &headers, false, "", Errors::none())
+}
+
+/// A plausible email address: trimmed, lower-cased, one `@`, a dot in the domain.
+pub fn parse_email(raw: &str) -> Result<String, &'static str> {
+    let email = raw.trim().to_lowercase();
+    if email.is_empty() {
+        return Err("Enter your email address.");
+    }
+    let valid = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split('@').count() == 2
+        && email.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+        });
+    if valid { Ok(email) } else { Err("Enter an email address like name@example.com.") }
+}
+
+fn check_password(password: &str) -> Result<(), &'static str> {
+    match password.chars().count() {
+        0 => Err("Choose a password."),
+        1..=9 => Err("Use at least 10 characters."),
+        10..=128 => Ok(()),
+        _ => Err("Use at most 128 characters."),
+    }
+}
+
+async fn hash_password(password: String) -> AppResult<String> {
+    tokio::task::spawn_blocking(move || {
+        Argon2::default()
+            .hash_password(password.as_bytes())
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!(e))?
+    .map_err(AppError::Internal)
+}
+
+async fn password_matches(password: String, hash: String) -> AppResult<bool> {
+    tokio::task::spawn_blocking(move || {
+        PasswordHash::new(&hash)
+            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .unwrap_or(false)
+    })
+    .await
+    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
+}
+
+pub async fn signup(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> AppResult<Response> {
+    let form = form_fields(form)?;
+    verify_csrf(&headers, &form)?;
+    let raw_email = field(&form, "email");
+    let password = field(&form, "password");
+    let email = parse_email(raw_email);
+    let password_ok = check_password(password);
+    if email.is_err() || password_ok.is_err() {
+        let errors = Errors {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            email: email.err().map(str::to_string),
+            password: password_ok.err().map(str::to_string),
+            ..Errors::default()
+        };
+        return auth_page(&state, &headers, true, raw_email, errors);
+    }
+    let email = email.unwrap_or_default();
+    let taken = state.db.one("SELECT id FROM web_users WHERE email = ?", vec![email.clone().into()]).await?;
+    if taken.is_some() {
+        let errors = Errors {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            email: Some("An account with this email already exists. Log in instead.".into()),
+            ..Errors::default()
+        };
+        return auth_page(&state, &headers, true, raw_email, errors);
+    }
+    let hash = hash_password(password.to_string()).await?;
+    // The wallet is keyed by email (stable and unique), so a retried sign-up reuses it.
+    let wallet = state.ledger.open_wallet(&format!("user:{email}")).await?;
+    let inserted = state
+        .db
+        .exec(
+            "INSERT INTO web_users (email, password_hash, wallet_account_id, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (email) DO NOTHING",
+            vec![email.clone().into(), hash.into(), wallet.0.into(), now_micros().into()],
+        )
+        .await?;
+    if inserted == 0 {
+        let errors = Errors {
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            email: Some("An account with this email already exists. Log in instead.".into()),
+            ..Errors::default()
+        };
+        return auth_page(&state, &headers, true, raw_email, errors);
+    }
+    let user = state.db.one("SELECT id FROM web_users WHERE email = ?", vec![email.clone().into()]).await?;
+    let user_id: i64 = match user {
+        Some(row) => col(&row, "id")?,
+        None => return Err(AppError::Internal(anyhow::anyhow!("new user {email} vanished"))),
+    };
+    tracing::info!(user_id, "account created");
+    start_session(&state, user_id, "/dashboard").await
+}
+
+pub async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> AppResult<Response> {
+    let form = form_fields(form)?;
+    verify_csrf(&headers, &form)?;
+    let raw_email = field(&form, "email");
+    let password = field(&form, "password").to_string();
+    let email = raw_email.trim().to_lowercase();
+    let since = now_micros() - THROTTLE_WINDOW_MINUTES * 60 * 1_000_000;
+    let failures = state
+        .db
+        .one(
+            "SELECT COUNT(*) AS n FROM web_login_failures WHERE email = ? AND at > ?",
+            vec![email.clone().into(), since.into()],
+        )
+        .await?
+        .map(|row| col::<i64>(&row, "n"))
+        .transpose()?
+        .unwrap_or(0);
+    if failures >= MAX_FAILED_LOGINS {
+        let errors = Errors {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            general: Some(format!(
+                "Too many failed attempts for this email. Wait {THROTTLE_WINDOW_MINUTES} minutes and try again."
+            )),
+            ..Errors::default()
+        };
+        return auth_page(&state, &headers, false, raw_email, errors);
+    }
+    let user = state
+        .db
+        .one("SELECT id, password_hash FROM web_users WHERE email = ?", vec![email.clone().into()])
+        .await?;
+    // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
+    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2SjyOpEBYHcXPzyy6TBBHcpdPL47J6UBQxeFv0EMXKA";
+    let (user_id, hash) = match &user {
+        Some(row) => (Some(col::<i64>(row, "id")?), col::<String>(row, "password_hash")?),
+        None => (None, DUMMY.to_string()),
+    };
+    let ok = password_matches(password, hash).await? && user_id.is_some();
+    match (ok, user_id) {
+        (true, Some(user_id)) => {
+            state.db.exec("DELETE FROM web_login_failures WHERE email = ?", vec![email.into()]).await?;
+            start_session(&state, user_id, "/dashboard").await
+        }
+        _ => {
+            state
+                .db
+                .exec(
+                    "INSERT INTO web_login_failures (email, at) VALUES (?, ?)",
+                    vec![email.into(), now_micros().into()],
+                )
+                .await?;
+            let errors = Errors {
+                status: axum::http::StatusCode::UNAUTHORIZED,
+                general: Some("Incorrect email or password.".into()),
+                ..Errors::default()
+            };
+            auth_page(&state, &headers, false, raw_email, errors)
+        }
+    }
+}
+
+async fn start_session(state: &AppState, user_id: i64, to: &str) -> AppResult<Response> {
+    let token = random_token()?;
+    let ttl_secs = state.settings.session.ttl_hours * 3600;
+    let now = now_micros();
+    state
+        .db
+        .exec(
+            "INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES (?, ?, ?, ?)",
+            vec![sha256_hex(&token).into(), user_id.into(), now.into(), (now + ttl_secs * 1_000_000).into()],
+        )
+        .await?;
+    let mut response = Redirect::to(to).into_response();
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(state, SESSION_COOKIE, &token, ttl_secs));
+    Ok(response)
+}
+
+pub async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> AppResult<Response> {
+    let form = form_fields(form)?;
+    verify_csrf(&headers, &form)?;
+    if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+        state.db.exec("DELETE FROM web_sessions WHERE token_hash = ?", vec![sha256_hex(&token).into()]).await?;
+    }
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    Ok(response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails_are_normalised_and_checked() {
+        assert_eq!(parse_email("  Asha@Example.COM "), Ok("asha@example.com".into()));
+        for bad in ["", "asha", "asha@", "@example.com", "a@b", "a b@example.com", "a@@example.com", "a@example."] {
+            assert!(parse_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cookies_are_read_from_the_header() {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; kalp_session=abc; b=2"));
+        assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

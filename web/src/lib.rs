@@ -1,0 +1,18 @@
+//! The Kalp Credits web app: sign-in, Billing with Top up → Add Credits, paying through Razorpay's
+//! hosted checkout and coming back, the Dashboard and Credit History.
+
+pub mod auth;
+pub mod billing;
+pub mod configuration;
+pub mod db;
+pub mod error;
+pub mod pages;
+pub mod startup;
+pub mod state;
+
+/// Logs to stderr; `RUST_LOG` filters (default: info).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+}

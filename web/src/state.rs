@@ -1,0 +1,13 @@
+//! The one state every handler shares.
+
+use std::sync::Arc;
+
+use crate::{configuration::Settings, db::Db};
+
+#[derive(Clone)]
+pub struct AppState {
+    pub ledger: ledger::Ledger,
+    pub db: Db,
+    pub razorpay: razorpay::Client,
+    pub settings: Arc<Settings>,
+}

@@ -1,0 +1,275 @@
+//! zero2prod-style test harness: the real app on a random port with a fresh database (SQLite in a
+//! temp file, or a fresh PostgreSQL schema when KALP_TEST_POSTGRES_URL is set), fake-razorpay
+//! in-process, and a browser-like client (cookies kept, redirects not followed).
+#![allow(dead_code)]
+
+use fake_razorpay::{Faults, RunningFake};
+use reqwest::{Client, Response, StatusCode};
+use web::{configuration::Settings, startup::Application, state::AppState};
+
+pub struct TestApp {
+    pub url: String,
+    pub fake: RunningFake,
+    pub state: AppState,
+    pub client: Client,
+    _dir: Option<tempfile::TempDir>,
+    pg: Option<(String, String)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub fn browser() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client")
+}
+
+/// Starts the app on `backend`; `None` when PostgreSQL was asked for and is not configured.
+pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, Faults::default()).await
+}
+
+pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp> {
+    let fake = fake_razorpay::spawn(fake_razorpay::Settings::default(), faults).await.expect("fake-razorpay");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let (database, schema, dir, pg) = match backend {
+        Backend::Sqlite => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let db = format!("sqlite://{}?mode=rwc", dir.path().join("kalp.db").display());
+            (db, None, Some(dir), None)
+        }
+        Backend::Postgres => {
+            let pg_url = postgres_url()?;
+            let schema = format!(
+                "w_{}_{}",
+                std::process::id(),
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+            );
+            (pg_url.clone(), Some(schema.clone()), None, Some((pg_url, schema)))
+        }
+    };
+    let mut overrides = vec![
+        ("server.public_url", url.clone()),
+        ("database.url", database),
+        ("razorpay.base_url", fake.url()),
+    ];
+    if let Some(schema) = schema {
+        overrides.push(("database.schema", schema));
+    }
+    let settings = Settings::with_overrides(&overrides).expect("settings");
+    let app = Application::build_on(settings, listener).await.expect("app builds");
+    let state = app.state.clone();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    Some(TestApp { url, fake, state, client: browser(), _dir: dir, pg })
+}
+
+pub fn postgres_url() -> Option<String> {
+    let url = std::env::var("KALP_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    if url.is_none() {
+        assert!(
+            std::env::var("KALP_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "KALP_REQUIRE_POSTGRES=1 but KALP_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("skipped: set KALP_TEST_POSTGRES_URL to run the PostgreSQL variant");
+    }
+    url
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((url, schema)) = self.pg.take() {
+            let _ = std::thread::spawn(move || {
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                rt.block_on(async {
+                    use sea_orm::ConnectionTrait;
+                    if let Ok(db) = sea_orm::Database::connect(url).await {
+                        let _ = db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await;
+                        let _ = db.close().await;
+                    }
+                });
+            })
+            .join();
+        }
+    }
+}
+
+/// Runs an async scenario `fn(TestApp)` on SQLite and on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),+ $(,)?) => {$(
+        mod $scenario {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                let app = $crate::common::spawn_app($crate::common::Backend::Sqlite).await.expect("app");
+                super::$scenario(app).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                let Some(app) = $crate::common::spawn_app($crate::common::Backend::Postgres).await else { return };
+                super::$scenario(app).await;
+            }
+        }
+    )+};
+}
+
+/// `name="csrf" value="…"` from a page.
+pub fn csrf_of(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("a form with a CSRF token") + marker.len();
+    html[start..start + 64].to_string()
+}
+
+pub fn unescape(s: &str) -> String {
+    s.replace("&#34;", "\"").replace("&quot;", "\"").replace("&#39;", "'").replace("&#x27;", "'")
+        .replace("&lt;", "<").replace("&gt;", ">").replace("&#38;", "&").replace("&amp;", "&")
+}
+
+/// `<input type="hidden" name=… value=…>` pairs of a page.
+pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for part in html.split("<input type=\"hidden\" ").skip(1) {
+        let attr = |name: &str| {
+            part.split_once(&format!("{name}=\""))
+                .and_then(|(_, rest)| rest.split_once('"'))
+                .map(|(v, _)| unescape(v))
+        };
+        if let (Some(n), Some(v)) = (attr("name"), attr("value")) {
+            out.push((n, v));
+        }
+    }
+    out
+}
+
+/// The `action` of the form with the given id.
+pub fn form_action(html: &str, id: &str) -> String {
+    let marker = format!("id=\"{id}\"");
+    let form_start = html[..html.find(&marker).expect("the form")].rfind("<form").expect("form tag");
+    let tag = &html[form_start..];
+    let action = tag.split_once("action=\"").expect("action").1.split_once('"').expect("quote").0;
+    unescape(action)
+}
+
+pub fn field(fields: &[(String, String)], name: &str) -> String {
+    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+}
+
+/// How a person pays on the checkout.
+#[derive(Debug, Clone)]
+pub enum Pay {
+    UpiId(&'static str),
+    UpiQr,
+    Card { number: &'static str, otp: &'static str },
+    Netbanking { bank: &'static str, success: bool },
+    Wallet { wallet: &'static str, success: bool },
+}
+
+impl TestApp {
+    pub fn at(&self, path: &str) -> String {
+        format!("{}{path}", self.url)
+    }
+
+    pub async fn get(&self, path: &str) -> Response {
+        self.client.get(self.at(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+        let r = self.get(path).await;
+        (r.status(), r.text().await.expect("body"))
+    }
+
+    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+        self.client.post(self.at(path)).form(form).send().await.expect("POST")
+    }
+
+    /// Signs up as `email` (password `correct horse battery`) and stays signed in.
+    pub async fn sign_up(&self, email: &str) {
+        let (_, page) = self.get_html("/signup").await;
+        let csrf = csrf_of(&page);
+        let r = self
+            .post_form("/signup", &[("csrf", &csrf), ("email", email), ("password", "correct horse battery")])
+            .await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
+    }
+
+    pub async fn csrf(&self) -> String {
+        let (_, page) = self.get_html("/billing/topup").await;
+        csrf_of(&page)
+    }
+
+    /// Add Credits with `amount`: the redirect page that hands the browser to Razorpay.
+    pub async fn add_credits(&self, amount: &str) -> (StatusCode, String) {
+        let csrf = self.csrf().await;
+        let r = self.post_form("/billing/topups", &[("csrf", &csrf), ("amount", amount)]).await;
+        (r.status(), r.text().await.expect("body"))
+    }
+
+    /// The whole journey from Add Credits to the page Razorpay's callback leads to.
+    /// Returns the top-up's page path and its HTML.
+    pub async fn top_up(&self, amount: &str, pay: Pay) -> (String, String) {
+        let (status, redirect) = self.add_credits(amount).await;
+        assert_eq!(status, StatusCode::OK, "{redirect}");
+        assert!(redirect.contains("Redirecting you to Razorpay"));
+        let action = form_action(&redirect, "checkout");
+        assert_eq!(action, format!("{}/v1/checkout/embedded", self.fake.url()));
+        let fields = hidden_fields(&redirect);
+        let checkout = self.client.post(&action).form(&fields).send().await.expect("checkout");
+        assert_eq!(checkout.status(), StatusCode::OK);
+        let page = checkout.text().await.expect("checkout page");
+        let start = page.find("/checkout/chk_").expect("checkout session") + "/checkout/".len();
+        let sid = &page[start..start + 18];
+        let fake = self.fake.url();
+        let post = |path: String, form: Vec<(&'static str, String)>| {
+            let client = self.client.clone();
+            async move { client.post(path).form(&form).send().await.expect("pay") }
+        };
+        let result = match pay {
+            Pay::UpiId(vpa) => post(format!("{fake}/checkout/{sid}/upi"), vec![("vpa", vpa.into())]).await,
+            Pay::UpiQr => post(format!("{fake}/checkout/{sid}/upi/scan"), vec![]).await,
+            Pay::Card { number, otp } => {
+                let card = vec![("number", number.into()), ("expiry", "12/34".into()), ("cvv", "123".into()), ("name", "Asha Rao".into())];
+                let r = post(format!("{fake}/checkout/{sid}/card"), card).await;
+                assert_eq!(r.status(), StatusCode::SEE_OTHER);
+                post(format!("{fake}/checkout/{sid}/otp"), vec![("otp", otp.into())]).await
+            }
+            Pay::Netbanking { bank, success } => {
+                let outcome = if success { "success" } else { "failure" };
+                post(format!("{fake}/checkout/{sid}/netbanking/{bank}"), vec![("outcome", outcome.into())]).await
+            }
+            Pay::Wallet { wallet, success } => {
+                let outcome = if success { "success" } else { "failure" };
+                post(format!("{fake}/checkout/{sid}/wallet/{wallet}"), vec![("outcome", outcome.into())]).await
+            }
+        };
+        let html = result.text().await.expect("result page");
+        let callback = form_action(&html, "callback");
+        let fields = hidden_fields(&html);
+        // The browser posts the result to our callback (a cross-site POST: no cookies go along).
+        let back = browser().post(&callback).form(&fields).send().await.expect("callback");
+        assert_eq!(back.status(), StatusCode::SEE_OTHER, "{}", back.text().await.unwrap_or_default());
+        let location = back.headers().get("location").and_then(|l| l.to_str().ok()).expect("location").to_string();
+        let (status, page) = self.get_html(&location).await;
+        assert_eq!(status, StatusCode::OK);
+        (location, page)
+    }
+
+    /// The balance shown as My Credits on Billing.
+    pub async fn balance_on_billing(&self) -> String {
+        let (_, page) = self.get_html("/billing").await;
+        let marker = "data-testid=\"balance\">";
+        let start = page.find(marker).expect("My Credits") + marker.len();
+        page[start..].split('<').next().unwrap_or_default().to_string()
+    }
+
+    pub async fn audit_clean(&self) {
+        let report = self.state.ledger.audit().await.expect("audit");
+        assert!(report.is_clean(), "{report}");
+    }
+}
