@@ -29,12 +29,16 @@ const THROTTLE_WINDOW_MINUTES: i64 = 15;
 /// 32 random bytes as hex, from the operating system's CSPRNG.
 pub fn random_token() -> AppResult<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
+    getrandom::fill(&mut bytes)
+        .map_err(|e| AppError::Internal(anyhow::anyhow!("no randomness: {e}")))?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -49,8 +53,13 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 }
 
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.settings.session.secure_cookies { "; Secure" } else { "" };
-    let text = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
+    let secure = if state.settings.session.secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text =
+        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
     HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
@@ -81,7 +90,9 @@ impl CsrfToken {
     /// Adds the cookie to a response when the token is new.
     pub fn attach(&self, mut response: Response) -> Response {
         if let Some(value) = &self.set {
-            response.headers_mut().append(header::SET_COOKIE, value.clone());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, value.clone());
         }
         response
     }
@@ -89,7 +100,11 @@ impl CsrfToken {
 
 /// Checks a form's `csrf` field against the cookie.
 pub fn verify_csrf(headers: &HeaderMap, form: &[(String, String)]) -> AppResult<()> {
-    let sent = form.iter().find(|(k, _)| k == "csrf").map(|(_, v)| v.as_str()).unwrap_or("");
+    let sent = form
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("");
     match cookie(headers, CSRF_COOKIE) {
         Some(expected) if !sent.is_empty() && constant_time_eq(sent.as_bytes(), expected.as_bytes()) => Ok(()),
         _ => Err(AppError::Forbidden(
@@ -99,12 +114,18 @@ pub fn verify_csrf(headers: &HeaderMap, form: &[(String, String)]) -> AppResult<
 }
 
 /// A form's fields, or a clear 400 for a body that is not a form.
-pub fn form_fields(form: Result<Form<Vec<(String, String)>>, FormRejection>) -> AppResult<Vec<(String, String)>> {
-    form.map(|Form(f)| f).map_err(|_| AppError::BadRequest("The form could not be read.".into()))
+pub fn form_fields(
+    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+) -> AppResult<Vec<(String, String)>> {
+    form.map(|Form(f)| f)
+        .map_err(|_| AppError::BadRequest("The form could not be read.".into()))
 }
 
 pub fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
-    form.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).unwrap_or("")
+    form.iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or("")
 }
 
 /// The signed-in person. Extracting it from a request without a live session sends the person
@@ -119,7 +140,10 @@ pub struct CurrentUser {
 impl FromRequestParts<AppState> for CurrentUser {
     type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
         let token = cookie(&parts.headers, SESSION_COOKIE).ok_or(AppError::SignInRequired)?;
         let row = state
             .db
@@ -160,7 +184,13 @@ struct AuthPage<'a> {
     password_error: Option<&'a str>,
 }
 
-fn auth_page(state: &AppState, headers: &HeaderMap, signup: bool, email: &str, errors: Errors) -> AppResult<Response> {
+fn auth_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    signup: bool,
+    email: &str,
+    errors: Errors,
+) -> AppResult<Response> {
     let csrf = CsrfToken::for_request(state, headers)?;
     let page = AuthPage {
         signup,
@@ -184,7 +214,10 @@ struct Errors {
 
 impl Errors {
     fn none() -> Errors {
-        Errors { status: axum::http::StatusCode::OK, ..Errors::default() }
+        Errors {
+            status: axum::http::StatusCode::OK,
+            ..Errors::default()
+        }
     }
 }
 
@@ -212,9 +245,16 @@ pub fn parse_email(raw: &str) -> Result<String, &'static str> {
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split('@').count() == 2
         && email.split_once('@').is_some_and(|(user, domain)| {
-            !user.is_empty() && domain.contains('.') && !domain.starts_with('.') && !domain.ends_with('.')
+            !user.is_empty()
+                && domain.contains('.')
+                && !domain.starts_with('.')
+                && !domain.ends_with('.')
         });
-    if valid { Ok(email) } else { Err("Enter an email address like name@example.com.") }
+    if valid {
+        Ok(email)
+    } else {
+        Err("Enter an email address like name@example.com.")
+    }
 }
 
 fn check_password(password: &str) -> Result<(), &'static str> {
@@ -241,7 +281,11 @@ async fn hash_password(password: String) -> AppResult<String> {
 async fn password_matches(password: String, hash: String) -> AppResult<bool> {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&hash)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await
@@ -269,7 +313,13 @@ pub async fn signup(
         return auth_page(&state, &headers, true, raw_email, errors);
     }
     let email = email.unwrap_or_default();
-    let taken = state.db.one("SELECT id FROM web_users WHERE email = ?", vec![email.clone().into()]).await?;
+    let taken = state
+        .db
+        .one(
+            "SELECT id FROM web_users WHERE email = ?",
+            vec![email.clone().into()],
+        )
+        .await?;
     if taken.is_some() {
         let errors = Errors {
             status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -297,10 +347,20 @@ pub async fn signup(
         };
         return auth_page(&state, &headers, true, raw_email, errors);
     }
-    let user = state.db.one("SELECT id FROM web_users WHERE email = ?", vec![email.clone().into()]).await?;
+    let user = state
+        .db
+        .one(
+            "SELECT id FROM web_users WHERE email = ?",
+            vec![email.clone().into()],
+        )
+        .await?;
     let user_id: i64 = match user {
         Some(row) => col(&row, "id")?,
-        None => return Err(AppError::Internal(anyhow::anyhow!("new user {email} vanished"))),
+        None => {
+            return Err(AppError::Internal(anyhow::anyhow!(
+                "new user {email} vanished"
+            )));
+        }
     };
     tracing::info!(user_id, "account created");
     start_session(&state, user_id, "/dashboard").await
@@ -339,18 +399,30 @@ pub async fn login(
     }
     let user = state
         .db
-        .one("SELECT id, password_hash FROM web_users WHERE email = ?", vec![email.clone().into()])
+        .one(
+            "SELECT id, password_hash FROM web_users WHERE email = ?",
+            vec![email.clone().into()],
+        )
         .await?;
     // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
     const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2SjyOpEBYHcXPzyy6TBBHcpdPL47J6UBQxeFv0EMXKA";
     let (user_id, hash) = match &user {
-        Some(row) => (Some(col::<i64>(row, "id")?), col::<String>(row, "password_hash")?),
+        Some(row) => (
+            Some(col::<i64>(row, "id")?),
+            col::<String>(row, "password_hash")?,
+        ),
         None => (None, DUMMY.to_string()),
     };
     let ok = password_matches(password, hash).await? && user_id.is_some();
     match (ok, user_id) {
         (true, Some(user_id)) => {
-            state.db.exec("DELETE FROM web_login_failures WHERE email = ?", vec![email.into()]).await?;
+            state
+                .db
+                .exec(
+                    "DELETE FROM web_login_failures WHERE email = ?",
+                    vec![email.into()],
+                )
+                .await?;
             start_session(&state, user_id, "/dashboard").await
         }
         _ => {
@@ -383,7 +455,10 @@ async fn start_session(state: &AppState, user_id: i64, to: &str) -> AppResult<Re
         )
         .await?;
     let mut response = Redirect::to(to).into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(state, SESSION_COOKIE, &token, ttl_secs));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, SESSION_COOKIE, &token, ttl_secs),
+    );
     Ok(response)
 }
 
@@ -395,10 +470,19 @@ pub async fn logout(
     let form = form_fields(form)?;
     verify_csrf(&headers, &form)?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
-        state.db.exec("DELETE FROM web_sessions WHERE token_hash = ?", vec![sha256_hex(&token).into()]).await?;
+        state
+            .db
+            .exec(
+                "DELETE FROM web_sessions WHERE token_hash = ?",
+                vec![sha256_hex(&token).into()],
+            )
+            .await?;
     }
     let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(header::SET_COOKIE, set_cookie(&state, SESSION_COOKIE, "", 0));
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
     Ok(response)
 }
 
@@ -408,8 +492,20 @@ mod tests {
 
     #[test]
     fn emails_are_normalised_and_checked() {
-        assert_eq!(parse_email("  Asha@Example.COM "), Ok("asha@example.com".into()));
-        for bad in ["", "asha", "asha@", "@example.com", "a@b", "a b@example.com", "a@@example.com", "a@example."] {
+        assert_eq!(
+            parse_email("  Asha@Example.COM "),
+            Ok("asha@example.com".into())
+        );
+        for bad in [
+            "",
+            "asha",
+            "asha@",
+            "@example.com",
+            "a@b",
+            "a b@example.com",
+            "a@@example.com",
+            "a@example.",
+        ] {
             assert!(parse_email(bad).is_err(), "{bad}");
         }
     }
@@ -417,7 +513,10 @@ mod tests {
     #[test]
     fn cookies_are_read_from_the_header() {
         let mut headers = HeaderMap::new();
-        headers.insert(header::COOKIE, HeaderValue::from_static("a=1; kalp_session=abc; b=2"));
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kalp_session=abc; b=2"),
+        );
         assert_eq!(cookie(&headers, SESSION_COOKIE).as_deref(), Some("abc"));
         assert_eq!(cookie(&headers, "missing"), None);
     }

@@ -121,28 +121,40 @@ impl Settings {
         Self::from_config(builder.build())
     }
 
-    fn from_config(built: Result<config::Config, config::ConfigError>) -> Result<Settings, ConfigError> {
+    fn from_config(
+        built: Result<config::Config, config::ConfigError>,
+    ) -> Result<Settings, ConfigError> {
         let built = built.map_err(|e| ConfigError(describe(&e)))?;
-        let settings: Settings = built.try_deserialize().map_err(|e| ConfigError(describe(&e)))?;
+        let settings: Settings = built
+            .try_deserialize()
+            .map_err(|e| ConfigError(describe(&e)))?;
         settings.validate()?;
         Ok(settings)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
         let fail = |name: &str, why: &str| Err(ConfigError(format!("{} {why}", env_name(name))));
-        if !(self.server.public_url.starts_with("http://") || self.server.public_url.starts_with("https://")) {
+        if !(self.server.public_url.starts_with("http://")
+            || self.server.public_url.starts_with("https://"))
+        {
             return fail("server.public_url", "must start with http:// or https://");
         }
-        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres")) {
+        if !(self.database.url.starts_with("sqlite:") || self.database.url.starts_with("postgres"))
+        {
             return fail("database.url", "must be a sqlite:// or postgres:// URL");
         }
-        if !(self.razorpay.base_url.starts_with("http://") || self.razorpay.base_url.starts_with("https://")) {
+        if !(self.razorpay.base_url.starts_with("http://")
+            || self.razorpay.base_url.starts_with("https://"))
+        {
             return fail("razorpay.base_url", "must start with http:// or https://");
         }
         for (name, value) in [
             ("razorpay.key_id", self.razorpay.key_id.as_str()),
             ("razorpay.key_secret", self.razorpay.key_secret.expose()),
-            ("razorpay.webhook_secret", self.razorpay.webhook_secret.expose()),
+            (
+                "razorpay.webhook_secret",
+                self.razorpay.webhook_secret.expose(),
+            ),
         ] {
             if value.trim().is_empty() {
                 return fail(name, "is not set");
@@ -153,17 +165,34 @@ impl Settings {
         }
         let b = &self.billing;
         if b.paise_per_credit <= 0 {
-            return fail("billing.paise_per_credit", "must be a positive number of paise");
+            return fail(
+                "billing.paise_per_credit",
+                "must be a positive number of paise",
+            );
         }
         if b.min_topup_paise < 100 || b.max_topup_paise < b.min_topup_paise {
-            return fail("billing.min_topup_paise", "must be at least 100 and at most billing.max_topup_paise");
+            return fail(
+                "billing.min_topup_paise",
+                "must be at least 100 and at most billing.max_topup_paise",
+            );
         }
-        if b.min_topup_paise % b.paise_per_credit != 0 || b.max_topup_paise % b.paise_per_credit != 0 {
-            return fail("billing.min_topup_paise", "and max_topup_paise must be whole numbers of credits");
+        if b.min_topup_paise % b.paise_per_credit != 0
+            || b.max_topup_paise % b.paise_per_credit != 0
+        {
+            return fail(
+                "billing.min_topup_paise",
+                "and max_topup_paise must be whole numbers of credits",
+            );
         }
         let p = &self.prices;
-        if p.email_credits <= 0 || p.sms_segment_credits <= 0 || p.sms_countries.values().any(|c| *c <= 0) {
-            return fail("prices.email_credits", "and every SMS price must be a positive number of credits");
+        if p.email_credits <= 0
+            || p.sms_segment_credits <= 0
+            || p.sms_countries.values().any(|c| *c <= 0)
+        {
+            return fail(
+                "prices.email_credits",
+                "and every SMS price must be a positive number of credits",
+            );
         }
         if self.session.ttl_hours <= 0 {
             return fail("session.ttl_hours", "must be positive");
@@ -207,7 +236,10 @@ mod tests {
         let s = Settings::with_overrides(&[]).expect("defaults are valid");
         assert_eq!(s.server.port, 8000);
         assert_eq!(s.billing.paise_per_credit, 10);
-        assert!(!format!("{s:?}").contains("kalp_dev_key_secret"), "secrets never print");
+        assert!(
+            !format!("{s:?}").contains("kalp_dev_key_secret"),
+            "secrets never print"
+        );
     }
 
     #[test]
@@ -217,8 +249,16 @@ mod tests {
             ("database.url", "mysql://x", "KALP__DATABASE__URL"),
             ("razorpay.key_secret", "", "KALP__RAZORPAY__KEY_SECRET"),
             ("razorpay.key_id", "rzp test", "KALP__RAZORPAY__KEY_ID"),
-            ("billing.paise_per_credit", "0", "KALP__BILLING__PAISE_PER_CREDIT"),
-            ("billing.min_topup_paise", "50", "KALP__BILLING__MIN_TOPUP_PAISE"),
+            (
+                "billing.paise_per_credit",
+                "0",
+                "KALP__BILLING__PAISE_PER_CREDIT",
+            ),
+            (
+                "billing.min_topup_paise",
+                "50",
+                "KALP__BILLING__MIN_TOPUP_PAISE",
+            ),
         ] {
             let err = Settings::with_overrides(&[(key, value.to_string())]).expect_err(key);
             assert!(err.to_string().contains(named), "{key}: {err}");

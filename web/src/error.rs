@@ -58,12 +58,19 @@ impl IntoResponse for AppError {
             AppError::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page not found",
-                "There is nothing here. It may belong to another account, or never existed.".to_string(),
+                "There is nothing here. It may belong to another account, or never existed."
+                    .to_string(),
             ),
-            AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, "Something is not right", m.clone()),
+            AppError::BadRequest(m) => {
+                (StatusCode::BAD_REQUEST, "Something is not right", m.clone())
+            }
             AppError::Forbidden(m) => (StatusCode::FORBIDDEN, "Not allowed", m.clone()),
             AppError::TooManyRequests(m) => (StatusCode::TOO_MANY_REQUESTS, "Slow down", m.clone()),
-            AppError::Upstream(m) => (StatusCode::BAD_GATEWAY, "Payment service unavailable", m.clone()),
+            AppError::Upstream(m) => (
+                StatusCode::BAD_GATEWAY,
+                "Payment service unavailable",
+                m.clone(),
+            ),
             AppError::Internal(e) => {
                 tracing::error!(error = ?e, "request failed");
                 (
@@ -73,7 +80,10 @@ impl IntoResponse for AppError {
                 )
             }
         };
-        let page = ErrorPage { title, message: &message };
+        let page = ErrorPage {
+            title,
+            message: &message,
+        };
         match page.render() {
             Ok(html) => (status, Html(html)).into_response(),
             Err(_) => (status, message).into_response(),

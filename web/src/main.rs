@@ -17,12 +17,18 @@ async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
     let result = match command.as_str() {
         "serve" => serve(settings).await,
-        "migrate" => startup::connect(settings).await.map(|_| println!("migrations applied")),
+        "migrate" => startup::connect(settings)
+            .await
+            .map(|_| println!("migrations applied")),
         "-h" | "--help" | "help" => {
-            println!("usage: web [serve|migrate]\nSettings: web/config/base.toml, config/local.toml, KALP__* variables.");
+            println!(
+                "usage: web [serve|migrate]\nSettings: web/config/base.toml, config/local.toml, KALP__* variables."
+            );
             Ok(())
         }
-        other => Err(anyhow::anyhow!("unknown command {other:?}; try serve or migrate")),
+        other => Err(anyhow::anyhow!(
+            "unknown command {other:?}; try serve or migrate"
+        )),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

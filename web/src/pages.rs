@@ -8,7 +8,7 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
 };
 use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc};
-use ledger::{HistoryQuery, Transfer, TransferKind, TransferId};
+use ledger::{HistoryQuery, Transfer, TransferId, TransferKind};
 use serde::Deserialize;
 
 use crate::{
@@ -35,7 +35,12 @@ pub struct Layout {
 
 impl Layout {
     pub fn new(user: &CurrentUser, nav: Nav, csrf: &str, title: &str) -> Layout {
-        Layout { email: user.email.clone(), nav, csrf: csrf.to_string(), title: title.to_string() }
+        Layout {
+            email: user.email.clone(),
+            nav,
+            csrf: csrf.to_string(),
+            title: title.to_string(),
+        }
     }
 
     pub fn is(&self, nav: Nav) -> bool {
@@ -45,11 +50,14 @@ impl Layout {
 
 /// India Standard Time, which Kalp Studio's customers live in.
 fn ist() -> FixedOffset {
-    FixedOffset::east_opt(5 * 3600 + 30 * 60).unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
+    FixedOffset::east_opt(5 * 3600 + 30 * 60)
+        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
 }
 
 pub fn format_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&ist()).format("%d %b %Y, %H:%M").to_string()
+    t.with_timezone(&ist())
+        .format("%d %b %Y, %H:%M")
+        .to_string()
 }
 
 /// 1234567 → "12,34,567" (Indian grouping, as the amounts are).
@@ -70,7 +78,11 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
         Ok(_) => "ok".into_response(),
         Err(e) => {
             tracing::error!(error = %e, "health check failed");
-            (axum::http::StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                "database unavailable",
+            )
+                .into_response()
         }
     }
 }
@@ -91,7 +103,11 @@ struct DashboardPage {
     topups: Vec<TopupRow>,
 }
 
-pub async fn dashboard(State(state): State<AppState>, user: CurrentUser, headers: HeaderMap) -> AppResult<Response> {
+pub async fn dashboard(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let csrf = CsrfToken::for_request(&state, &headers)?;
     let balance = state.ledger.balance(user.wallet).await?;
     let prices = &state.settings.prices;
@@ -100,8 +116,17 @@ pub async fn dashboard(State(state): State<AppState>, user: CurrentUser, headers
         .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
         .single()
         .map(|t| t.with_timezone(&Utc));
-    let totals = state.ledger.totals_by_kind(user.wallet, month_start, None).await?;
-    let used = |kind| totals.iter().find(|(k, _)| *k == kind).map(|(_, v)| *v).unwrap_or(0);
+    let totals = state
+        .ledger
+        .totals_by_kind(user.wallet, month_start, None)
+        .await?;
+    let used = |kind| {
+        totals
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, v)| *v)
+            .unwrap_or(0)
+    };
     let recent = topups::recent(&state.db, user.id, 5).await?;
     let page = DashboardPage {
         layout: Layout::new(&user, Nav::Dashboard, &csrf.token, "Dashboard"),
@@ -150,10 +175,17 @@ fn kinds_for(kind: &str) -> AppResult<Vec<TransferKind>> {
         "email" => vec![TransferKind::UsageEmail],
         "sms" => vec![TransferKind::UsageSms],
         "grants" => vec![TransferKind::Grant],
-        "adjustments" => vec![TransferKind::AdjustmentCredit, TransferKind::AdjustmentDebit],
+        "adjustments" => vec![
+            TransferKind::AdjustmentCredit,
+            TransferKind::AdjustmentDebit,
+        ],
         "expiry" => vec![TransferKind::Expiry],
         "refunds" => vec![TransferKind::RefundReversal],
-        other => return Err(AppError::BadRequest(format!("{other:?} is not a kind of activity."))),
+        other => {
+            return Err(AppError::BadRequest(format!(
+                "{other:?} is not a kind of activity."
+            )));
+        }
     })
 }
 
@@ -162,7 +194,9 @@ fn parse_date(value: &Option<String>, name: &str) -> AppResult<Option<NaiveDate>
         None | Some("") => Ok(None),
         Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(Some)
-            .map_err(|_| AppError::BadRequest(format!("The {name} date should look like 2026-11-26."))),
+            .map_err(|_| {
+                AppError::BadRequest(format!("The {name} date should look like 2026-11-26."))
+            }),
     }
 }
 
@@ -180,13 +214,15 @@ impl HistoryParams {
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {
-            return Err(AppError::BadRequest("The From date is after the To date.".into()));
+            return Err(AppError::BadRequest(
+                "The From date is after the To date.".into(),
+            ));
         }
         let before = match self.before.as_deref().map(str::trim) {
             None | Some("") => None,
-            Some(b) => Some(TransferId(
-                b.parse().map_err(|_| AppError::BadRequest("That page of history does not exist.".into()))?,
-            )),
+            Some(b) => Some(TransferId(b.parse().map_err(|_| {
+                AppError::BadRequest("That page of history does not exist.".into())
+            })?)),
         };
         Ok(HistoryQuery {
             limit,
@@ -246,7 +282,11 @@ fn kind_label(kind: TransferKind) -> &'static str {
     }
 }
 
-async fn rows(state: &AppState, user: &CurrentUser, entries: &[Transfer]) -> AppResult<Vec<HistoryRow>> {
+async fn rows(
+    state: &AppState,
+    user: &CurrentUser,
+    entries: &[Transfer],
+) -> AppResult<Vec<HistoryRow>> {
     let payment_ids: Vec<String> = entries
         .iter()
         .filter(|t| t.kind == TransferKind::Purchase)
@@ -265,8 +305,16 @@ async fn rows(state: &AppState, user: &CurrentUser, entries: &[Transfer]) -> App
             HistoryRow {
                 date: format_time(t.created_at),
                 kind: kind_label(t.kind),
-                description: t.memo.clone().or_else(|| t.reference.clone()).unwrap_or_default(),
-                credits: format!("{}{}", if amount >= 0 { "+" } else { "−" }, format_credits(amount.abs())),
+                description: t
+                    .memo
+                    .clone()
+                    .or_else(|| t.reference.clone())
+                    .unwrap_or_default(),
+                credits: format!(
+                    "{}{}",
+                    if amount >= 0 { "+" } else { "−" },
+                    format_credits(amount.abs())
+                ),
                 amount,
                 positive: amount >= 0,
                 amount_paid: topup.map(|p| p.amount.display_inr()).unwrap_or_default(),
@@ -297,7 +345,8 @@ pub async fn history(
     headers: HeaderMap,
     params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
-    let Query(params) = params.map_err(|_| AppError::BadRequest("The filters could not be read.".into()))?;
+    let Query(params) =
+        params.map_err(|_| AppError::BadRequest("The filters could not be read.".into()))?;
     let csrf = CsrfToken::for_request(&state, &headers)?;
     let query = params.query(25)?;
     let page = state.ledger.history(user.wallet, &query).await?;
@@ -321,7 +370,11 @@ const CSV_LIMIT: usize = 100_000;
 
 fn csv_field(value: &str) -> String {
     // Quote everything; neutralise spreadsheet formulas.
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_string() };
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
     format!("\"{}\"", value.replace('"', "\"\""))
 }
 
@@ -330,9 +383,11 @@ pub async fn history_csv(
     user: CurrentUser,
     params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
 ) -> AppResult<Response> {
-    let Query(params) = params.map_err(|_| AppError::BadRequest("The filters could not be read.".into()))?;
+    let Query(params) =
+        params.map_err(|_| AppError::BadRequest("The filters could not be read.".into()))?;
     let mut query = params.query(ledger::MAX_PAGE)?;
-    let mut out = String::from("date,type,description,credits,amount_paid,method,razorpay_payment_id\n");
+    let mut out =
+        String::from("date,type,description,credits,amount_paid,method,razorpay_payment_id\n");
     let mut count = 0;
     loop {
         let page = state.ledger.history(user.wallet, &query).await?;
@@ -356,7 +411,10 @@ pub async fn history_csv(
     }
     let mut response = out.into_response();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
     headers.insert(
         header::CONTENT_DISPOSITION,
         HeaderValue::from_static("attachment; filename=\"credit-history.csv\""),

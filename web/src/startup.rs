@@ -34,24 +34,38 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         let address = settings.listen_address();
         let listener = tokio::net::TcpListener::bind(&address).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {address}: {e} (is the port taken? set KALP__SERVER__PORT)")
+            anyhow::anyhow!(
+                "cannot listen on {address}: {e} (is the port taken? set KALP__SERVER__PORT)"
+            )
         })?;
         Self::build_on(settings, listener).await
     }
 
     /// Like [`Application::build`], on a listener the caller bound (tests bind first to learn
     /// the port that goes into `server.public_url`).
-    pub async fn build_on(settings: Settings, listener: tokio::net::TcpListener) -> anyhow::Result<Application> {
+    pub async fn build_on(
+        settings: Settings,
+        listener: tokio::net::TcpListener,
+    ) -> anyhow::Result<Application> {
         let state = connect(settings).await?;
-        Ok(Application { listener, router: router(state.clone()), state })
+        Ok(Application {
+            listener,
+            router: router(state.clone()),
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    pub async fn run_until_stopped(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router).with_graceful_shutdown(shutdown).await?;
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await?;
         Ok(())
     }
 }
@@ -61,7 +75,10 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
     let mut ledger_config = ledger::ConnectConfig::new(settings.database.url.clone());
     ledger_config.pg_schema = settings.database.schema.clone().filter(|s| !s.is_empty());
     let ledger = ledger::Ledger::connect(&ledger_config).await.map_err(|e| {
-        anyhow::anyhow!("database {}: {e}", ledger::redact_url(&settings.database.url))
+        anyhow::anyhow!(
+            "database {}: {e}",
+            ledger::redact_url(&settings.database.url)
+        )
     })?;
     let db = Db::new(&ledger);
     db::migrate(&db).await?;
@@ -72,7 +89,12 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
     );
     client.request_timeout = Duration::from_secs(15);
     let razorpay = razorpay::Client::new(client)?;
-    Ok(AppState { ledger, db, razorpay, settings: Arc::new(settings) })
+    Ok(AppState {
+        ledger,
+        db,
+        razorpay,
+        settings: Arc::new(settings),
+    })
 }
 
 /// Forms are small; nothing a person submits needs more.
@@ -94,8 +116,19 @@ pub fn router(state: AppState) -> Router {
         .route("/billing/topups/{id}/cancel", get(billing::cancel))
         .route("/billing/history", get(pages::history))
         .route("/billing/history.csv", get(pages::history_csv))
-        .route("/static/app.css", get(|| static_file(include_str!("../static/app.css"), "text/css; charset=utf-8")))
-        .route("/static/app.js", get(|| static_file(include_str!("../static/app.js"), "text/javascript; charset=utf-8")))
+        .route(
+            "/static/app.css",
+            get(|| static_file(include_str!("../static/app.css"), "text/css; charset=utf-8")),
+        )
+        .route(
+            "/static/app.js",
+            get(|| {
+                static_file(
+                    include_str!("../static/app.js"),
+                    "text/javascript; charset=utf-8",
+                )
+            }),
+        )
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(middleware::from_fn(security_headers))
@@ -104,13 +137,23 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn static_file(body: &'static str, content_type: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "public, max-age=300")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 async fn security_headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
     response

@@ -22,7 +22,16 @@ on_both_backends!(
 async fn upi_id_top_up_credits_once_and_shows_everywhere(app: TestApp) {
     app.sign_up("asha@example.com").await;
     let (_, billing) = app.get_html("/billing").await;
-    for label in ["Billing", "My Credits", "Top up", "Add Credits", "Amount", "₹", "Credit History", "Dashboard"] {
+    for label in [
+        "Billing",
+        "My Credits",
+        "Top up",
+        "Add Credits",
+        "Amount",
+        "₹",
+        "Credit History",
+        "Dashboard",
+    ] {
         assert!(billing.contains(label), "Billing shows {label}");
     }
     assert_eq!(app.balance_on_billing().await, "0");
@@ -40,13 +49,20 @@ async fn upi_id_top_up_credits_once_and_shows_everywhere(app: TestApp) {
     assert!(dashboard.contains("data-testid=\"balance\">10,005<"));
     assert!(dashboard.contains("Credits for Email Services"));
     let (_, history) = app.get_html("/billing/history").await;
-    assert!(history.contains("Top-up") && history.contains("+10,005") && history.contains("₹1,000.50"));
+    assert!(
+        history.contains("Top-up") && history.contains("+10,005") && history.contains("₹1,000.50")
+    );
     assert!(history.contains("UPI") && history.contains("pay_"));
     let csv = app.get("/billing/history.csv").await;
     assert_eq!(csv.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = csv.text().await.expect("csv");
     assert_eq!(csv.lines().count(), 2, "{csv}");
-    assert!(csv.lines().nth(1).is_some_and(|l| l.contains(",10005,") && l.contains("\"UPI\"")), "{csv}");
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(",10005,") && l.contains("\"UPI\"")),
+        "{csv}"
+    );
     app.audit_clean().await;
 }
 
@@ -59,22 +75,49 @@ async fn upi_qr_top_up(app: TestApp) {
 
 async fn card_with_otp_top_up(app: TestApp) {
     app.sign_up("card@example.com").await;
-    let (_, page) = app.top_up("2500", Pay::Card { number: "4100 2800 0000 1007", otp: "123456" }).await;
-    assert!(page.contains("Payment successful") && page.contains("Card"), "{page}");
+    let (_, page) = app
+        .top_up(
+            "2500",
+            Pay::Card {
+                number: "4100 2800 0000 1007",
+                otp: "123456",
+            },
+        )
+        .await;
+    assert!(
+        page.contains("Payment successful") && page.contains("Card"),
+        "{page}"
+    );
     assert_eq!(app.balance_on_billing().await, "25,000");
     app.audit_clean().await;
 }
 
 async fn netbanking_top_up(app: TestApp) {
     app.sign_up("nb@example.com").await;
-    let (_, page) = app.top_up("₹ 500", Pay::Netbanking { bank: "HDFC", success: true }).await;
+    let (_, page) = app
+        .top_up(
+            "₹ 500",
+            Pay::Netbanking {
+                bank: "HDFC",
+                success: true,
+            },
+        )
+        .await;
     assert!(page.contains("Payment successful") && page.contains("Netbanking"));
     assert_eq!(app.balance_on_billing().await, "5,000");
 }
 
 async fn wallet_top_up(app: TestApp) {
     app.sign_up("wallet@example.com").await;
-    let (_, page) = app.top_up("750", Pay::Wallet { wallet: "payzapp", success: true }).await;
+    let (_, page) = app
+        .top_up(
+            "750",
+            Pay::Wallet {
+                wallet: "payzapp",
+                success: true,
+            },
+        )
+        .await;
     assert!(page.contains("Payment successful") && page.contains("Wallet"));
     assert_eq!(app.balance_on_billing().await, "7,500");
 }
@@ -83,9 +126,27 @@ async fn failed_payments_credit_nothing_and_offer_try_again(app: TestApp) {
     app.sign_up("fail@example.com").await;
     for (pay, reason) in [
         (Pay::UpiId("failure@razorpay"), "Payment was unsuccessful"),
-        (Pay::Card { number: "4100280000060003", otp: "1234" }, "Your bank declined the card."),
-        (Pay::Netbanking { bank: "ICIC", success: false }, "declined by your bank"),
-        (Pay::Wallet { wallet: "freecharge", success: false }, "declined by your wallet provider"),
+        (
+            Pay::Card {
+                number: "4100280000060003",
+                otp: "1234",
+            },
+            "Your bank declined the card.",
+        ),
+        (
+            Pay::Netbanking {
+                bank: "ICIC",
+                success: false,
+            },
+            "declined by your bank",
+        ),
+        (
+            Pay::Wallet {
+                wallet: "freecharge",
+                success: false,
+            },
+            "declined by your wallet provider",
+        ),
     ] {
         let (_, page) = app.top_up("1000", pay.clone()).await;
         assert!(page.contains("Payment failed"), "{pay:?}: {page}");
@@ -127,11 +188,21 @@ async fn a_replayed_callback_credits_once(app: TestApp) {
     let tasks: Vec<_> = (0..5)
         .map(|_| {
             let (callback, form) = (callback.clone(), form.clone());
-            tokio::spawn(async move { common::browser().post(&callback).form(&form).send().await.map(|r| r.status()) })
+            tokio::spawn(async move {
+                common::browser()
+                    .post(&callback)
+                    .form(&form)
+                    .send()
+                    .await
+                    .map(|r| r.status())
+            })
         })
         .collect();
     for task in tasks {
-        assert_eq!(task.await.expect("task").expect("callback"), StatusCode::SEE_OTHER);
+        assert_eq!(
+            task.await.expect("task").expect("callback"),
+            StatusCode::SEE_OTHER
+        );
     }
     assert_eq!(app.balance_on_billing().await, "3,000");
     let (_, history) = app.get_html("/billing/history").await;
@@ -158,18 +229,30 @@ async fn a_forged_callback_is_refused(app: TestApp) {
         .json()
         .await
         .expect("json");
-    let payment = paid["payment"]["id"].as_str().expect("payment id").to_string();
+    let payment = paid["payment"]["id"]
+        .as_str()
+        .expect("payment id")
+        .to_string();
     for signature in ["0".repeat(64), "not-hex".to_string(), String::new()] {
         let r = common::browser()
             .post(&callback)
-            .form(&[("razorpay_payment_id", payment.as_str()), ("razorpay_order_id", order.as_str()), ("razorpay_signature", signature.as_str())])
+            .form(&[
+                ("razorpay_payment_id", payment.as_str()),
+                ("razorpay_order_id", order.as_str()),
+                ("razorpay_signature", signature.as_str()),
+            ])
             .send()
             .await
             .expect("callback");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{signature:?}");
         assert!(r.text().await.expect("page").contains("could not verify"));
     }
-    let r = common::browser().post(&callback).form(&[("nonsense", "1")]).send().await.expect("callback");
+    let r = common::browser()
+        .post(&callback)
+        .form(&[("nonsense", "1")])
+        .send()
+        .await
+        .expect("callback");
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     assert_eq!(app.balance_on_billing().await, "0");
     app.audit_clean().await;
@@ -182,7 +265,10 @@ async fn cancelling_returns_to_billing(app: TestApp) {
     let cancel = common::field(&fields, "cancel_url");
     let r = app.client.get(&cancel).send().await.expect("cancel");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
-    let location = r.headers()["location"].to_str().expect("location").to_string();
+    let location = r.headers()["location"]
+        .to_str()
+        .expect("location")
+        .to_string();
     let (_, billing) = app.get_html(&location).await;
     assert!(billing.contains("Payment cancelled. Nothing was charged."));
     assert!(billing.contains(">Cancelled<"));

@@ -234,7 +234,9 @@ pub(crate) async fn totals_by_kind(
          WHERE wallet_account_id = ? AND created_at >= ? AND created_at < ? GROUP BY kind",
         vec![
             wallet.0.into(),
-            from.map(|t| t.timestamp_micros()).unwrap_or(i64::MIN).into(),
+            from.map(|t| t.timestamp_micros())
+                .unwrap_or(i64::MIN)
+                .into(),
             to.map(|t| t.timestamp_micros()).unwrap_or(i64::MAX).into(),
         ],
     )

@@ -56,7 +56,7 @@ impl Paise {
         if text.starts_with('-') || text.starts_with('\u{2212}') {
             return Err(AmountError::Negative);
         }
-        if text.chars().any(|c| c == 'e' || c == 'E') && text.chars().any(|c| c.is_ascii_digit()) {
+        if looks_like_exponent(text) {
             return Err(AmountError::Exponent);
         }
         let (whole, fraction) = match text.split_once('.') {
@@ -113,6 +113,20 @@ impl fmt::Display for Paise {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.display_inr())
     }
+}
+
+/// `1e5`, `2.5E+3`: scientific notation, which people paste from spreadsheets.
+fn looks_like_exponent(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else {
+        return false;
+    };
+    let exponent = exponent.trim_start_matches(['+', '-']);
+    !mantissa.is_empty()
+        && mantissa
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+        && !exponent.is_empty()
+        && exponent.chars().all(|c| c.is_ascii_digit())
 }
 
 fn strip_currency(text: &str) -> &str {
@@ -202,6 +216,8 @@ mod tests {
             ("-100", Negative),
             ("1e5", Exponent),
             ("1E3", Exponent),
+            ("2.5e-3", Exponent),
+            ("<script>alert(1)</script>", NotANumber),
             ("10.555", TooManyDecimals),
             ("ten", NotANumber),
             ("100abc", NotANumber),

@@ -24,7 +24,10 @@ impl TopupAmount {
     }
 
     pub fn from_paise(paise: Paise, billing: &BillingSettings) -> Result<TopupAmount, String> {
-        let (min, max) = (Paise(billing.min_topup_paise), Paise(billing.max_topup_paise));
+        let (min, max) = (
+            Paise(billing.min_topup_paise),
+            Paise(billing.max_topup_paise),
+        );
         if paise.0 <= 0 {
             return Err("The amount must be more than zero.".into());
         }
@@ -40,7 +43,10 @@ impl TopupAmount {
                 Paise(billing.paise_per_credit)
             ));
         }
-        Ok(TopupAmount { paise, credits: paise.0 / billing.paise_per_credit })
+        Ok(TopupAmount {
+            paise,
+            credits: paise.0 / billing.paise_per_credit,
+        })
     }
 }
 
@@ -50,7 +56,11 @@ pub fn credits_per_rupee(billing: &BillingSettings) -> String {
     if per_rupee_times_100 % 100 == 0 {
         format!("{}", per_rupee_times_100 / 100)
     } else {
-        format!("{}.{:02}", per_rupee_times_100 / 100, per_rupee_times_100 % 100)
+        format!(
+            "{}.{:02}",
+            per_rupee_times_100 / 100,
+            per_rupee_times_100 % 100
+        )
     }
 }
 
@@ -78,7 +88,14 @@ mod tests {
             ("5,00,000", 50_000_000, 5_000_000),
             ("250.10", 25_010, 2_501),
         ] {
-            assert_eq!(TopupAmount::parse(input, &b), Ok(TopupAmount { paise: Paise(paise), credits }), "{input}");
+            assert_eq!(
+                TopupAmount::parse(input, &b),
+                Ok(TopupAmount {
+                    paise: Paise(paise),
+                    credits
+                }),
+                "{input}"
+            );
         }
     }
 
@@ -105,7 +122,10 @@ mod tests {
     #[test]
     fn the_rate_is_shown_per_rupee() {
         assert_eq!(credits_per_rupee(&billing()), "10");
-        let odd = BillingSettings { paise_per_credit: 3, ..billing() };
+        let odd = BillingSettings {
+            paise_per_credit: 3,
+            ..billing()
+        };
         assert_eq!(credits_per_rupee(&odd), "33.33");
     }
 }

@@ -116,7 +116,9 @@ pub async fn billing_page(
         min_paise: b.min_topup_paise,
         max_paise: b.max_topup_paise,
         topups: rows.iter().map(TopupRow::of).collect(),
-        notice: query.cancelled.map(|_| "Payment cancelled. Nothing was charged.".to_string()),
+        notice: query
+            .cancelled
+            .map(|_| "Payment cancelled. Nothing was charged.".to_string()),
         form: AmountForm::default(),
     };
     Ok(csrf.attach(Html(page.render()?).into_response()))
@@ -128,7 +130,13 @@ pub struct TopupQuery {
     amount: Option<String>,
 }
 
-fn topup_page(state: &AppState, user: &CurrentUser, csrf: &CsrfToken, available: i64, form: AmountForm) -> AppResult<String> {
+fn topup_page(
+    state: &AppState,
+    user: &CurrentUser,
+    csrf: &CsrfToken,
+    available: i64,
+    form: AmountForm,
+) -> AppResult<String> {
     let b = &state.settings.billing;
     let page = TopupPage {
         layout: Layout::new(user, Nav::Billing, &csrf.token, "Add Credits"),
@@ -153,7 +161,10 @@ pub async fn topup_form(
 ) -> AppResult<Response> {
     let csrf = CsrfToken::for_request(&state, &headers)?;
     let balance = state.ledger.balance(user.wallet).await?;
-    let form = AmountForm { value: query.amount.unwrap_or_default().chars().take(40).collect(), ..AmountForm::default() };
+    let form = AmountForm {
+        value: query.amount.unwrap_or_default().chars().take(40).collect(),
+        ..AmountForm::default()
+    };
     let html = topup_page(&state, &user, &csrf, balance.available, form)?;
     Ok(csrf.attach(Html(html).into_response()))
 }
@@ -183,7 +194,17 @@ pub async fn create_topup(
             let csrf = CsrfToken::for_request(&state, &headers)?;
             let balance = state.ledger.balance(user.wallet).await?;
             let kept: String = typed.chars().take(40).collect();
-            let html = topup_page(&state, &user, &csrf, balance.available, AmountForm { value: kept, error: Some(message), preview: None })?;
+            let html = topup_page(
+                &state,
+                &user,
+                &csrf,
+                balance.available,
+                AmountForm {
+                    value: kept,
+                    error: Some(message),
+                    preview: None,
+                },
+            )?;
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
         }
     };
@@ -198,7 +219,13 @@ pub async fn create_topup(
         Ok(order) => order,
         Err(e) => {
             tracing::warn!(topup = topup_id, error = %e, "could not create the Razorpay order");
-            topups::mark_failed(&state.db, topup_id, "We could not reach Razorpay. Nothing was charged.", None).await?;
+            topups::mark_failed(
+                &state.db,
+                topup_id,
+                "We could not reach Razorpay. Nothing was charged.",
+                None,
+            )
+            .await?;
             return Err(AppError::Upstream(
                 "We could not reach our payment partner, Razorpay. Nothing was charged. Please try again in a minute."
                     .into(),
@@ -206,8 +233,15 @@ pub async fn create_topup(
         }
     };
     if order.amount != amount.paise {
-        topups::flag(&state.db, topup_id, "Razorpay created the order for another amount").await?;
-        return Err(AppError::Upstream("Razorpay answered with another amount. Nothing was charged.".into()));
+        topups::flag(
+            &state.db,
+            topup_id,
+            "Razorpay created the order for another amount",
+        )
+        .await?;
+        return Err(AppError::Upstream(
+            "Razorpay answered with another amount. Nothing was charged.".into(),
+        ));
     }
     topups::attach_order(&state.db, topup_id, &order.id).await?;
     let base = state.settings.public_url();
@@ -217,15 +251,30 @@ pub async fn create_topup(
         ("amount", amount.paise.0.to_string()),
         ("currency", "INR".to_string()),
         ("name", state.settings.billing.merchant_name.clone()),
-        ("description", format!("Add Credits: {} credits", crate::pages::format_credits(amount.credits))),
+        (
+            "description",
+            format!(
+                "Add Credits: {} credits",
+                crate::pages::format_credits(amount.credits)
+            ),
+        ),
         ("prefill[email]", user.email.clone()),
         ("notes[topup]", topup_id.to_string()),
-        ("callback_url", format!("{base}/billing/topups/{topup_id}/callback")),
-        ("cancel_url", format!("{base}/billing/topups/{topup_id}/cancel")),
+        (
+            "callback_url",
+            format!("{base}/billing/topups/{topup_id}/callback"),
+        ),
+        (
+            "cancel_url",
+            format!("{base}/billing/topups/{topup_id}/cancel"),
+        ),
     ];
     let page = RedirectPage {
         action: format!("{}/v1/checkout/embedded", state.razorpay.base_url()),
-        fields: fields.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        fields: fields
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
         amount: amount.paise.display_inr(),
     };
     Ok(Html(page.render()?).into_response())
@@ -240,13 +289,22 @@ pub async fn callback(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> AppResult<Response> {
     let form = form_fields(form)?;
-    let topup = topups::find(&state.db, id).await?.ok_or(AppError::NotFound)?;
+    let topup = topups::find(&state.db, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let order_id = topup.order_id.clone().ok_or(AppError::NotFound)?;
     let payment_id = field(&form, "razorpay_payment_id");
     let signature = field(&form, "razorpay_signature");
     let status_page = Redirect::to(&format!("/billing/topups/{id}")).into_response();
     if !payment_id.is_empty() || !signature.is_empty() {
-        if razorpay::signature::verify_payment_signature(&order_id, payment_id, signature, &state.settings.razorpay.key_secret).is_err() {
+        if razorpay::signature::verify_payment_signature(
+            &order_id,
+            payment_id,
+            signature,
+            &state.settings.razorpay.key_secret,
+        )
+        .is_err()
+        {
             tracing::warn!(topup = id, "callback with a bad signature refused");
             return Err(AppError::BadRequest(
                 "We could not verify this payment with Razorpay, so nothing was added. If you paid, your credits will arrive once Razorpay confirms the payment.".into(),
@@ -265,7 +323,9 @@ pub async fn callback(
     let failed_payment = serde_json::from_str::<serde_json::Value>(metadata)
         .ok()
         .and_then(|m| m["payment_id"].as_str().map(str::to_string))
-        .or_else(|| Some(field(&form, "error[metadata][payment_id]").to_string()).filter(|s| !s.is_empty()));
+        .or_else(|| {
+            Some(field(&form, "error[metadata][payment_id]").to_string()).filter(|s| !s.is_empty())
+        });
     if let Some(payment_id) = failed_payment
         && let Ok(payment) = state.razorpay.fetch_payment(&payment_id).await
     {
@@ -273,10 +333,15 @@ pub async fn callback(
         return Ok(status_page);
     }
     if field(&form, "error[code]").is_empty() {
-        return Err(AppError::BadRequest("This is not a payment result we recognise.".into()));
+        return Err(AppError::BadRequest(
+            "This is not a payment result we recognise.".into(),
+        ));
     }
     // No payment to check (e.g. cancelled before paying): say why, credit nothing.
-    let reason = settle::plain_reason(Some(field(&form, "error[reason]")), Some(field(&form, "error[description]")));
+    let reason = settle::plain_reason(
+        Some(field(&form, "error[reason]")),
+        Some(field(&form, "error[description]")),
+    );
     if topup.status == Status::Pending {
         topups::mark_failed(&state.db, id, &reason, None).await?;
     }
@@ -284,8 +349,14 @@ pub async fn callback(
 }
 
 /// Razorpay's cancel_url (a GET): back to Billing; the owner's pending top-up is marked cancelled.
-pub async fn cancel(State(state): State<AppState>, Path(id): Path<i64>, user: CurrentUser) -> AppResult<Response> {
-    let topup = topups::find_owned(&state.db, id, user.id).await?.ok_or(AppError::NotFound)?;
+pub async fn cancel(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    user: CurrentUser,
+) -> AppResult<Response> {
+    let topup = topups::find_owned(&state.db, id, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     topups::mark_cancelled(&state.db, topup.id).await?;
     Ok(Redirect::to(&format!("/billing?cancelled={id}")).into_response())
 }
@@ -310,14 +381,19 @@ pub async fn status_page(
     headers: HeaderMap,
 ) -> AppResult<Response> {
     let csrf = CsrfToken::for_request(&state, &headers)?;
-    let topup = topups::find_owned(&state.db, id, user.id).await?.ok_or(AppError::NotFound)?;
+    let topup = topups::find_owned(&state.db, id, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
     let balance = state.ledger.balance(user.wallet).await?;
     let page = StatusPage {
         layout: Layout::new(&user, Nav::Billing, &csrf.token, "Top-up"),
         topup: TopupRow::of(&topup),
         status: topup.status,
         payment_id: topup.payment_id.clone().unwrap_or_default(),
-        failure: topup.failure_reason.clone().unwrap_or_else(|| "The payment did not go through.".into()),
+        failure: topup
+            .failure_reason
+            .clone()
+            .unwrap_or_else(|| "The payment did not go through.".into()),
         balance: crate::pages::format_credits(balance.available),
         retry_amount: format!("{}.{:02}", topup.amount.0 / 100, topup.amount.0 % 100),
     };

@@ -15,12 +15,19 @@ use crate::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Credited now, or earlier by another report of the same payment.
-    Credited { credits: i64, replayed: bool },
+    Credited {
+        credits: i64,
+        replayed: bool,
+    },
     /// Razorpay has no final answer yet.
     Pending,
-    Failed { reason: String },
+    Failed {
+        reason: String,
+    },
     /// Does not match the top-up (order or amount); left for an operator, not credited.
-    Flagged { reason: String },
+    Flagged {
+        reason: String,
+    },
 }
 
 /// The ledger key of a top-up payment: one credit per Razorpay payment, ever.
@@ -29,7 +36,11 @@ pub fn ledger_key(payment_id: &str) -> String {
 }
 
 /// Applies a payment fetched from Razorpay (never one a browser described) to its top-up.
-pub async fn apply_payment(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult<Outcome> {
+pub async fn apply_payment(
+    state: &AppState,
+    topup: &Topup,
+    payment: &Payment,
+) -> AppResult<Outcome> {
     if payment.order_id.as_deref() != topup.order_id.as_deref() || topup.order_id.is_none() {
         let reason = format!(
             "payment {} is for order {:?}, but top-up {} has order {:?}",
@@ -42,23 +53,36 @@ pub async fn apply_payment(state: &AppState, topup: &Topup, payment: &Payment) -
         PaymentStatus::Captured | PaymentStatus::Refunded => credit(state, topup, payment).await,
         PaymentStatus::Authorized => {
             // Late authorisation or manual capture: capture it ourselves, for the authorised amount.
-            let capture = CaptureRequest { amount: payment.amount, currency: payment.currency.clone() };
+            let capture = CaptureRequest {
+                amount: payment.amount,
+                currency: payment.currency.clone(),
+            };
             let captured = match state.razorpay.capture_payment(&payment.id, &capture).await {
                 Ok(captured) => captured,
                 // Someone (auto-capture, another instance) captured it meanwhile; ask again.
                 Err(e) => {
                     tracing::info!(payment = payment.id, error = %e, "capture refused; fetching the payment");
-                    state.razorpay.fetch_payment(&payment.id).await.map_err(anyhow::Error::from)?
+                    state
+                        .razorpay
+                        .fetch_payment(&payment.id)
+                        .await
+                        .map_err(anyhow::Error::from)?
                 }
             };
             match captured.status {
-                PaymentStatus::Captured | PaymentStatus::Refunded => credit(state, topup, &captured).await,
+                PaymentStatus::Captured | PaymentStatus::Refunded => {
+                    credit(state, topup, &captured).await
+                }
                 _ => Ok(Outcome::Pending),
             }
         }
         PaymentStatus::Failed => {
-            let reason = plain_reason(payment.error_reason.as_deref(), payment.error_description.as_deref());
-            topups::mark_failed(&state.db, topup.id, &reason, Some(payment.method.as_str())).await?;
+            let reason = plain_reason(
+                payment.error_reason.as_deref(),
+                payment.error_description.as_deref(),
+            );
+            topups::mark_failed(&state.db, topup.id, &reason, Some(payment.method.as_str()))
+                .await?;
             Ok(Outcome::Failed { reason })
         }
         PaymentStatus::Created => Ok(Outcome::Pending),
@@ -78,7 +102,10 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
     let per_credit = state.settings.billing.paise_per_credit;
     let credits = payment.amount.0 / per_credit;
     if credits != topup.credits || payment.amount.0 % per_credit != 0 {
-        let reason = format!("payment {} does not buy the {} credits shown", payment.id, topup.credits);
+        let reason = format!(
+            "payment {} does not buy the {} credits shown",
+            payment.id, topup.credits
+        );
         topups::flag(&state.db, topup.id, &reason).await?;
         return Ok(Outcome::Flagged { reason });
     }
@@ -111,18 +138,32 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
     .await?;
     tx.commit().await?;
     if !receipt.replayed {
-        tracing::info!(topup = topup.id, payment = payment.id, credits, "top-up credited");
+        tracing::info!(
+            topup = topup.id,
+            payment = payment.id,
+            credits,
+            "top-up credited"
+        );
     }
-    Ok(Outcome::Credited { credits, replayed: receipt.replayed })
+    Ok(Outcome::Credited {
+        credits,
+        replayed: receipt.replayed,
+    })
 }
 
 pub async fn wallet_of(state: &AppState, user_id: i64) -> AppResult<ledger::AccountId> {
     let row = state
         .db
-        .one("SELECT wallet_account_id FROM web_users WHERE id = ?", vec![user_id.into()])
+        .one(
+            "SELECT wallet_account_id FROM web_users WHERE id = ?",
+            vec![user_id.into()],
+        )
         .await?
         .ok_or_else(|| anyhow::anyhow!("user {user_id} has no wallet"))?;
-    Ok(ledger::AccountId(crate::db::col(&row, "wallet_account_id")?))
+    Ok(ledger::AccountId(crate::db::col(
+        &row,
+        "wallet_account_id",
+    )?))
 }
 
 /// Razorpay's failure reasons in plain words.

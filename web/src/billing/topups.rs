@@ -86,7 +86,8 @@ impl Topup {
             payment_id: col(row, "razorpay_payment_id")?,
             method: col(row, "method")?,
             failure_reason: col(row, "failure_reason")?,
-            created_at: chrono::DateTime::from_timestamp_micros(col(row, "created_at")?).unwrap_or_default(),
+            created_at: chrono::DateTime::from_timestamp_micros(col(row, "created_at")?)
+                .unwrap_or_default(),
         })
     }
 
@@ -124,7 +125,12 @@ pub async fn attach_order(db: &Db, id: i64, order_id: &str) -> Result<(), DbErr>
 }
 
 /// Records a failure, unless the top-up was already paid (a top-up never moves backwards).
-pub async fn mark_failed(db: &Db, id: i64, reason: &str, method: Option<&str>) -> Result<(), DbErr> {
+pub async fn mark_failed(
+    db: &Db,
+    id: i64,
+    reason: &str,
+    method: Option<&str>,
+) -> Result<(), DbErr> {
     db.exec(
         "UPDATE web_topups SET status = 'failed', failure_reason = ?, method = COALESCE(?, method), \
          updated_at = ? WHERE id = ? AND status IN ('creating', 'pending', 'failed', 'cancelled')",
@@ -155,7 +161,12 @@ pub async fn flag(db: &Db, id: i64, reason: &str) -> Result<(), DbErr> {
 }
 
 pub async fn find(db: &Db, id: i64) -> Result<Option<Topup>, DbErr> {
-    let row = db.one(&format!("SELECT {COLUMNS} FROM web_topups WHERE id = ?"), vec![id.into()]).await?;
+    let row = db
+        .one(
+            &format!("SELECT {COLUMNS} FROM web_topups WHERE id = ?"),
+            vec![id.into()],
+        )
+        .await?;
     row.as_ref().map(Topup::from_row).transpose()
 }
 
@@ -166,7 +177,10 @@ pub async fn find_owned(db: &Db, id: i64, user_id: i64) -> Result<Option<Topup>,
 
 pub async fn find_by_order(db: &Db, order_id: &str) -> Result<Option<Topup>, DbErr> {
     let row = db
-        .one(&format!("SELECT {COLUMNS} FROM web_topups WHERE razorpay_order_id = ?"), vec![order_id.into()])
+        .one(
+            &format!("SELECT {COLUMNS} FROM web_topups WHERE razorpay_order_id = ?"),
+            vec![order_id.into()],
+        )
         .await?;
     row.as_ref().map(Topup::from_row).transpose()
 }

@@ -36,9 +36,16 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp> {
-    let fake = fake_razorpay::spawn(fake_razorpay::Settings::default(), faults).await.expect("fake-razorpay");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+    let fake = fake_razorpay::spawn(fake_razorpay::Settings::default(), faults)
+        .await
+        .expect("fake-razorpay");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
     let (database, schema, dir, pg) = match backend {
         Backend::Sqlite => {
             let dir = tempfile::tempdir().expect("temp dir");
@@ -50,9 +57,17 @@ pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp>
             let schema = format!(
                 "w_{}_{}",
                 std::process::id(),
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0)
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0)
             );
-            (pg_url.clone(), Some(schema.clone()), None, Some((pg_url, schema)))
+            (
+                pg_url.clone(),
+                Some(schema.clone()),
+                None,
+                Some((pg_url, schema)),
+            )
         }
     };
     let mut overrides = vec![
@@ -64,14 +79,25 @@ pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp>
         overrides.push(("database.schema", schema));
     }
     let settings = Settings::with_overrides(&overrides).expect("settings");
-    let app = Application::build_on(settings, listener).await.expect("app builds");
+    let app = Application::build_on(settings, listener)
+        .await
+        .expect("app builds");
     let state = app.state.clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    Some(TestApp { url, fake, state, client: browser(), _dir: dir, pg })
+    Some(TestApp {
+        url,
+        fake,
+        state,
+        client: browser(),
+        _dir: dir,
+        pg,
+    })
 }
 
 pub fn postgres_url() -> Option<String> {
-    let url = std::env::var("KALP_TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty());
+    let url = std::env::var("KALP_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
     if url.is_none() {
         assert!(
             std::env::var("KALP_REQUIRE_POSTGRES").as_deref() != Ok("1"),
@@ -86,11 +112,20 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some((url, schema)) = self.pg.take() {
             let _ = std::thread::spawn(move || {
-                let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else { return };
+                let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                else {
+                    return;
+                };
                 rt.block_on(async {
                     use sea_orm::ConnectionTrait;
                     if let Ok(db) = sea_orm::Database::connect(url).await {
-                        let _ = db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE")).await;
+                        let _ = db
+                            .execute_unprepared(&format!(
+                                "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                            ))
+                            .await;
                         let _ = db.close().await;
                     }
                 });
@@ -128,8 +163,16 @@ pub fn csrf_of(html: &str) -> String {
 }
 
 pub fn unescape(s: &str) -> String {
-    s.replace("&#34;", "\"").replace("&quot;", "\"").replace("&#39;", "'").replace("&#x27;", "'")
-        .replace("&lt;", "<").replace("&gt;", ">").replace("&#38;", "&").replace("&amp;", "&")
+    s.replace("&#34;", "\"")
+        .replace("&quot;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&#60;", "<")
+        .replace("&#62;", ">")
+        .replace("&#38;", "&")
+        .replace("&amp;", "&")
 }
 
 /// `<input type="hidden" name=… value=…>` pairs of a page.
@@ -151,14 +194,26 @@ pub fn hidden_fields(html: &str) -> Vec<(String, String)> {
 /// The `action` of the form with the given id.
 pub fn form_action(html: &str, id: &str) -> String {
     let marker = format!("id=\"{id}\"");
-    let form_start = html[..html.find(&marker).expect("the form")].rfind("<form").expect("form tag");
+    let form_start = html[..html.find(&marker).expect("the form")]
+        .rfind("<form")
+        .expect("form tag");
     let tag = &html[form_start..];
-    let action = tag.split_once("action=\"").expect("action").1.split_once('"').expect("quote").0;
+    let action = tag
+        .split_once("action=\"")
+        .expect("action")
+        .1
+        .split_once('"')
+        .expect("quote")
+        .0;
     unescape(action)
 }
 
 pub fn field(fields: &[(String, String)], name: &str) -> String {
-    fields.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    fields
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 /// How a person pays on the checkout.
@@ -166,39 +221,106 @@ pub fn field(fields: &[(String, String)], name: &str) -> String {
 pub enum Pay {
     UpiId(&'static str),
     UpiQr,
-    Card { number: &'static str, otp: &'static str },
-    Netbanking { bank: &'static str, success: bool },
-    Wallet { wallet: &'static str, success: bool },
+    Card {
+        number: &'static str,
+        otp: &'static str,
+    },
+    Netbanking {
+        bank: &'static str,
+        success: bool,
+    },
+    Wallet {
+        wallet: &'static str,
+        success: bool,
+    },
 }
 
 impl TestApp {
-    pub fn at(&self, path: &str) -> String {
-        format!("{}{path}", self.url)
+    /// The same app and fake, seen by another browser (another person).
+    pub fn fresh_browser(app: &TestApp) -> Visitor {
+        Visitor {
+            url: app.url.clone(),
+            client: browser(),
+            state: app.state.clone(),
+            fake_url: app.fake.url(),
+        }
     }
+}
 
-    pub async fn get(&self, path: &str) -> Response {
-        self.client.get(self.at(path)).send().await.expect("GET")
-    }
+/// Another person using the same app.
+pub struct Visitor {
+    pub url: String,
+    pub client: Client,
+    pub state: AppState,
+    pub fake_url: String,
+}
 
-    pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
-        let r = self.get(path).await;
-        (r.status(), r.text().await.expect("body"))
-    }
+macro_rules! browsing {
+    ($t:ty) => {
+        impl $t {
+            pub fn at(&self, path: &str) -> String {
+                format!("{}{path}", self.url)
+            }
 
-    pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
-        self.client.post(self.at(path)).form(form).send().await.expect("POST")
-    }
+            pub async fn get(&self, path: &str) -> Response {
+                self.client.get(self.at(path)).send().await.expect("GET")
+            }
 
-    /// Signs up as `email` (password `correct horse battery`) and stays signed in.
-    pub async fn sign_up(&self, email: &str) {
-        let (_, page) = self.get_html("/signup").await;
-        let csrf = csrf_of(&page);
-        let r = self
-            .post_form("/signup", &[("csrf", &csrf), ("email", email), ("password", "correct horse battery")])
-            .await;
-        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{}", r.text().await.unwrap_or_default());
-    }
+            pub async fn get_html(&self, path: &str) -> (StatusCode, String) {
+                let r = self.get(path).await;
+                (r.status(), r.text().await.expect("body"))
+            }
 
+            pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Response {
+                self.client
+                    .post(self.at(path))
+                    .form(form)
+                    .send()
+                    .await
+                    .expect("POST")
+            }
+
+            /// Signs up as `email` (password `correct horse battery`) and stays signed in.
+            pub async fn sign_up(&self, email: &str) {
+                let (_, page) = self.get_html("/signup").await;
+                let csrf = csrf_of(&page);
+                let r = self
+                    .post_form(
+                        "/signup",
+                        &[
+                            ("csrf", &csrf),
+                            ("email", email),
+                            ("password", "correct horse battery"),
+                        ],
+                    )
+                    .await;
+                assert_eq!(
+                    r.status(),
+                    StatusCode::SEE_OTHER,
+                    "{}",
+                    r.text().await.unwrap_or_default()
+                );
+            }
+
+            /// The balance shown as My Credits on Billing.
+            pub async fn balance_on_billing(&self) -> String {
+                let (_, page) = self.get_html("/billing").await;
+                let marker = "data-testid=\"balance\">";
+                let start = page.find(marker).expect("My Credits") + marker.len();
+                page[start..]
+                    .split('<')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            }
+        }
+    };
+}
+
+browsing!(TestApp);
+browsing!(Visitor);
+
+impl TestApp {
     pub async fn csrf(&self) -> String {
         let (_, page) = self.get_html("/billing/topup").await;
         csrf_of(&page)
@@ -207,7 +329,9 @@ impl TestApp {
     /// Add Credits with `amount`: the redirect page that hands the browser to Razorpay.
     pub async fn add_credits(&self, amount: &str) -> (StatusCode, String) {
         let csrf = self.csrf().await;
-        let r = self.post_form("/billing/topups", &[("csrf", &csrf), ("amount", amount)]).await;
+        let r = self
+            .post_form("/billing/topups", &[("csrf", &csrf), ("amount", amount)])
+            .await;
         (r.status(), r.text().await.expect("body"))
     }
 
@@ -220,7 +344,13 @@ impl TestApp {
         let action = form_action(&redirect, "checkout");
         assert_eq!(action, format!("{}/v1/checkout/embedded", self.fake.url()));
         let fields = hidden_fields(&redirect);
-        let checkout = self.client.post(&action).form(&fields).send().await.expect("checkout");
+        let checkout = self
+            .client
+            .post(&action)
+            .form(&fields)
+            .send()
+            .await
+            .expect("checkout");
         assert_eq!(checkout.status(), StatusCode::OK);
         let page = checkout.text().await.expect("checkout page");
         let start = page.find("/checkout/chk_").expect("checkout session") + "/checkout/".len();
@@ -231,41 +361,71 @@ impl TestApp {
             async move { client.post(path).form(&form).send().await.expect("pay") }
         };
         let result = match pay {
-            Pay::UpiId(vpa) => post(format!("{fake}/checkout/{sid}/upi"), vec![("vpa", vpa.into())]).await,
+            Pay::UpiId(vpa) => {
+                post(
+                    format!("{fake}/checkout/{sid}/upi"),
+                    vec![("vpa", vpa.into())],
+                )
+                .await
+            }
             Pay::UpiQr => post(format!("{fake}/checkout/{sid}/upi/scan"), vec![]).await,
             Pay::Card { number, otp } => {
-                let card = vec![("number", number.into()), ("expiry", "12/34".into()), ("cvv", "123".into()), ("name", "Asha Rao".into())];
+                let card = vec![
+                    ("number", number.into()),
+                    ("expiry", "12/34".into()),
+                    ("cvv", "123".into()),
+                    ("name", "Asha Rao".into()),
+                ];
                 let r = post(format!("{fake}/checkout/{sid}/card"), card).await;
                 assert_eq!(r.status(), StatusCode::SEE_OTHER);
-                post(format!("{fake}/checkout/{sid}/otp"), vec![("otp", otp.into())]).await
+                post(
+                    format!("{fake}/checkout/{sid}/otp"),
+                    vec![("otp", otp.into())],
+                )
+                .await
             }
             Pay::Netbanking { bank, success } => {
                 let outcome = if success { "success" } else { "failure" };
-                post(format!("{fake}/checkout/{sid}/netbanking/{bank}"), vec![("outcome", outcome.into())]).await
+                post(
+                    format!("{fake}/checkout/{sid}/netbanking/{bank}"),
+                    vec![("outcome", outcome.into())],
+                )
+                .await
             }
             Pay::Wallet { wallet, success } => {
                 let outcome = if success { "success" } else { "failure" };
-                post(format!("{fake}/checkout/{sid}/wallet/{wallet}"), vec![("outcome", outcome.into())]).await
+                post(
+                    format!("{fake}/checkout/{sid}/wallet/{wallet}"),
+                    vec![("outcome", outcome.into())],
+                )
+                .await
             }
         };
         let html = result.text().await.expect("result page");
         let callback = form_action(&html, "callback");
         let fields = hidden_fields(&html);
         // The browser posts the result to our callback (a cross-site POST: no cookies go along).
-        let back = browser().post(&callback).form(&fields).send().await.expect("callback");
-        assert_eq!(back.status(), StatusCode::SEE_OTHER, "{}", back.text().await.unwrap_or_default());
-        let location = back.headers().get("location").and_then(|l| l.to_str().ok()).expect("location").to_string();
+        let back = browser()
+            .post(&callback)
+            .form(&fields)
+            .send()
+            .await
+            .expect("callback");
+        assert_eq!(
+            back.status(),
+            StatusCode::SEE_OTHER,
+            "{}",
+            back.text().await.unwrap_or_default()
+        );
+        let location = back
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("location")
+            .to_string();
         let (status, page) = self.get_html(&location).await;
         assert_eq!(status, StatusCode::OK);
         (location, page)
-    }
-
-    /// The balance shown as My Credits on Billing.
-    pub async fn balance_on_billing(&self) -> String {
-        let (_, page) = self.get_html("/billing").await;
-        let marker = "data-testid=\"balance\">";
-        let start = page.find(marker).expect("My Credits") + marker.len();
-        page[start..].split('<').next().unwrap_or_default().to_string()
     }
 
     pub async fn audit_clean(&self) {
