@@ -85,6 +85,7 @@ pub struct SessionSettings {
 pub struct ReconcileSettings {
     pub interval_secs: u64,
     pub min_age_secs: u64,
+    pub expire_after_secs: u64,
 }
 
 #[derive(Debug, thiserror::Error)]

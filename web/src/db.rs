@@ -30,6 +30,17 @@ impl Db {
         exec(&self.write, self.backend, sql, values).await
     }
 
+    /// A statement that writes and returns rows (`UPDATE … RETURNING`), on the writer.
+    pub async fn write_returning(
+        &self,
+        sql: &str,
+        values: Vec<Value>,
+    ) -> Result<Vec<QueryResult>, DbErr> {
+        self.write
+            .query_all_raw(ledger::statement(self.backend, sql, values))
+            .await
+    }
+
     pub async fn one(&self, sql: &str, values: Vec<Value>) -> Result<Option<QueryResult>, DbErr> {
         self.read
             .query_one_raw(ledger::statement(self.backend, sql, values))
@@ -120,12 +131,40 @@ CREATE TABLE web_topups (
     failure_reason TEXT,
     flag_reason TEXT,
     credited_transfer_id {INT} UNIQUE REFERENCES ledger_transfers (id),
+    -- Reconciliation's lease: one instance checks a top-up at a time.
+    reconcile_locked_until {INT},
     created_at {INT} NOT NULL,
     updated_at {INT} NOT NULL,
     CHECK ((status = 'paid') = (credited_transfer_id IS NOT NULL))
 ){STRICT};
 CREATE INDEX web_topups_user ON web_topups (user_id, id);
 CREATE INDEX web_topups_status ON web_topups (status, created_at);
+
+-- Razorpay webhooks, stored as received (deduplicated by event id) and processed by a worker.
+CREATE TABLE web_webhook_events (
+    event_id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    body TEXT NOT NULL,
+    received_at {INT} NOT NULL,
+    processed_at {INT},
+    attempts {INT} NOT NULL DEFAULT 0,
+    locked_until {INT},
+    last_error TEXT
+){STRICT};
+CREATE INDEX web_webhook_events_pending ON web_webhook_events (received_at) WHERE processed_at IS NULL;
+
+-- Refunds Razorpay reported, each applied once: credits taken back, and any shortfall.
+CREATE TABLE web_refunds (
+    refund_id TEXT PRIMARY KEY,
+    topup_id {INT} NOT NULL REFERENCES web_topups (id),
+    payment_id TEXT NOT NULL,
+    amount_paise {INT} NOT NULL CHECK (amount_paise > 0),
+    credits {INT} NOT NULL CHECK (credits >= 0),
+    taken {INT} NOT NULL CHECK (taken >= 0),
+    shortfall {INT} NOT NULL CHECK (shortfall >= 0),
+    transfer_id {INT} REFERENCES ledger_transfers (id),
+    created_at {INT} NOT NULL
+){STRICT};
 "#;
 
 #[async_trait::async_trait]

@@ -1,14 +1,17 @@
 //! The Kalp Credits web app: sign-in, Billing with Top up → Add Credits, paying through Razorpay's
 //! hosted checkout and coming back, the Dashboard and Credit History.
 
+pub mod audit;
 pub mod auth;
 pub mod billing;
 pub mod configuration;
 pub mod db;
 pub mod error;
 pub mod pages;
+pub mod reconcile;
 pub mod startup;
 pub mod state;
+pub mod webhooks;
 
 /// Logs to stderr; `RUST_LOG` filters (default: info).
 pub fn init_tracing() {

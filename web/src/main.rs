@@ -20,15 +20,17 @@ async fn main() -> ExitCode {
         "migrate" => startup::connect(settings)
             .await
             .map(|_| println!("migrations applied")),
+        "reconcile" => reconcile(settings).await,
+        "audit" => match audit(settings).await {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(e) => Err(e),
+        },
         "-h" | "--help" | "help" => {
-            println!(
-                "usage: web [serve|migrate]\nSettings: web/config/base.toml, config/local.toml, KALP__* variables."
-            );
+            println!("{USAGE}");
             Ok(())
         }
-        other => Err(anyhow::anyhow!(
-            "unknown command {other:?}; try serve or migrate"
-        )),
+        other => Err(anyhow::anyhow!("unknown command {other:?}\n{USAGE}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -37,6 +39,56 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N]]
+  serve       run the app (default)
+  migrate     apply database migrations
+  reconcile   check pending top-ups with Razorpay once (credit, capture, expire)
+  audit       ledger invariants, and captured Razorpay payments of the last N days (7) against our credits
+Settings: web/config/base.toml, then config/local.toml, then KALP__* environment variables.";
+
+async fn reconcile(settings: Settings) -> anyhow::Result<()> {
+    let min_age = std::time::Duration::from_secs(settings.reconcile.min_age_secs);
+    let expire_after = std::time::Duration::from_secs(settings.reconcile.expire_after_secs);
+    let state = startup::connect(settings).await?;
+    let report = web::reconcile::run_once(&state, min_age, expire_after).await?;
+    println!("reconciliation: {report}");
+    Ok(())
+}
+
+async fn audit(settings: Settings) -> anyhow::Result<bool> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let days: i64 = match args.as_slice() {
+        [] => 7,
+        [flag, n] if flag == "--days" => n
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--days takes a number"))?,
+        _ => anyhow::bail!("usage: web audit [--days N]"),
+    };
+    let state = startup::connect(settings).await?;
+    let to = chrono::Utc::now().timestamp();
+    let outcome = web::audit::run(&state, to - days * 86_400, to + 60).await?;
+    println!("{}", outcome.ledger);
+    println!(
+        "Razorpay: {} captured payments checked over {days} day(s)",
+        outcome.payments_checked
+    );
+    for d in &outcome.differences {
+        println!("DIFFERENCE: {d}");
+    }
+    for n in &outcome.notes {
+        println!("note: {n}");
+    }
+    println!(
+        "{}",
+        if outcome.is_clean() {
+            "audit clean"
+        } else {
+            "audit found differences"
+        }
+    );
+    Ok(outcome.is_clean())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

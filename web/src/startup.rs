@@ -94,6 +94,7 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         db,
         razorpay,
         settings: Arc::new(settings),
+        webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
     })
 }
 
@@ -116,6 +117,10 @@ pub fn router(state: AppState) -> Router {
         .route("/billing/topups/{id}/cancel", get(billing::cancel))
         .route("/billing/history", get(pages::history))
         .route("/billing/history.csv", get(pages::history_csv))
+        .route(
+            "/webhooks/razorpay",
+            post(crate::webhooks::receive).layer(DefaultBodyLimit::max(crate::webhooks::MAX_BODY)),
+        )
         .route(
             "/static/app.css",
             get(|| static_file(include_str!("../static/app.css"), "text/css; charset=utf-8")),

@@ -10,4 +10,6 @@ pub struct AppState {
     pub db: Db,
     pub razorpay: razorpay::Client,
     pub settings: Arc<Settings>,
+    /// Wakes the webhook worker when an event is stored.
+    pub webhook_wakeup: Arc<tokio::sync::Notify>,
 }

@@ -27,7 +27,7 @@ pub use db::{ConnectConfig, redact_url, stmt as statement};
 pub use error::{LedgerError, LedgerResult};
 pub use model::{
     Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, Outcome, Receipt,
-    Reservation, ReservationStatus, Reserve, Settle, Transfer,
+    Reservation, ReservationStatus, Reserve, Settle, TakeBack, Transfer,
 };
 pub use read::{HistoryPage, HistoryQuery, MAX_PAGE};
 pub use types::{
@@ -427,6 +427,12 @@ impl LedgerTx<'_> {
 
     pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
         ops::balance_in(&self.tx, wallet).await
+    }
+
+    /// Takes back refunded credits from paid lots as far as they go; `None` when there were
+    /// none to take. The shortfall is `max - taken`.
+    pub async fn take_back_paid(&self, req: &TakeBack) -> LedgerResult<Option<Receipt>> {
+        ops::take_back_paid(&self.tx, &self.ledger.system, req, now_micros()).await
     }
 
     /// The transfer that settled a reservation, if it spent anything.

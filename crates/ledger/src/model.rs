@@ -298,3 +298,16 @@ pub struct Allocation {
     pub payment_reference: Option<String>,
     pub amount: i64,
 }
+
+/// Take back credits bought with a payment Razorpay refunded, from the wallet's paid lots, as
+/// far as they go (never below zero, never promotional credits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakeBack {
+    pub wallet: AccountId,
+    /// The most to take: the refunded amount in credits.
+    pub max: Credits,
+    pub key: IdempotencyKey,
+    /// The refunded payment; its own lot is drawn first.
+    pub reference: Option<String>,
+    pub memo: Option<String>,
+}

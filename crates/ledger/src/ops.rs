@@ -848,6 +848,105 @@ pub(crate) async fn expire_lots(
     Ok(count)
 }
 
+/// Takes back up to `max` credits from a wallet's paid lots (for a refund Razorpay made): the
+/// lots of `prefer` (the refunded payment) first, then other paid lots, soonest expiry first.
+/// Promotional credits are never taken. Returns the transfer, if anything could be taken.
+pub(crate) async fn take_back_paid(
+    tx: &Tx,
+    sys: &SystemIds,
+    req: &crate::model::TakeBack,
+    now: i64,
+) -> LedgerResult<Option<Receipt>> {
+    let fingerprint = format!("takeback|{}|{}|{:?}", req.wallet, req.max, req.reference);
+    if let Some(row) = tx
+        .one(
+            &format!(
+                "SELECT {}, fingerprint FROM ledger_transfers WHERE idempotency_key = ?",
+                Transfer::COLUMNS
+            ),
+            vec![req.key.as_str().into()],
+        )
+        .await?
+    {
+        return if col::<String>(&row, "fingerprint")? == fingerprint {
+            Ok(Some(Receipt {
+                transfer: Transfer::from_row(&row)?,
+                replayed: true,
+            }))
+        } else {
+            Err(LedgerError::IdempotencyConflict {
+                key: req.key.as_str().into(),
+            })
+        };
+    }
+    let prefer = req.reference.clone().unwrap_or_default();
+    let lots = tx
+        .all(
+            &format!(
+                "SELECT l.id, l.remaining FROM ledger_lots l \
+                 WHERE l.wallet_account_id = ? AND l.remaining > 0 AND l.source = 'paid' \
+                 ORDER BY CASE WHEN l.payment_reference = ? THEN 0 ELSE 1 END, {LOT_ORDER}"
+            ),
+            vec![req.wallet.0.into(), prefer.into()],
+        )
+        .await?;
+    let mut left = req.max.get();
+    let mut taken: Vec<(i64, i64)> = Vec::new();
+    for lot in &lots {
+        if left == 0 {
+            break;
+        }
+        let id: i64 = col(lot, "id")?;
+        let take = col::<i64>(lot, "remaining")?.min(left);
+        taken.push((id, take));
+        left -= take;
+    }
+    let amount: i64 = taken.iter().map(|(_, t)| t).sum();
+    if amount == 0 {
+        return Ok(None);
+    }
+    let kind = TransferKind::RefundReversal;
+    let id = claim_transfer(
+        tx,
+        req.key.as_str(),
+        &fingerprint,
+        kind,
+        req.wallet,
+        sys.get(kind.system_account())?,
+        req.wallet,
+        amount,
+        &req.reference,
+        &req.memo,
+        None,
+        now,
+    )
+    .await?
+    .ok_or_else(|| LedgerError::Inconsistent("take-back key appeared mid-transaction".into()))?;
+    if let Err(refusal) = withdraw_available(tx, req.wallet, amount, false).await? {
+        return Err(LedgerError::Inconsistent(format!(
+            "paid lots exceed the balance: {refusal}"
+        )));
+    }
+    for (lot, take) in &taken {
+        let changed = tx
+            .exec(
+                "UPDATE ledger_lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?",
+                vec![(*take).into(), (*lot).into(), (*take).into()],
+            )
+            .await?;
+        if changed != 1 {
+            return Err(LedgerError::Inconsistent(format!(
+                "lot {lot} changed while taking back"
+            )));
+        }
+    }
+    record_allocations(tx, id, &taken).await?;
+    Ok(Some(Receipt {
+        transfer: load_transfer(tx, id).await?,
+        replayed: false,
+    }))
+}
+
 /// Runs one operation of a batch.
 pub(crate) async fn apply(
     tx: &Tx,
