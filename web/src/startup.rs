@@ -59,14 +59,21 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// Serves requests and runs the background workers (webhook inbox, reconciliation).
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        axum::serve(self.listener, self.router)
+        let webhooks = crate::webhooks::spawn_worker(self.state.clone());
+        let reconcile = crate::reconcile::spawn_worker(self.state.clone());
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await?;
-        Ok(())
+            .await;
+        webhooks.abort();
+        if let Some(worker) = reconcile {
+            worker.abort();
+        }
+        Ok(served?)
     }
 }
 

@@ -211,6 +211,8 @@ async fn a_replayed_callback_credits_once(app: TestApp) {
 }
 
 async fn a_forged_callback_is_refused(app: TestApp) {
+    // Only the callback is under test here: no webhooks.
+    app.fake.fake.set_webhook(None, None);
     app.sign_up("forge@example.com").await;
     let (_, redirect) = app.add_credits("300").await;
     let fields = common::hidden_fields(&redirect);

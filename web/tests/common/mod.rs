@@ -37,7 +37,12 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp> {
-    let fake = fake_razorpay::spawn(fake_razorpay::Settings::default(), faults)
+    let fake_settings = fake_razorpay::Settings {
+        webhook_backoff: std::time::Duration::from_millis(50),
+        webhook_max_attempts: 6,
+        ..fake_razorpay::Settings::default()
+    };
+    let fake = fake_razorpay::spawn(fake_settings, faults)
         .await
         .expect("fake-razorpay");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -77,7 +82,10 @@ pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp>
         ("razorpay.base_url", fake.url()),
         // Tests run reconciliation themselves, when they mean to.
         ("reconcile.interval_secs", "0".to_string()),
-        ("razorpay.webhook_previous_secret", "previous_webhook_secret".to_string()),
+        (
+            "razorpay.webhook_previous_secret",
+            "previous_webhook_secret".to_string(),
+        ),
     ];
     if let Some(schema) = schema {
         overrides.push(("database.schema", schema));
@@ -88,7 +96,8 @@ pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp>
         .expect("app builds");
     let state = app.state.clone();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
-    fake.fake.set_webhook(Some(format!("{url}/webhooks/razorpay")), None);
+    fake.fake
+        .set_webhook(Some(format!("{url}/webhooks/razorpay")), None);
     Some(TestApp {
         url,
         fake,
@@ -330,11 +339,18 @@ impl TestApp {
     /// Another instance of the app on the same database (a second server, or the app restarted
     /// after a crash). Returns its state and URL; it serves until the test ends.
     pub async fn another_instance(&self) -> (AppState, String) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-        let url = format!("http://127.0.0.1:{}", listener.local_addr().expect("addr").port());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let url = format!(
+            "http://127.0.0.1:{}",
+            listener.local_addr().expect("addr").port()
+        );
         let mut settings = self.settings.clone();
         settings.server.public_url = url.clone();
-        let app = Application::build_on(settings, listener).await.expect("instance builds");
+        let app = Application::build_on(settings, listener)
+            .await
+            .expect("instance builds");
         let state = app.state.clone();
         tokio::spawn(app.run_until_stopped(std::future::pending()));
         (state, url)
@@ -357,20 +373,42 @@ impl TestApp {
 
     /// The wallet balance of the signed-in person, from the ledger.
     pub async fn credits_of(&self, email: &str) -> i64 {
-        let wallet = self.state.ledger.find_wallet(&format!("user:{email}")).await.expect("wallet").expect("exists");
-        self.state.ledger.balance(wallet).await.expect("balance").available
+        let wallet = self
+            .state
+            .ledger
+            .find_wallet(&format!("user:{email}"))
+            .await
+            .expect("wallet")
+            .expect("exists");
+        self.state
+            .ledger
+            .balance(wallet)
+            .await
+            .expect("balance")
+            .available
     }
 
     /// Runs reconciliation now, for every top-up regardless of age.
     pub async fn reconcile(&self) -> web::reconcile::Report {
-        web::reconcile::run_once(&self.state, std::time::Duration::ZERO, std::time::Duration::from_secs(86_400))
-            .await
-            .expect("reconciliation")
+        web::reconcile::run_once(
+            &self.state,
+            std::time::Duration::ZERO,
+            std::time::Duration::from_secs(86_400),
+        )
+        .await
+        .expect("reconciliation")
     }
 
     /// Sends a Razorpay-signed webhook straight to `url`'s endpoint.
-    pub async fn send_webhook(&self, url: &str, event_id: &str, body: &str, secret: &str) -> StatusCode {
-        let signature = razorpay::signature::webhook_signature(body.as_bytes(), &razorpay::Secret::new(secret));
+    pub async fn send_webhook(
+        &self,
+        url: &str,
+        event_id: &str,
+        body: &str,
+        secret: &str,
+    ) -> StatusCode {
+        let signature =
+            razorpay::signature::webhook_signature(body.as_bytes(), &razorpay::Secret::new(secret));
         browser()
             .post(format!("{url}/webhooks/razorpay"))
             .header("content-type", "application/json")
@@ -388,17 +426,29 @@ impl TestApp {
         let pending = self
             .state
             .db
-            .one("SELECT COUNT(*) AS n FROM web_webhook_events WHERE processed_at IS NULL", vec![])
+            .one(
+                "SELECT COUNT(*) AS n FROM web_webhook_events WHERE processed_at IS NULL",
+                vec![],
+            )
             .await
             .expect("count");
-        let pending: i64 = pending.map(|r| r.try_get("", "n").unwrap_or(1)).unwrap_or(1);
+        let pending: i64 = pending
+            .map(|r| r.try_get("", "n").unwrap_or(1))
+            .unwrap_or(1);
         let deliveries = self.fake.fake.deliveries();
-        pending == 0 && deliveries.iter().all(|d| d.status != fake_razorpay::DeliveryStatus::Pending)
+        pending == 0
+            && deliveries
+                .iter()
+                .all(|d| d.status != fake_razorpay::DeliveryStatus::Pending)
     }
 
     /// Add Credits, then pay the order with the fake's control API (no browser): returns the
     /// top-up page path and the fake's answer (payment and callback fields).
-    pub async fn pay_directly(&self, amount: &str, body: serde_json::Value) -> (String, serde_json::Value) {
+    pub async fn pay_directly(
+        &self,
+        amount: &str,
+        body: serde_json::Value,
+    ) -> (String, serde_json::Value) {
         let (status, page) = self.add_credits(amount).await;
         assert_eq!(status, StatusCode::OK, "{page}");
         let fields = hidden_fields(&page);
@@ -414,7 +464,10 @@ impl TestApp {
             .json()
             .await
             .expect("json");
-        let path = callback.trim_start_matches(&self.url).trim_end_matches("/callback").to_string();
+        let path = callback
+            .trim_start_matches(&self.url)
+            .trim_end_matches("/callback")
+            .to_string();
         let mut answer = answer;
         answer["callback_url"] = serde_json::Value::String(callback);
         answer["order_id"] = serde_json::Value::String(order);
@@ -425,7 +478,11 @@ impl TestApp {
     pub async fn post_callback(&self, answer: &serde_json::Value) -> StatusCode {
         let form: Vec<(String, String)> = answer["callback"]
             .as_object()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect())
+            .map(|o| {
+                o.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                    .collect()
+            })
             .unwrap_or_default();
         browser()
             .post(answer["callback_url"].as_str().expect("callback url"))
