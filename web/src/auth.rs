@@ -328,39 +328,13 @@ pub async fn signup(
         };
         return auth_page(&state, &headers, true, raw_email, errors);
     }
-    let hash = hash_password(password.to_string()).await?;
-    // The wallet is keyed by email (stable and unique), so a retried sign-up reuses it.
-    let wallet = state.ledger.open_wallet(&format!("user:{email}")).await?;
-    let inserted = state
-        .db
-        .exec(
-            "INSERT INTO web_users (email, password_hash, wallet_account_id, created_at) VALUES (?, ?, ?, ?) \
-             ON CONFLICT (email) DO NOTHING",
-            vec![email.clone().into(), hash.into(), wallet.0.into(), now_micros().into()],
-        )
-        .await?;
-    if inserted == 0 {
+    let Some(user_id) = create_account(&state, &email, password).await? else {
         let errors = Errors {
             status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             email: Some("An account with this email already exists. Log in instead.".into()),
             ..Errors::default()
         };
         return auth_page(&state, &headers, true, raw_email, errors);
-    }
-    let user = state
-        .db
-        .one(
-            "SELECT id FROM web_users WHERE email = ?",
-            vec![email.clone().into()],
-        )
-        .await?;
-    let user_id: i64 = match user {
-        Some(row) => col(&row, "id")?,
-        None => {
-            return Err(AppError::Internal(anyhow::anyhow!(
-                "new user {email} vanished"
-            )));
-        }
     };
     tracing::info!(user_id, "account created");
     start_session(&state, user_id, "/dashboard").await
@@ -440,6 +414,42 @@ pub async fn login(
             };
             auth_page(&state, &headers, false, raw_email, errors)
         }
+    }
+}
+
+/// Creates an account with its wallet; `None` when the email is taken. `email` must already be
+/// normalised by [`parse_email`].
+pub async fn create_account(
+    state: &AppState,
+    email: &str,
+    password: &str,
+) -> AppResult<Option<i64>> {
+    let hash = hash_password(password.to_string()).await?;
+    // The wallet is keyed by email (stable and unique), so a retried sign-up reuses it.
+    let wallet = state.ledger.open_wallet(&format!("user:{email}")).await?;
+    let inserted = state
+        .db
+        .exec(
+            "INSERT INTO web_users (email, password_hash, wallet_account_id, created_at) VALUES (?, ?, ?, ?) \
+             ON CONFLICT (email) DO NOTHING",
+            vec![email.into(), hash.into(), wallet.0.into(), now_micros().into()],
+        )
+        .await?;
+    if inserted == 0 {
+        return Ok(None);
+    }
+    let row = state
+        .db
+        .one(
+            "SELECT id FROM web_users WHERE email = ?",
+            vec![email.into()],
+        )
+        .await?;
+    match row {
+        Some(row) => Ok(Some(col(&row, "id")?)),
+        None => Err(AppError::Internal(anyhow::anyhow!(
+            "new user {email} vanished"
+        ))),
     }
 }
 

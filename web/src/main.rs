@@ -21,6 +21,7 @@ async fn main() -> ExitCode {
             .await
             .map(|_| println!("migrations applied")),
         "reconcile" => reconcile(settings).await,
+        "seed-demo" => seed_demo(settings).await,
         "audit" => match audit(settings).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -41,11 +42,12 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N]]
+const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS]
   serve       run the app (default)
   migrate     apply database migrations
   reconcile   check pending top-ups with Razorpay once (credit, capture, expire)
   audit       ledger invariants, and captured Razorpay payments of the last N days (7) against our credits
+  seed-demo   create a demo account (if missing) holding CREDITS promotional credits (once)
 Settings: web/config/base.toml, then config/local.toml, then KALP__* environment variables.";
 
 async fn reconcile(settings: Settings) -> anyhow::Result<()> {
@@ -89,6 +91,51 @@ async fn audit(settings: Settings) -> anyhow::Result<bool> {
         }
     );
     Ok(outcome.is_clean())
+}
+
+async fn seed_demo(settings: Settings) -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let [email, password, credits] = args.as_slice() else {
+        anyhow::bail!("usage: web seed-demo EMAIL PASSWORD CREDITS");
+    };
+    let email = web::auth::parse_email(email).map_err(|e| anyhow::anyhow!(e))?;
+    let credits: i64 = credits
+        .parse()
+        .map_err(|_| anyhow::anyhow!("CREDITS must be a number"))?;
+    let state = startup::connect(settings).await?;
+    let created = web::auth::create_account(&state, &email, password)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let wallet = state
+        .ledger
+        .find_wallet(&format!("user:{email}"))
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("{email} has no wallet"))?;
+    if credits > 0 {
+        state
+            .ledger
+            .credit(ledger::Credit {
+                wallet,
+                amount: ledger::Credits::new(credits)?,
+                kind: ledger::CreditKind::Grant,
+                key: ledger::IdempotencyKey::new(format!("demo-grant:{email}"))?,
+                reference: None,
+                memo: Some("Demo credits".into()),
+                expires_at: None,
+            })
+            .await?;
+    }
+    let balance = state.ledger.balance(wallet).await?;
+    println!(
+        "demo account {email}: {} ({} credits)",
+        if created.is_some() {
+            "created"
+        } else {
+            "already there"
+        },
+        balance.available
+    );
+    Ok(())
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {

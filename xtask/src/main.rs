@@ -2,9 +2,10 @@
 //!
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): the README's test command, the
 //!   PostgreSQL-backed tests against a fresh database, `cargo fmt --check`, and clippy.
-//! - `dev`: runs the app locally (the web app and fake-razorpay are not built yet).
+//! - `dev`: builds and runs fake-razorpay and the web app wired together, with a demo account.
 
 mod ci;
+mod dev;
 
 use std::process::ExitCode;
 
@@ -12,13 +13,14 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci     run what CI runs: cargo test, the PostgreSQL tests, fmt --check, clippy
-  dev    run Kalp Credits locally (fake-razorpay and the web app)";
+  dev    run Kalp Credits locally: fake-razorpay and the web app, a demo account
+         [--port 8000] [--fake-port 9010] [--database-url postgres://...]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
-        Some("dev") => dev(),
+        Some("dev") => dev::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
@@ -33,12 +35,4 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-fn dev() -> anyhow::Result<()> {
-    anyhow::bail!(
-        "`cargo xtask dev` will start fake-razorpay and the web app wired together, with a demo \
-         account; neither is built yet (see the open issues). Until then: `cargo test`, and \
-         `cargo run -p ledger -- migrate|audit --database-url URL`."
-    )
 }
