@@ -19,6 +19,17 @@ pub struct Settings {
     pub prices: PriceSettings,
     pub session: SessionSettings,
     pub reconcile: ReconcileSettings,
+    pub usage: UsageSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct UsageSettings {
+    pub reservation_ttl_secs: u64,
+    pub rate_per_sec: u32,
+    pub rate_burst: u32,
+    pub default_alert_threshold: i64,
+    pub batch_window_micros: u64,
+    pub batch_max: usize,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -193,6 +204,15 @@ impl Settings {
             return fail(
                 "prices.email_credits",
                 "and every SMS price must be a positive number of credits",
+            );
+        }
+        if self.usage.rate_per_sec == 0
+            || self.usage.batch_max == 0
+            || self.usage.reservation_ttl_secs == 0
+        {
+            return fail(
+                "usage.rate_per_sec",
+                "and usage.batch_max and usage.reservation_ttl_secs must be positive",
             );
         }
         if self.session.ttl_hours <= 0 {

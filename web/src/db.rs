@@ -153,6 +153,65 @@ CREATE TABLE web_webhook_events (
 ){STRICT};
 CREATE INDEX web_webhook_events_pending ON web_webhook_events (received_at) WHERE processed_at IS NULL;
 
+-- API keys for Kalp Studio's sending services: only a hash is kept; the key is shown once.
+CREATE TABLE web_api_keys (
+    id {ID},
+    user_id {INT} NOT NULL REFERENCES web_users (id),
+    name TEXT NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+    prefix TEXT NOT NULL,
+    key_hash TEXT NOT NULL UNIQUE,
+    created_at {INT} NOT NULL,
+    revoked_at {INT}
+){STRICT};
+CREATE INDEX web_api_keys_user ON web_api_keys (user_id, id);
+
+-- Answers to charges, by the caller's Idempotency-Key: a retry gets the original answer.
+CREATE TABLE web_charges (
+    id {ID},
+    user_id {INT} NOT NULL REFERENCES web_users (id),
+    idempotency_key TEXT NOT NULL,
+    request_hash TEXT NOT NULL,
+    status {INT} NOT NULL,
+    response TEXT NOT NULL,
+    created_at {INT} NOT NULL,
+    UNIQUE (user_id, idempotency_key)
+){STRICT};
+
+-- Reservations made through the API: the ledger's reservation and the price per message.
+CREATE TABLE web_reservations (
+    ledger_reservation_id {INT} PRIMARY KEY REFERENCES ledger_reservations (id),
+    user_id {INT} NOT NULL REFERENCES web_users (id),
+    service TEXT NOT NULL CHECK (service IN ('email', 'sms')),
+    unit_credits {INT} NOT NULL CHECK (unit_credits > 0),
+    quantity {INT} NOT NULL CHECK (quantity > 0),
+    created_at {INT} NOT NULL
+){STRICT};
+
+-- Low-balance alerts: one per downward crossing of the threshold; re-armed above it.
+CREATE TABLE web_alert_settings (
+    user_id {INT} PRIMARY KEY REFERENCES web_users (id),
+    threshold {INT} NOT NULL CHECK (threshold >= 0),
+    armed {INT} NOT NULL CHECK (armed IN (0, 1))
+){STRICT};
+CREATE TABLE web_alerts (
+    id {ID},
+    user_id {INT} NOT NULL REFERENCES web_users (id),
+    threshold {INT} NOT NULL,
+    balance {INT} NOT NULL,
+    created_at {INT} NOT NULL
+){STRICT};
+CREATE INDEX web_alerts_user ON web_alerts (user_id, id);
+-- Emails to send, written in the same transaction as what caused them; a sender drains it.
+CREATE TABLE web_outbox (
+    id {ID},
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    body TEXT NOT NULL,
+    created_at {INT} NOT NULL,
+    sent_at {INT}
+){STRICT};
+
 -- Refunds Razorpay reported, each applied once: credits taken back, and any shortfall.
 CREATE TABLE web_refunds (
     refund_id TEXT PRIMARY KEY,
@@ -179,7 +238,12 @@ impl MigrationTrait for CreateWebTables {
                 "",
             ),
         };
-        let sql = SCHEMA
+        // Comments go before splitting on `;`, which they may contain.
+        let sql: String = SCHEMA
+            .lines()
+            .filter(|line| !line.trim_start().starts_with("--"))
+            .collect::<Vec<_>>()
+            .join("\n")
             .replace("{ID}", id)
             .replace("{INT}", int)
             .replace("{STRICT}", strict);

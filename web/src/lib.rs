@@ -1,6 +1,8 @@
 //! The Kalp Credits web app: sign-in, Billing with Top up → Add Credits, paying through Razorpay's
 //! hosted checkout and coming back, the Dashboard and Credit History.
 
+pub mod alerts;
+pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod billing;

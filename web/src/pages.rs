@@ -23,6 +23,7 @@ pub enum Nav {
     Dashboard,
     Billing,
     History,
+    ApiKeys,
 }
 
 /// What every signed-in page shares: who is signed in, where they are, the form token.
@@ -101,6 +102,8 @@ struct DashboardPage {
     used_sms: String,
     month: String,
     topups: Vec<TopupRow>,
+    alert: Option<(String, String)>,
+    daily: Vec<(String, String, String)>,
 }
 
 pub async fn dashboard(
@@ -128,6 +131,32 @@ pub async fn dashboard(
             .unwrap_or(0)
     };
     let recent = topups::recent(&state.db, user.id, 5).await?;
+    let alert = crate::alerts::active(&state, user.id)
+        .await?
+        .map(|(threshold, balance)| (format_credits(threshold), format_credits(balance)));
+    let since = Utc::now() - chrono::Duration::days(14);
+    let per_day = state
+        .ledger
+        .daily_totals(
+            user.wallet,
+            since,
+            19_800,
+            &[TransferKind::UsageEmail, TransferKind::UsageSms],
+        )
+        .await?;
+    let mut daily: Vec<(String, String, String)> = Vec::new();
+    for (date, kind, total) in per_day {
+        let label = date.format("%d %b").to_string();
+        if daily.last().is_none_or(|(d, _, _)| *d != label) {
+            daily.push((label, "0".into(), "0".into()));
+        }
+        if let Some(last) = daily.last_mut() {
+            match kind {
+                TransferKind::UsageEmail => last.1 = format_credits(total),
+                _ => last.2 = format_credits(total),
+            }
+        }
+    }
     let page = DashboardPage {
         layout: Layout::new(&user, Nav::Dashboard, &csrf.token, "Dashboard"),
         available: format_credits(balance.available),
@@ -140,6 +169,8 @@ pub async fn dashboard(
         used_sms: format_credits(used(TransferKind::UsageSms)),
         month: now.format("%B %Y").to_string(),
         topups: recent.iter().map(TopupRow::of).collect(),
+        alert,
+        daily,
     };
     Ok(csrf.attach(Html(page.render()?).into_response()))
 }

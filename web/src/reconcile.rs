@@ -172,3 +172,16 @@ pub fn spawn_worker(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
         }
     }))
 }
+
+/// Every few seconds: lapse reservations whose time is up, so their credits return.
+pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            ticker.tick().await;
+            if let Err(e) = state.ledger.expire_reservations(chrono::Utc::now()).await {
+                tracing::error!(error = %e, "expiring reservations failed");
+            }
+        }
+    })
+}

@@ -12,7 +12,7 @@ use axum::{
 };
 
 use crate::{
-    auth,
+    api, auth,
     billing::routes as billing,
     configuration::Settings,
     db::{self, Db},
@@ -66,10 +66,12 @@ impl Application {
     ) -> anyhow::Result<()> {
         let webhooks = crate::webhooks::spawn_worker(self.state.clone());
         let reconcile = crate::reconcile::spawn_worker(self.state.clone());
+        let housekeeping = crate::reconcile::spawn_housekeeping(self.state.clone());
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         webhooks.abort();
+        housekeeping.abort();
         if let Some(worker) = reconcile {
             worker.abort();
         }
@@ -96,7 +98,14 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
     );
     client.request_timeout = Duration::from_secs(15);
     let razorpay = razorpay::Client::new(client)?;
+    let charger = crate::api::batcher::Charger::start(
+        ledger.clone(),
+        Duration::from_micros(settings.usage.batch_window_micros),
+        settings.usage.batch_max,
+    );
     Ok(AppState {
+        charger,
+        rate_limiter: Arc::new(crate::api::RateLimiter::default()),
         ledger,
         db,
         razorpay,
@@ -107,6 +116,8 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
 
 /// Forms are small; nothing a person submits needs more.
 const FORM_LIMIT: usize = 16 * 1024;
+/// A charge of 10,000 lines fits comfortably.
+const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     Router::new()
@@ -124,6 +135,27 @@ pub fn router(state: AppState) -> Router {
         .route("/billing/topups/{id}/cancel", get(billing::cancel))
         .route("/billing/history", get(pages::history))
         .route("/billing/history.csv", get(pages::history_csv))
+        .route("/api-keys", get(api::keys::page).post(api::keys::create))
+        .route("/api-keys/alert", post(api::keys::set_threshold))
+        .route("/api-keys/{id}/revoke", post(api::keys::revoke))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .route("/api/v1/balance", get(api::balance))
+        .route("/api/v1/whoami", get(api::whoami))
+        .route(
+            "/api/v1/charges",
+            post(api::charges::create).layer(DefaultBodyLimit::max(API_BODY_LIMIT)),
+        )
+        .route("/api/v1/reservations", post(api::reservations::create))
+        .route("/api/v1/reservations/{id}", get(api::reservations::get))
+        .route(
+            "/api/v1/reservations/{id}/settle",
+            post(api::reservations::settle),
+        )
+        .route(
+            "/api/v1/reservations/{id}/release",
+            post(api::reservations::release),
+        )
+        .route("/api/v1/{*rest}", get(api::not_found).post(api::not_found))
         .route(
             "/webhooks/razorpay",
             post(crate::webhooks::receive).layer(DefaultBodyLimit::max(crate::webhooks::MAX_BODY)),

@@ -12,4 +12,7 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// Wakes the webhook worker when an event is stored.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
+    /// Group commit for charges.
+    pub charger: crate::api::batcher::Charger,
+    pub rate_limiter: Arc<crate::api::RateLimiter>,
 }

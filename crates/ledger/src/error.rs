@@ -6,7 +6,7 @@ use crate::types::{AccountId, ReservationId};
 
 /// Everything a ledger call can fail with. Business outcomes (insufficient credits, conflicts)
 /// are distinct from storage failures so that callers can answer users precisely.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum LedgerError {
     #[error("insufficient credits: {available} available, {required} required")]
     InsufficientCredits { available: i64, required: i64 },

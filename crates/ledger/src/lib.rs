@@ -385,6 +385,18 @@ impl Ledger {
         read::totals_by_kind(&self.pools, wallet, from, to).await
     }
 
+    /// Credits moved per local day and kind since `from` (days begin `utc_offset_secs` after UTC
+    /// midnight, e.g. 19800 for India), newest first; `kinds` empty means all.
+    pub async fn daily_totals(
+        &self,
+        wallet: AccountId,
+        from: DateTime<Utc>,
+        utc_offset_secs: i64,
+        kinds: &[TransferKind],
+    ) -> LedgerResult<Vec<(chrono::NaiveDate, TransferKind, i64)>> {
+        read::daily_totals(&self.pools, wallet, from, utc_offset_secs, kinds).await
+    }
+
     /// The balance of a system account, computed from its transfers (credits in minus out).
     pub async fn system_balance(&self, account: SystemAccount) -> LedgerResult<i64> {
         read::account_net(&self.pools, self.system.get(account)?).await

@@ -251,3 +251,46 @@ pub(crate) async fn totals_by_kind(
     out.sort_by_key(|(k, _)| k.as_str());
     Ok(out)
 }
+
+/// Credits moved per day (days start at `utc_offset_secs` past UTC midnight) and kind, since
+/// `from`, newest day first.
+pub(crate) async fn daily_totals(
+    pools: &Pools,
+    wallet: AccountId,
+    from: DateTime<Utc>,
+    utc_offset_secs: i64,
+    kinds: &[TransferKind],
+) -> LedgerResult<Vec<(chrono::NaiveDate, TransferKind, i64)>> {
+    const DAY: i64 = 86_400_000_000;
+    let offset = utc_offset_secs * 1_000_000;
+    let mut sql = String::from(
+        "SELECT (created_at + ?) / 86400000000 AS day, kind, CAST(SUM(amount) AS BIGINT) AS total \
+         FROM ledger_transfers WHERE wallet_account_id = ? AND created_at >= ?",
+    );
+    let mut values: Vec<Value> = vec![
+        offset.into(),
+        wallet.0.into(),
+        from.timestamp_micros().into(),
+    ];
+    if !kinds.is_empty() {
+        sql.push_str(" AND kind IN (");
+        sql.push_str(&vec!["?"; kinds.len()].join(", "));
+        sql.push(')');
+        values.extend(kinds.iter().map(|k| Value::from(k.as_str())));
+    }
+    // By position: PostgreSQL would not match a repeated `(created_at + $n)` to the select list.
+    sql.push_str(" GROUP BY 1, 2 ORDER BY 1 DESC, 2");
+    let rows = read_all(pools, &sql, values).await?;
+    let mut out = Vec::new();
+    for row in &rows {
+        let day: i64 = col(row, "day")?;
+        let kind: String = col(row, "kind")?;
+        let date = DateTime::from_timestamp_micros(day * DAY)
+            .map(|t| t.date_naive())
+            .unwrap_or_default();
+        if let Some(kind) = TransferKind::parse(&kind) {
+            out.push((date, kind, col(row, "total")?));
+        }
+    }
+    Ok(out)
+}

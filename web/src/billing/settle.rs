@@ -137,6 +137,8 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
     )
     .await?;
     tx.commit().await?;
+    let balance = state.ledger.balance(wallet).await?;
+    crate::alerts::rearm(state, topup.user_id, balance.available).await?;
     if !receipt.replayed {
         tracing::info!(
             topup = topup.id,

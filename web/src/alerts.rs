@@ -1,0 +1,147 @@
+//! Low-balance alerts: when a balance falls below the account's threshold, one alert is recorded
+//! (shown on the Dashboard) and one email queued in the outbox, in one transaction; no more until
+//! the balance has been back at or above the threshold.
+
+use sea_orm::TransactionTrait;
+
+use crate::{
+    db::{col, exec, now_micros},
+    error::AppResult,
+    state::AppState,
+};
+
+/// The account's threshold (created with the configured default on first use).
+pub async fn threshold(state: &AppState, user_id: i64) -> AppResult<i64> {
+    state
+        .db
+        .exec(
+            "INSERT INTO web_alert_settings (user_id, threshold, armed) VALUES (?, ?, 1) ON CONFLICT (user_id) DO NOTHING",
+            vec![user_id.into(), state.settings.usage.default_alert_threshold.into()],
+        )
+        .await?;
+    let row = state
+        .db
+        .one(
+            "SELECT threshold FROM web_alert_settings WHERE user_id = ?",
+            vec![user_id.into()],
+        )
+        .await?;
+    Ok(row
+        .map(|r| col::<i64>(&r, "threshold"))
+        .transpose()?
+        .unwrap_or(0))
+}
+
+pub async fn set_threshold(
+    state: &AppState,
+    user_id: i64,
+    value: i64,
+    available: i64,
+) -> AppResult<()> {
+    threshold(state, user_id).await?;
+    state
+        .db
+        .exec(
+            "UPDATE web_alert_settings SET threshold = ?, armed = ? WHERE user_id = ?",
+            vec![
+                value.into(),
+                i64::from(available >= value).into(),
+                user_id.into(),
+            ],
+        )
+        .await?;
+    Ok(())
+}
+
+/// Call after anything that changed a balance, with the balance now available.
+pub async fn after_balance_change(
+    state: &AppState,
+    user_id: i64,
+    email: &str,
+    available: i64,
+) -> AppResult<()> {
+    let threshold = threshold(state, user_id).await?;
+    if threshold == 0 {
+        return Ok(());
+    }
+    if available >= threshold {
+        state
+            .db
+            .exec(
+                "UPDATE web_alert_settings SET armed = 1 WHERE user_id = ? AND armed = 0",
+                vec![user_id.into()],
+            )
+            .await?;
+        return Ok(());
+    }
+    let backend = state.db.backend;
+    let txn = state.db.write.begin().await?;
+    // Disarming is the claim: of concurrent requests that cross the threshold, one fires.
+    let fired = exec(
+        &txn,
+        backend,
+        "UPDATE web_alert_settings SET armed = 0 WHERE user_id = ? AND armed = 1 AND threshold > ?",
+        vec![user_id.into(), available.into()],
+    )
+    .await?;
+    if fired == 1 {
+        let now = now_micros();
+        exec(
+            &txn,
+            backend,
+            "INSERT INTO web_alerts (user_id, threshold, balance, created_at) VALUES (?, ?, ?, ?)",
+            vec![
+                user_id.into(),
+                threshold.into(),
+                available.into(),
+                now.into(),
+            ],
+        )
+        .await?;
+        exec(
+            &txn,
+            backend,
+            "INSERT INTO web_outbox (kind, recipient, subject, body, created_at) VALUES ('low_balance', ?, ?, ?, ?)",
+            vec![
+                email.into(),
+                "Your Kalp Studio credits are running low".into(),
+                format!(
+                    "Your balance is {available} credits, below your alert level of {threshold}. Top up from Billing to keep your emails and SMS going."
+                )
+                .into(),
+                now.into(),
+            ],
+        )
+        .await?;
+    }
+    txn.commit().await?;
+    Ok(())
+}
+
+/// After credits arrive: re-arm the alert once the balance is back at or above the threshold.
+pub async fn rearm(state: &AppState, user_id: i64, available: i64) -> AppResult<()> {
+    state
+        .db
+        .exec(
+            "UPDATE web_alert_settings SET armed = 1 WHERE user_id = ? AND armed = 0 AND threshold <= ?",
+            vec![user_id.into(), available.into()],
+        )
+        .await?;
+    Ok(())
+}
+
+/// The newest alert, if the balance is still below the threshold.
+pub async fn active(state: &AppState, user_id: i64) -> AppResult<Option<(i64, i64)>> {
+    let row = state
+        .db
+        .one(
+            "SELECT a.threshold, a.balance FROM web_alerts a JOIN web_alert_settings s ON s.user_id = a.user_id \
+             WHERE a.user_id = ? AND s.armed = 0 ORDER BY a.id DESC LIMIT 1",
+            vec![user_id.into()],
+        )
+        .await?;
+    Ok(match row {
+        Some(r) => Some((col(&r, "threshold")?, col(&r, "balance")?)),
+        None => None,
+    })
+}

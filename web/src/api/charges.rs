@@ -1,0 +1,272 @@
+//! `POST /api/v1/charges`: charge for emails or SMS, exactly once per `Idempotency-Key`.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::State,
+    http::{HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::{
+    ApiCaller, ApiError,
+    pricing::{Service, sms_segment_price},
+};
+use crate::{
+    alerts,
+    auth::sha256_hex,
+    db::{col, now_micros},
+    state::AppState,
+};
+
+/// The most lines one request may charge.
+pub const MAX_LINES: usize = 10_000;
+const MAX_QUANTITY: i64 = 1_000_000;
+const MAX_SEGMENTS: i64 = 10;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChargeRequest {
+    pub service: Service,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quantity: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lines: Option<Vec<Line>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Line {
+    pub destination: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segments: Option<i64>,
+}
+
+/// A checked request: what it charges, in credits and messages.
+pub struct Priced {
+    pub credits: i64,
+    pub messages: i64,
+}
+
+fn invalid(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
+}
+
+pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "malformed_json",
+            "The body must be a JSON object.",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        let code = if e.is_syntax() || e.is_eof() {
+            "malformed_json"
+        } else {
+            "invalid_request"
+        };
+        let status = if code == "malformed_json" {
+            StatusCode::BAD_REQUEST
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        ApiError::new(status, code, format!("The body could not be read: {e}"))
+    })
+}
+
+pub fn check_reference(reference: &Option<String>) -> Result<(), ApiError> {
+    if let Some(r) = reference
+        && (r.is_empty() || r.len() > 200 || r.chars().any(char::is_control))
+    {
+        return Err(invalid(
+            "`reference` is 1 to 200 characters without control characters.",
+        ));
+    }
+    Ok(())
+}
+
+impl ChargeRequest {
+    pub fn price(&self, state: &AppState) -> Result<Priced, ApiError> {
+        check_reference(&self.reference)?;
+        let prices = &state.settings.prices;
+        match (self.quantity, &self.lines) {
+            (Some(_), Some(_)) => Err(invalid("Send either `quantity` or `lines`, not both.")),
+            (None, None) => Err(invalid(
+                "Send `quantity` (messages) or `lines` (one per recipient).",
+            )),
+            (Some(q), None) if !(1..=MAX_QUANTITY).contains(&q) => Err(invalid(format!(
+                "`quantity` must be between 1 and {MAX_QUANTITY}."
+            ))),
+            (Some(q), None) => Ok(Priced {
+                credits: q * self.service.unit_price(prices),
+                messages: q,
+            }),
+            (None, Some(lines)) if lines.is_empty() || lines.len() > MAX_LINES => Err(invalid(
+                format!("`lines` must hold 1 to {MAX_LINES} recipients."),
+            )),
+            (None, Some(lines)) => {
+                let mut credits = 0;
+                for (i, line) in lines.iter().enumerate() {
+                    credits += self
+                        .line_price(prices, line)
+                        .map_err(|m| invalid(format!("lines[{i}]: {m}")))?;
+                }
+                Ok(Priced {
+                    credits,
+                    messages: lines.len() as i64,
+                })
+            }
+        }
+    }
+
+    fn line_price(
+        &self,
+        prices: &crate::configuration::PriceSettings,
+        line: &Line,
+    ) -> Result<i64, String> {
+        let d = line.destination.trim();
+        match self.service {
+            Service::Email => {
+                if line.segments.is_some() {
+                    return Err("emails have no segments".into());
+                }
+                if d.len() < 3
+                    || d.len() > 254
+                    || !d.contains('@')
+                    || d.chars().any(char::is_whitespace)
+                {
+                    return Err(format!("{d:?} is not an email address"));
+                }
+                Ok(prices.email_credits)
+            }
+            Service::Sms => {
+                let segments = line.segments.unwrap_or(1);
+                if !(1..=MAX_SEGMENTS).contains(&segments) {
+                    return Err(format!("segments must be 1 to {MAX_SEGMENTS}"));
+                }
+                let digits = d.strip_prefix('+').unwrap_or("");
+                if !(8..=15).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit())
+                {
+                    return Err(format!("{d:?} is not an E.164 number like +919876543210"));
+                }
+                Ok(segments * sms_segment_price(prices, d))
+            }
+        }
+    }
+}
+
+/// The caller's `Idempotency-Key`: required, 1 to 100 printable ASCII characters.
+pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
+        .ok_or_else(|| ApiError::bad_request("missing_idempotency_key", "Send an `Idempotency-Key` header: a retry with the same key returns the original result."))?;
+    if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(ApiError::bad_request(
+            "invalid_idempotency_key",
+            "`Idempotency-Key` is 1 to 100 printable ASCII characters.",
+        ));
+    }
+    Ok(key.to_string())
+}
+
+fn stored(status: i64, body: String, replayed: bool) -> Response {
+    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::CREATED);
+    let mut response = (
+        status,
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        body,
+    )
+        .into_response();
+    if replayed {
+        response
+            .headers_mut()
+            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+    }
+    response
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request: ChargeRequest = parse_json(&body)?;
+    let canonical = serde_json::to_string(&request).map_err(ApiError::internal)?;
+    let request_hash = sha256_hex(&canonical);
+    // A retry gets the original answer; the same key with another request is a conflict.
+    if let Some(row) = state
+        .db
+        .one(
+            "SELECT request_hash, status, response FROM web_charges WHERE user_id = ? AND idempotency_key = ?",
+            vec![caller.user_id.into(), key.clone().into()],
+        )
+        .await?
+    {
+        if col::<String>(&row, "request_hash")? != request_hash {
+            return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", "This Idempotency-Key was used for a different request."));
+        }
+        return Ok(stored(col(&row, "status")?, col(&row, "response")?, true));
+    }
+    let priced = request.price(&state)?;
+    let debit = ledger::Debit {
+        wallet: caller.wallet,
+        amount: ledger::Credits::new(priced.credits)
+            .map_err(|_| invalid("The charge is too large."))?,
+        kind: request.service.debit_kind(),
+        key: ledger::IdempotencyKey::new(format!("charge:{}:{}", caller.user_id, sha256_hex(&key)))
+            .map_err(ApiError::internal)?,
+        reference: request.reference.clone(),
+        memo: Some(format!(
+            "{}: {} message(s){}",
+            if request.service == Service::Email {
+                "Email"
+            } else {
+                "SMS"
+            },
+            priced.messages,
+            request
+                .reference
+                .as_deref()
+                .map(|r| format!(" · {r}"))
+                .unwrap_or_default()
+        )),
+    };
+    let receipt = state.charger.debit(debit).await?;
+    let balance = state.ledger.balance(caller.wallet).await?;
+    let answer = json!({
+        "id": format!("chg_{}", receipt.transfer.id.0),
+        "service": request.service.as_str(),
+        "messages": priced.messages,
+        "credits": receipt.transfer.amount,
+        "reference": request.reference,
+        "balance": {"available": balance.available, "reserved": balance.reserved},
+        "created_at": receipt.transfer.created_at.to_rfc3339(),
+    });
+    let text = answer.to_string();
+    state
+        .db
+        .exec(
+            "INSERT INTO web_charges (user_id, idempotency_key, request_hash, status, response, created_at) \
+             VALUES (?, ?, ?, 201, ?, ?) ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+            vec![caller.user_id.into(), key.into(), request_hash.into(), text.clone().into(), now_micros().into()],
+        )
+        .await?;
+    // The charge stands whatever happens to its alert; log and go on.
+    if let Err(e) =
+        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    {
+        tracing::warn!(error = %e, "low-balance alert check failed");
+    }
+    Ok(stored(201, text, receipt.replayed))
+}
+
+pub fn ok_json(value: Value) -> Response {
+    Json(value).into_response()
+}

@@ -1,0 +1,259 @@
+//! Reservations for campaigns: hold credits for N messages, then settle with the number actually
+//! sent (the rest is released), release, or let them lapse. A sending service that crashes
+//! mid-campaign can't overspend: it can only ever spend what it holds.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode},
+    response::{IntoResponse, Response},
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{
+    ApiCaller, ApiError,
+    charges::{check_reference, idempotency_key, parse_json},
+    pricing::Service,
+};
+use crate::{
+    alerts,
+    auth::sha256_hex,
+    db::{col, now_micros},
+    state::AppState,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReserveRequest {
+    pub service: Service,
+    pub quantity: i64,
+    #[serde(default)]
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SettleRequest {
+    /// Messages actually sent.
+    pub quantity: i64,
+}
+
+fn view(r: &ledger::Reservation, service: &str, unit: i64, quantity: i64) -> serde_json::Value {
+    json!({
+        "id": format!("rsv_{}", r.id.0),
+        "service": service,
+        "quantity": quantity,
+        "credits": r.amount,
+        "unit_credits": unit,
+        "status": r.status.as_str(),
+        "used_credits": r.used,
+        "reference": r.reference,
+        "expires_at": r.expires_at.to_rfc3339(),
+    })
+}
+
+fn parse_id(id: &str) -> Result<ledger::ReservationId, ApiError> {
+    id.strip_prefix("rsv_")
+        .and_then(|n| n.parse().ok())
+        .map(ledger::ReservationId)
+        .ok_or_else(ApiError::not_found)
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let request: ReserveRequest = parse_json(&body)?;
+    check_reference(&request.reference)?;
+    if !(1..=1_000_000).contains(&request.quantity) {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            "`quantity` must be between 1 and 1000000.",
+        ));
+    }
+    let unit = request.service.unit_price(&state.settings.prices);
+    let ttl = chrono::Duration::seconds(state.settings.usage.reservation_ttl_secs as i64);
+    // The expiry is part of the request's identity, so derive it from the key's first use: a
+    // retry sends the same request, and the ledger answers with the original reservation.
+    let reserve = ledger::Reserve {
+        wallet: caller.wallet,
+        amount: ledger::Credits::new(request.quantity * unit).map_err(ApiError::internal)?,
+        kind: request.service.debit_kind(),
+        key: ledger::IdempotencyKey::new(format!(
+            "reserve:{}:{}",
+            caller.user_id,
+            sha256_hex(&key)
+        ))
+        .map_err(ApiError::internal)?,
+        reference: request.reference.clone(),
+        expires_at: chrono::Utc::now() + ttl,
+    };
+    let reservation = match state.ledger.reserve(reserve.clone()).await {
+        Err(ledger::LedgerError::IdempotencyConflict { .. }) => {
+            // Same key again: answer with what it made, if the request is the same.
+            let existing = state
+                .db
+                .one(
+                    "SELECT r.ledger_reservation_id, r.service, r.quantity FROM web_reservations r \
+                     JOIN ledger_reservations l ON l.id = r.ledger_reservation_id WHERE l.idempotency_key = ?",
+                    vec![reserve.key.as_str().to_string().into()],
+                )
+                .await?;
+            match existing {
+                Some(row)
+                    if col::<String>(&row, "service")? == request.service.as_str()
+                        && col::<i64>(&row, "quantity")? == request.quantity =>
+                {
+                    let found = state
+                        .ledger
+                        .reservation(ledger::ReservationId(col(&row, "ledger_reservation_id")?))
+                        .await?;
+                    let mut response = (
+                        StatusCode::CREATED,
+                        axum::Json(view(
+                            &found,
+                            request.service.as_str(),
+                            unit,
+                            request.quantity,
+                        )),
+                    )
+                        .into_response();
+                    response.headers_mut().insert(
+                        "idempotent-replayed",
+                        axum::http::HeaderValue::from_static("true"),
+                    );
+                    return Ok(response);
+                }
+                _ => return Err(ledger::LedgerError::IdempotencyConflict { key }.into()),
+            }
+        }
+        other => other?,
+    };
+    state
+        .db
+        .exec(
+            "INSERT INTO web_reservations (ledger_reservation_id, user_id, service, unit_credits, quantity, created_at) \
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ledger_reservation_id) DO NOTHING",
+            vec![reservation.id.0.into(), caller.user_id.into(), request.service.as_str().into(), unit.into(), request.quantity.into(), now_micros().into()],
+        )
+        .await?;
+    let balance = state.ledger.balance(caller.wallet).await?;
+    // The charge stands whatever happens to its alert; log and go on.
+    if let Err(e) =
+        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    {
+        tracing::warn!(error = %e, "low-balance alert check failed");
+    }
+    Ok((
+        StatusCode::CREATED,
+        axum::Json(view(
+            &reservation,
+            request.service.as_str(),
+            unit,
+            request.quantity,
+        )),
+    )
+        .into_response())
+}
+
+async fn owned(
+    state: &AppState,
+    caller: &ApiCaller,
+    id: &str,
+) -> Result<(ledger::ReservationId, String, i64, i64), ApiError> {
+    let id = parse_id(id)?;
+    let row = state
+        .db
+        .one(
+            "SELECT service, unit_credits, quantity FROM web_reservations WHERE ledger_reservation_id = ? AND user_id = ?",
+            vec![id.0.into(), caller.user_id.into()],
+        )
+        .await?
+        .ok_or_else(ApiError::not_found)?;
+    Ok((
+        id,
+        col(&row, "service")?,
+        col(&row, "unit_credits")?,
+        col(&row, "quantity")?,
+    ))
+}
+
+fn not_pending(e: ledger::LedgerError) -> ApiError {
+    match e {
+        ledger::LedgerError::ReservationNotPending { status, .. } => ApiError::new(
+            StatusCode::CONFLICT,
+            "reservation_not_pending",
+            format!("The reservation is {status}."),
+        )
+        .with("status", status),
+        ledger::LedgerError::InvalidAmount(m) => {
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", m)
+        }
+        other => other.into(),
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
+    let r = state.ledger.reservation(id).await?;
+    Ok(axum::Json(view(&r, &service, unit, quantity)).into_response())
+}
+
+pub async fn settle(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
+    let request: SettleRequest = parse_json(&body)?;
+    if request.quantity < 0 || request.quantity > quantity {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_request",
+            format!("`quantity` must be between 0 and the {quantity} reserved."),
+        ));
+    }
+    let r = state
+        .ledger
+        .settle(ledger::Settle {
+            reservation: id,
+            used: request.quantity * unit,
+        })
+        .await
+        .map_err(not_pending)?;
+    let balance = state.ledger.balance(caller.wallet).await?;
+    // The charge stands whatever happens to its alert; log and go on.
+    if let Err(e) =
+        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    {
+        tracing::warn!(error = %e, "low-balance alert check failed");
+    }
+    Ok(axum::Json(view(&r, &service, unit, quantity)).into_response())
+}
+
+pub async fn release(
+    State(state): State<AppState>,
+    caller: ApiCaller,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
+    let r = state.ledger.release(id).await.map_err(not_pending)?;
+    let balance = state.ledger.balance(caller.wallet).await?;
+    // The charge stands whatever happens to its alert; log and go on.
+    if let Err(e) =
+        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    {
+        tracing::warn!(error = %e, "low-balance alert check failed");
+    }
+    Ok(axum::Json(view(&r, &service, unit, quantity)).into_response())
+}
