@@ -30,6 +30,26 @@ pub fn run(args: &[String]) -> Result<()> {
         "Razorpay's official Python SDK against fake-razorpay",
         python_sdk_check,
     )?;
+    step("end-to-end scenarios over HTTP (cargo xtask e2e)", || {
+        cargo(&["run", "--quiet", "--package", "xtask", "--", "e2e"], &[])
+    })?;
+    step(
+        "the journey in headless Chromium (cargo xtask e2e --browser)",
+        || {
+            cargo(
+                &[
+                    "run",
+                    "--quiet",
+                    "--package",
+                    "xtask",
+                    "--",
+                    "e2e",
+                    "--browser",
+                ],
+                &[],
+            )
+        },
+    )?;
     step("cargo fmt --check", || {
         cargo(&["fmt", "--all", "--check"], &[])
     })?;

@@ -4,15 +4,19 @@
 //!   PostgreSQL-backed tests against a fresh database, `cargo fmt --check`, and clippy.
 //! - `dev`: builds and runs fake-razorpay and the web app wired together, with a demo account.
 
+mod browser;
 mod ci;
 mod dev;
+mod e2e;
 
 use std::process::ExitCode;
 
 const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
-  ci     run what CI runs: cargo test, the PostgreSQL tests, fmt --check, clippy
+  ci     run what CI runs: cargo test, the PostgreSQL tests, e2e, fmt --check, clippy
+  e2e    run the scenarios in fixtures/scenarios/ against the real stack over HTTP
+         [--browser: the journey in headless Chromium, screenshots in target/e2e/]
   dev    run Kalp Credits locally: fake-razorpay and the web app, a demo account
          [--port 8000] [--fake-port 9010] [--database-url postgres://...]";
 
@@ -21,6 +25,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("ci") => ci::run(&args[1..]),
         Some("dev") => dev::run(&args[1..]),
+        Some("e2e") => e2e::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
