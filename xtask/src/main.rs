@@ -4,6 +4,7 @@
 //!   PostgreSQL-backed tests against a fresh database, `cargo fmt --check`, and clippy.
 //! - `dev`: builds and runs fake-razorpay and the web app wired together, with a demo account.
 
+mod bench;
 mod browser;
 mod ci;
 mod dev;
@@ -15,6 +16,8 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci     run what CI runs: cargo test, the PostgreSQL tests, e2e, fmt --check, clippy
+  bench  measure the ledger and the API against same-run baselines [--quick]
+         (target/bench/results.json; PostgreSQL too when DATABASE_URL is set)
   e2e    run the scenarios in fixtures/scenarios/ against the real stack over HTTP
          [--browser: the journey in headless Chromium, screenshots in target/e2e/]
   dev    run Kalp Credits locally: fake-razorpay and the web app, a demo account
@@ -26,6 +29,8 @@ fn main() -> ExitCode {
         Some("ci") => ci::run(&args[1..]),
         Some("dev") => dev::run(&args[1..]),
         Some("e2e") => e2e::run(&args[1..]),
+        Some("bench") => bench::run(&args[1..]),
+        Some("bench-run") => bench::run_measurements(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
