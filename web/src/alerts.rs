@@ -53,25 +53,35 @@ pub async fn set_threshold(
     Ok(())
 }
 
-/// Call after anything that changed a balance, with the balance now available.
+/// Call after anything that changed a balance, with the balance now available. Reads only,
+/// unless the threshold is crossed (the hot path of charging stays free of extra writes).
 pub async fn after_balance_change(
     state: &AppState,
     user_id: i64,
     email: &str,
     available: i64,
 ) -> AppResult<()> {
-    let threshold = threshold(state, user_id).await?;
+    let row = state
+        .db
+        .one(
+            "SELECT threshold, armed FROM web_alert_settings WHERE user_id = ?",
+            vec![user_id.into()],
+        )
+        .await?;
+    let (threshold, armed) = match row {
+        Some(r) => (col::<i64>(&r, "threshold")?, col::<i64>(&r, "armed")? == 1),
+        None => (threshold(state, user_id).await?, true),
+    };
     if threshold == 0 {
         return Ok(());
     }
     if available >= threshold {
-        state
-            .db
-            .exec(
-                "UPDATE web_alert_settings SET armed = 1 WHERE user_id = ? AND armed = 0",
-                vec![user_id.into()],
-            )
-            .await?;
+        if !armed {
+            rearm(state, user_id, available).await?;
+        }
+        return Ok(());
+    }
+    if !armed {
         return Ok(());
     }
     let backend = state.db.backend;

@@ -100,6 +100,7 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
     let razorpay = razorpay::Client::new(client)?;
     let charger = crate::api::batcher::Charger::start(
         ledger.clone(),
+        db.backend,
         Duration::from_micros(settings.usage.batch_window_micros),
         settings.usage.batch_max,
     );

@@ -441,6 +441,12 @@ impl LedgerTx<'_> {
         ops::balance_in(&self.tx, wallet).await
     }
 
+    /// Runs one operation in this transaction. A refusal (insufficient credits, conflict) leaves
+    /// nothing behind, so the caller may go on with other operations and commit them.
+    pub async fn apply(&self, op: &Op) -> LedgerResult<Outcome> {
+        ops::apply(&self.tx, &self.ledger.system, op, now_micros()).await
+    }
+
     /// Takes back refunded credits from paid lots as far as they go; `None` when there were
     /// none to take. The shortfall is `max - taken`.
     pub async fn take_back_paid(&self, req: &TakeBack) -> LedgerResult<Option<Receipt>> {

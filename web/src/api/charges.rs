@@ -14,12 +14,7 @@ use super::{
     ApiCaller, ApiError,
     pricing::{Service, sms_segment_price},
 };
-use crate::{
-    alerts,
-    auth::sha256_hex,
-    db::{col, now_micros},
-    state::AppState,
-};
+use crate::{alerts, api::batcher::Record, auth::sha256_hex, db::col, state::AppState};
 
 /// The most lines one request may charge.
 pub const MAX_LINES: usize = 10_000;
@@ -238,33 +233,41 @@ pub async fn create(
                 .unwrap_or_default()
         )),
     };
-    let receipt = state.charger.debit(debit).await?;
-    let balance = state.ledger.balance(caller.wallet).await?;
-    let answer = json!({
-        "id": format!("chg_{}", receipt.transfer.id.0),
-        "service": request.service.as_str(),
-        "messages": priced.messages,
-        "credits": receipt.transfer.amount,
-        "reference": request.reference,
-        "balance": {"available": balance.available, "reserved": balance.reserved},
-        "created_at": receipt.transfer.created_at.to_rfc3339(),
-    });
-    let text = answer.to_string();
-    state
-        .db
-        .exec(
-            "INSERT INTO web_charges (user_id, idempotency_key, request_hash, status, response, created_at) \
-             VALUES (?, ?, ?, 201, ?, ?) ON CONFLICT (user_id, idempotency_key) DO NOTHING",
-            vec![caller.user_id.into(), key.into(), request_hash.into(), text.clone().into(), now_micros().into()],
-        )
-        .await?;
+    let service = request.service;
+    let reference = request.reference.clone();
+    let messages = priced.messages;
+    let record = Record {
+        user_id: caller.user_id,
+        key,
+        request_hash,
+        answer: Box::new(move |receipt, balance| {
+            json!({
+                "id": format!("chg_{}", receipt.transfer.id.0),
+                "service": service.as_str(),
+                "messages": messages,
+                "credits": receipt.transfer.amount,
+                "reference": reference,
+                "balance": {"available": balance.available, "reserved": balance.reserved},
+                "created_at": receipt.transfer.created_at.to_rfc3339(),
+            })
+            .to_string()
+        }),
+    };
+    // The debit and the stored answer commit together, in a group-committed transaction.
+    let charged = state.charger.charge(debit, Some(record)).await?;
+    let text = charged.answer.unwrap_or_default();
     // The charge stands whatever happens to its alert; log and go on.
-    if let Err(e) =
-        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    if let Err(e) = alerts::after_balance_change(
+        &state,
+        caller.user_id,
+        &caller.email,
+        charged.balance.available,
+    )
+    .await
     {
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
-    Ok(stored(201, text, receipt.replayed))
+    Ok(stored(201, text, charged.receipt.replayed))
 }
 
 pub fn ok_json(value: Value) -> Response {
