@@ -11,13 +11,17 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::db::{exec, now_micros};
 
+/// Renders a charge's answer from the transfer and the balance after it.
+pub type RenderAnswer = Box<dyn FnOnce(&Receipt, &Balance) -> String + Send>;
+
+type Reply = oneshot::Sender<LedgerResult<Charged>>;
+
 /// How to remember a charge's answer under the caller's idempotency key.
 pub struct Record {
     pub user_id: i64,
     pub key: String,
     pub request_hash: String,
-    /// Renders the answer from the transfer and the balance after it.
-    pub answer: Box<dyn FnOnce(&Receipt, &Balance) -> String + Send>,
+    pub answer: RenderAnswer,
 }
 
 /// What a charge produced: the transfer, the balance after it, and the answer stored.
@@ -30,7 +34,7 @@ pub struct Charged {
 struct Job {
     debit: Debit,
     record: Option<Record>,
-    reply: oneshot::Sender<LedgerResult<Charged>>,
+    reply: Reply,
 }
 
 #[derive(Clone)]
