@@ -197,20 +197,22 @@ fn python_sdk_check() -> Result<()> {
         println!("skipped: pip could not install the razorpay package");
         return Ok(());
     }
+    // Build first (no time limit), then start the binary: `cargo run -p` alone may unify
+    // features differently from the workspace build and recompile for minutes.
+    cargo(
+        &["build", "--quiet", "-p", "fake-razorpay", "-p", "web"],
+        &[],
+    )?;
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| {
+            std::path::PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../target"))
+        });
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut fake = Command::new(cargo)
-        .args([
-            "run",
-            "--quiet",
-            "-p",
-            "fake-razorpay",
-            "--",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
+    let mut fake = Command::new(target.join("debug/fake-razorpay"))
+        .args(["--listen", &format!("127.0.0.1:{port}")])
         .spawn()
         .context("starting fake-razorpay")?;
     let result = (|| {
