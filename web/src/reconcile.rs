@@ -173,14 +173,19 @@ pub fn spawn_worker(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-/// Every few seconds: lapse reservations whose time is up, so their credits return.
+/// Every few seconds: lapse reservations whose time is up (their credits return), and move what
+/// is left of expired lots to the expiry account.
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         loop {
             ticker.tick().await;
-            if let Err(e) = state.ledger.expire_reservations(chrono::Utc::now()).await {
+            let now = chrono::Utc::now();
+            if let Err(e) = state.ledger.expire_reservations(now).await {
                 tracing::error!(error = %e, "expiring reservations failed");
+            }
+            if let Err(e) = state.ledger.expire_lots(now).await {
+                tracing::error!(error = %e, "expiring lots failed");
             }
         }
     })
