@@ -544,64 +544,119 @@ async fn otp_submit(
     pay_and_show(&fake, &s, request).await
 }
 
-async fn banks_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
-    match session(&fake, &sid) {
+/// Netbanking and wallets work alike: choose a provider, then its test page with Success and
+/// Failure.
+#[derive(Clone, Copy)]
+enum Provider {
+    Bank,
+    Wallet,
+}
+
+impl Provider {
+    fn path(self) -> &'static str {
+        match self {
+            Provider::Bank => "netbanking",
+            Provider::Wallet => "wallet",
+        }
+    }
+
+    fn options(self) -> &'static [(&'static str, &'static str)] {
+        match self {
+            Provider::Bank => methods::BANKS,
+            Provider::Wallet => methods::WALLETS,
+        }
+    }
+
+    fn name(self, code: &str) -> Option<&'static str> {
+        match self {
+            Provider::Bank => methods::bank_name(code),
+            Provider::Wallet => methods::wallet_name(code),
+        }
+    }
+
+    fn request(self, code: String, outcome: Outcome) -> PayRequest {
+        match self {
+            Provider::Bank => PayRequest::Netbanking {
+                bank: code,
+                outcome,
+            },
+            Provider::Wallet => PayRequest::Wallet {
+                wallet: code,
+                outcome,
+            },
+        }
+    }
+}
+
+fn choose_page(fake: &Fake, sid: &str, provider: Provider) -> Response {
+    match session(fake, sid) {
         Ok(s) => render(ChoosePage {
             h: Header::of(&s),
-            title: "Select your bank",
-            kind: "netbanking",
-            options: methods::BANKS.to_vec(),
+            title: match provider {
+                Provider::Bank => "Select your bank",
+                Provider::Wallet => "Select your wallet",
+            },
+            kind: provider.path(),
+            options: provider.options().to_vec(),
         }),
         Err(page) => page,
     }
 }
 
-async fn wallets_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
-    match session(&fake, &sid) {
-        Ok(s) => render(ChoosePage {
+fn provider_page(fake: &Fake, sid: &str, code: &str, provider: Provider) -> Response {
+    let s = match session(fake, sid) {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    match provider.name(code) {
+        Some(name) => render(BankPage {
             h: Header::of(&s),
-            title: "Select your wallet",
-            kind: "wallet",
-            options: methods::WALLETS.to_vec(),
+            provider: name,
+            action: format!("/checkout/{sid}/{}/{code}", provider.path()),
         }),
+        None => error_page(
+            StatusCode::NOT_FOUND,
+            match provider {
+                Provider::Bank => "Unknown bank.",
+                Provider::Wallet => "Unknown wallet.",
+            },
+        ),
+    }
+}
+
+async fn provider_pay(
+    fake: &Fake,
+    sid: &str,
+    code: String,
+    outcome: Outcome,
+    provider: Provider,
+) -> Response {
+    match session(fake, sid) {
+        Ok(s) => pay_and_show(fake, &s, provider.request(code, outcome)).await,
         Err(page) => page,
     }
+}
+
+async fn banks_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
+    choose_page(&fake, &sid, Provider::Bank)
+}
+
+async fn wallets_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
+    choose_page(&fake, &sid, Provider::Wallet)
 }
 
 async fn bank_page(
     State(fake): State<Fake>,
     Path((sid, bank)): Path<(String, String)>,
 ) -> Response {
-    let s = match session(&fake, &sid) {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
-    match methods::bank_name(&bank) {
-        Some(provider) => render(BankPage {
-            h: Header::of(&s),
-            provider,
-            action: format!("/checkout/{sid}/netbanking/{bank}"),
-        }),
-        None => error_page(StatusCode::NOT_FOUND, "Unknown bank."),
-    }
+    provider_page(&fake, &sid, &bank, Provider::Bank)
 }
 
 async fn wallet_page(
     State(fake): State<Fake>,
     Path((sid, wallet)): Path<(String, String)>,
 ) -> Response {
-    let s = match session(&fake, &sid) {
-        Ok(s) => s,
-        Err(page) => return page,
-    };
-    match methods::wallet_name(&wallet) {
-        Some(provider) => render(BankPage {
-            h: Header::of(&s),
-            provider,
-            action: format!("/checkout/{sid}/wallet/{wallet}"),
-        }),
-        None => error_page(StatusCode::NOT_FOUND, "Unknown wallet."),
-    }
+    provider_page(&fake, &sid, &wallet, Provider::Wallet)
 }
 
 #[derive(Deserialize)]
@@ -614,20 +669,7 @@ async fn bank_pay(
     Path((sid, bank)): Path<(String, String)>,
     Form(form): Form<OutcomeForm>,
 ) -> Response {
-    match session(&fake, &sid) {
-        Ok(s) => {
-            pay_and_show(
-                &fake,
-                &s,
-                PayRequest::Netbanking {
-                    bank,
-                    outcome: form.outcome,
-                },
-            )
-            .await
-        }
-        Err(page) => page,
-    }
+    provider_pay(&fake, &sid, bank, form.outcome, Provider::Bank).await
 }
 
 async fn wallet_pay(
@@ -635,20 +677,7 @@ async fn wallet_pay(
     Path((sid, wallet)): Path<(String, String)>,
     Form(form): Form<OutcomeForm>,
 ) -> Response {
-    match session(&fake, &sid) {
-        Ok(s) => {
-            pay_and_show(
-                &fake,
-                &s,
-                PayRequest::Wallet {
-                    wallet,
-                    outcome: form.outcome,
-                },
-            )
-            .await
-        }
-        Err(page) => page,
-    }
+    provider_pay(&fake, &sid, wallet, form.outcome, Provider::Wallet).await
 }
 
 /// Cancel: a GET to `cancel_url`, as Razorpay does; without one, a `payment_cancelled` failure

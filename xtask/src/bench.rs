@@ -134,33 +134,15 @@ fn figure(
     }
 }
 
-/// Runs `tasks` copies of `work(task, i)` until `for_how_long` passes; returns operations done.
+/// Runs `tasks` copies of `work(task, i)` until `for_how_long` passes; returns the operations
+/// that succeeded and the time taken.
 async fn hammer<F, Fut>(tasks: usize, for_how_long: Duration, work: F) -> (u64, Duration)
 where
     F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    let work = Arc::new(work);
-    let done = Arc::new(AtomicU64::new(0));
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let (work, done) = (work.clone(), done.clone());
-            tokio::spawn(async move {
-                let mut i = 0;
-                while started.elapsed() < for_how_long {
-                    if work(t, i).await {
-                        done.fetch_add(1, Ordering::Relaxed);
-                    }
-                    i += 1;
-                }
-            })
-        })
-        .collect();
-    for h in handles {
-        let _ = h.await;
-    }
-    (done.load(Ordering::Relaxed), started.elapsed())
+    let (done, elapsed, _) = load(tasks, for_how_long, work).await;
+    (done, elapsed)
 }
 
 const WALLETS: usize = 2_000;

@@ -25,6 +25,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 pub use audit::AuditReport;
 pub use db::{ConnectConfig, redact_url, stmt as statement};
 pub use error::{LedgerError, LedgerResult};
+pub use migration::schema_statements;
 pub use model::{
     Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, Outcome, Receipt,
     Reservation, ReservationStatus, Reserve, Settle, TakeBack, Transfer,

@@ -124,7 +124,11 @@ CREATE TABLE ledger_reservation_lots (
 CREATE INDEX ledger_reservation_lots_lot ON ledger_reservation_lots (lot_id);
 "#;
 
-fn schema_for(backend: DbBackend) -> String {
+/// The statements of a dialect-neutral schema for `backend`: `{ID}` (an auto-increment primary
+/// key), `{INT}` (a 64-bit integer), `{STRICT}` (STRICT tables on SQLite) and `{MAX}` (the
+/// ledger's largest amount) filled in; `--` comment lines dropped before splitting on `;`, which
+/// they may contain. The web app's migrations use it too.
+pub fn schema_statements(backend: DbBackend, schema: &str) -> Vec<String> {
     let (id, int, strict) = match backend {
         DbBackend::Sqlite => ("INTEGER PRIMARY KEY AUTOINCREMENT", "INTEGER", " STRICT"),
         _ => (
@@ -133,11 +137,19 @@ fn schema_for(backend: DbBackend) -> String {
             "",
         ),
     };
-    SCHEMA
+    schema
+        .lines()
+        .filter(|line| !line.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n")
         .replace("{ID}", id)
         .replace("{INT}", int)
         .replace("{STRICT}", strict)
         .replace("{MAX}", &MAX_AMOUNT.to_string())
+        .split(';')
+        .filter(|statement| !statement.trim().is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 #[async_trait::async_trait]
@@ -145,10 +157,8 @@ impl MigrationTrait for CreateLedger {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
         let backend = manager.get_database_backend();
         let db = manager.get_connection();
-        for statement in schema_for(backend).split(';') {
-            if !statement.trim().is_empty() {
-                db.execute_unprepared(statement).await?;
-            }
+        for statement in schema_statements(backend, SCHEMA) {
+            db.execute_unprepared(&statement).await?;
         }
         let now = chrono::Utc::now().timestamp_micros();
         for account in SystemAccount::ALL {
