@@ -238,9 +238,58 @@ fn python_sdk_check() -> Result<()> {
         if !status.success() {
             bail!("Razorpay's Python SDK failed against fake-razorpay ({status})");
         }
-        Ok(())
+        node_sdk_check(port, in_ci)
     })();
     let _ = fake.kill();
     let _ = fake.wait();
+    result
+}
+
+/// The same for Razorpay's Node SDK (`razorpay` on npm), installed into a temporary folder.
+fn node_sdk_check(port: u16, in_ci: bool) -> Result<()> {
+    let has_node = ["node", "npm"].iter().all(|tool| {
+        Command::new(tool)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    });
+    if !has_node {
+        if in_ci {
+            bail!("node and npm are missing: CI checks fake-razorpay against Razorpay's Node SDK");
+        }
+        println!("skipped: node or npm is not installed");
+        return Ok(());
+    }
+    let dir = std::env::temp_dir().join(format!("kalp-node-sdk-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let result = (|| {
+        let installed = Command::new("npm")
+            .args(["install", "--silent", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&dir)
+            .arg("razorpay@2")
+            .status()
+            .context("running npm")?;
+        if !installed.success() {
+            bail!("npm could not install the razorpay package");
+        }
+        let status = Command::new("node")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../fake-razorpay/sdk-check/node_sdk.js"
+            ))
+            .args([
+                &format!("http://127.0.0.1:{port}"),
+                "rzp_test_KalpDevKey0001",
+                "kalp_dev_key_secret_not_for_production",
+            ])
+            .env("NODE_PATH", dir.join("node_modules"))
+            .status()
+            .context("running the Node SDK check")?;
+        if !status.success() {
+            bail!("Razorpay's Node SDK failed against fake-razorpay ({status})");
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&dir);
     result
 }
