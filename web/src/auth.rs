@@ -113,6 +113,24 @@ pub fn verify_csrf(headers: &HeaderMap, form: &[(String, String)]) -> AppResult<
     }
 }
 
+/// A state-changing form from a person: its fields, read only once the CSRF token in them matches
+/// the browser's cookie. Taking this extractor is how a handler can't forget the check.
+pub struct CsrfForm(pub Vec<(String, String)>);
+
+impl axum::extract::FromRequest<AppState> for CsrfForm {
+    type Rejection = AppError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let headers = request.headers().clone();
+        let form = form_fields(Form::<Vec<(String, String)>>::from_request(request, state).await)?;
+        verify_csrf(&headers, &form)?;
+        Ok(CsrfForm(form))
+    }
+}
+
 /// A form's fields, or a clear 400 for a body that is not a form.
 pub fn form_fields(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
@@ -295,10 +313,8 @@ async fn password_matches(password: String, hash: String) -> AppResult<bool> {
 pub async fn signup(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     let raw_email = field(&form, "email");
     let password = field(&form, "password");
     let email = parse_email(raw_email);
@@ -320,21 +336,20 @@ pub async fn signup(
             vec![email.clone().into()],
         )
         .await?;
-    if taken.is_some() {
+    let email_taken = || {
         let errors = Errors {
             status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
             email: Some("An account with this email already exists. Log in instead.".into()),
             ..Errors::default()
         };
-        return auth_page(&state, &headers, true, raw_email, errors);
+        auth_page(&state, &headers, true, raw_email, errors)
+    };
+    // Checked first to spare the password hash; the insert's ON CONFLICT settles races.
+    if taken.is_some() {
+        return email_taken();
     }
     let Some(user_id) = create_account(&state, &email, password).await? else {
-        let errors = Errors {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            email: Some("An account with this email already exists. Log in instead.".into()),
-            ..Errors::default()
-        };
-        return auth_page(&state, &headers, true, raw_email, errors);
+        return email_taken();
     };
     tracing::info!(user_id, "account created");
     start_session(&state, user_id, "/dashboard").await
@@ -343,10 +358,8 @@ pub async fn signup(
 pub async fn login(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     let raw_email = field(&form, "email");
     let password = field(&form, "password").to_string();
     let email = raw_email.trim().to_lowercase();
@@ -475,10 +488,8 @@ async fn start_session(state: &AppState, user_id: i64, to: &str) -> AppResult<Re
 pub async fn logout(
     State(state): State<AppState>,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(_): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     if let Some(token) = cookie(&headers, SESSION_COOKIE) {
         state
             .db

@@ -3,15 +3,14 @@
 
 use askama::Template;
 use axum::{
-    Form,
-    extract::{Path, State, rejection::FormRejection},
+    extract::{Path, State},
     http::{HeaderMap, StatusCode},
     response::{Html, IntoResponse, Redirect, Response},
 };
 
 use crate::{
     alerts,
-    auth::{CsrfToken, CurrentUser, field, form_fields, random_token, sha256_hex, verify_csrf},
+    auth::{CsrfForm, CsrfToken, CurrentUser, field, random_token, sha256_hex},
     db::{col, now_micros},
     error::{AppError, AppResult},
     pages::{Layout, Nav, format_time},
@@ -95,10 +94,8 @@ pub async fn create(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     let name = field(&form, "name").trim().to_string();
     if name.is_empty() || name.chars().count() > 100 {
         return render(
@@ -127,11 +124,8 @@ pub async fn revoke(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<i64>,
-    headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(_): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     let changed = state
         .db
         .exec(
@@ -158,10 +152,8 @@ pub async fn set_threshold(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     let value = field(&form, "threshold").trim().replace(',', "");
     match value.parse::<i64>() {
         Ok(v) if (0..=1_000_000_000).contains(&v) => {

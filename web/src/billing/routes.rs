@@ -14,7 +14,7 @@ use razorpay::{
 use serde::Deserialize;
 
 use crate::{
-    auth::{CsrfToken, CurrentUser, field, form_fields, verify_csrf},
+    auth::{CsrfForm, CsrfToken, CurrentUser, field, form_fields},
     billing::{
         amount::{TopupAmount, credits_per_rupee},
         settle,
@@ -183,10 +183,8 @@ pub async fn create_topup(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    form: Result<Form<Vec<(String, String)>>, FormRejection>,
+    CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
-    let form = form_fields(form)?;
-    verify_csrf(&headers, &form)?;
     let typed = field(&form, "amount");
     let amount = match TopupAmount::parse(typed, &state.settings.billing) {
         Ok(amount) => amount,
