@@ -20,7 +20,7 @@ use ledger::{
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::e2e::workspace;
+use crate::e2e::{csrf_of, field, hidden_fields, workspace};
 
 #[derive(Debug, Clone, serde::Serialize)]
 struct Figure {
@@ -525,7 +525,7 @@ async fn api_figures(plan: &Plan, dir: &std::path::Path) -> Result<Vec<Figure>> 
         .await?
         .text()
         .await?;
-    let csrf = csrf_of_page(&login)?;
+    let csrf = csrf_of(&login)?;
     client
         .post(format!("{app}/login"))
         .form(&[
@@ -543,7 +543,7 @@ async fn api_figures(plan: &Plan, dir: &std::path::Path) -> Result<Vec<Figure>> 
         .await?;
     let page = client
         .post(format!("{app}/api-keys"))
-        .form(&[("csrf", csrf_of_page(&keys)?.as_str()), ("name", "bench")])
+        .form(&[("csrf", csrf_of(&keys)?.as_str()), ("name", "bench")])
         .send()
         .await?
         .text()
@@ -709,12 +709,6 @@ async fn api_figures(plan: &Plan, dir: &std::path::Path) -> Result<Vec<Figure>> 
     Ok(out)
 }
 
-fn csrf_of_page(html: &str) -> Result<String> {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).context("no CSRF token")? + marker.len();
-    Ok(html[start..start + 64].to_string())
-}
-
 async fn journey(client: &reqwest::Client, app: &str, fake: &str) -> Result<()> {
     let form = client
         .get(format!("{app}/billing/topup"))
@@ -724,25 +718,13 @@ async fn journey(client: &reqwest::Client, app: &str, fake: &str) -> Result<()> 
         .await?;
     let redirect = client
         .post(format!("{app}/billing/topups"))
-        .form(&[("csrf", csrf_of_page(&form)?.as_str()), ("amount", "100")])
+        .form(&[("csrf", csrf_of(&form)?.as_str()), ("amount", "100")])
         .send()
         .await?
         .text()
         .await?;
-    let order_marker = "name=\"order_id\" value=\"";
-    let start = redirect.find(order_marker).context("no order")? + order_marker.len();
-    let order = redirect[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let callback_marker = "name=\"callback_url\" value=\"";
-    let start = redirect.find(callback_marker).context("no callback")? + callback_marker.len();
-    let callback = redirect[start..]
-        .split('"')
-        .next()
-        .unwrap_or_default()
-        .replace("&#38;", "&");
+    let fields = hidden_fields(&redirect);
+    let (order, callback) = (field(&fields, "order_id"), field(&fields, "callback_url"));
     let paid: Value = client
         .post(format!("{fake}/_fake/orders/{order}/pay"))
         .json(&json!({"method": "upi", "vpa": "success@razorpay"}))

@@ -222,13 +222,13 @@ struct Run<'a> {
     differences: Vec<String>,
 }
 
-fn csrf_of(html: &str) -> Result<String> {
+pub(crate) fn csrf_of(html: &str) -> Result<String> {
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).context("no CSRF token on the page")? + marker.len();
     Ok(html[start..start + 64].to_string())
 }
 
-fn hidden_fields(html: &str) -> Vec<(String, String)> {
+pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
     let unescape = |s: &str| {
         s.replace("&#34;", "\"")
             .replace("&quot;", "\"")
@@ -249,7 +249,7 @@ fn hidden_fields(html: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn field(fields: &[(String, String)], name: &str) -> String {
+pub(crate) fn field(fields: &[(String, String)], name: &str) -> String {
     fields
         .iter()
         .find(|(k, _)| k == name)
