@@ -27,7 +27,7 @@ pub fn run(args: &[String]) -> Result<()> {
         postgres_tests,
     )?;
     step(
-        "Razorpay's official Python SDK against fake-razorpay",
+        "Razorpay's official Python and Node SDKs against fake-razorpay",
         python_sdk_check,
     )?;
     step("end-to-end scenarios over HTTP (cargo xtask e2e)", || {
