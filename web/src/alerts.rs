@@ -53,6 +53,14 @@ pub async fn set_threshold(
     Ok(())
 }
 
+/// An account's low-balance alert level, and whether crossing it would fire (an alert fires once
+/// per crossing, then waits until the balance is back at or above the level).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertSetting {
+    pub threshold: i64,
+    pub armed: bool,
+}
+
 /// Call after anything that changed a balance, with the balance now available. Reads only,
 /// unless the threshold is crossed (the hot path of charging stays free of extra writes).
 pub async fn after_balance_change(
@@ -68,8 +76,27 @@ pub async fn after_balance_change(
             vec![user_id.into()],
         )
         .await?;
-    let (threshold, armed) = match row {
-        Some(r) => (col::<i64>(&r, "threshold")?, col::<i64>(&r, "armed")? == 1),
+    let setting = row
+        .map(|r| -> AppResult<AlertSetting> {
+            Ok(AlertSetting {
+                threshold: col(&r, "threshold")?,
+                armed: col::<i64>(&r, "armed")? == 1,
+            })
+        })
+        .transpose()?;
+    after_balance_change_with(state, user_id, email, available, setting).await
+}
+
+/// [`after_balance_change`] with the setting already read (`None`: the account has none yet).
+pub async fn after_balance_change_with(
+    state: &AppState,
+    user_id: i64,
+    email: &str,
+    available: i64,
+    setting: Option<AlertSetting>,
+) -> AppResult<()> {
+    let (threshold, armed) = match setting {
+        Some(s) => (s.threshold, s.armed),
         None => (threshold(state, user_id).await?, true),
     };
     if threshold == 0 {

@@ -30,6 +30,13 @@ pub struct UsageSettings {
     pub default_alert_threshold: i64,
     pub batch_window_micros: u64,
     pub batch_max: usize,
+    /// How long a verified API key is remembered (0 = look it up on every request).
+    #[serde(default = "default_key_cache_secs")]
+    pub key_cache_secs: u64,
+}
+
+fn default_key_cache_secs() -> u64 {
+    5
 }
 
 #[derive(Debug, Clone, Deserialize)]

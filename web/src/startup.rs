@@ -107,6 +107,9 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
     Ok(AppState {
         charger,
         rate_limiter: Arc::new(crate::api::RateLimiter::default()),
+        api_keys: Arc::new(crate::api::KeyCache::new(Duration::from_secs(
+            settings.usage.key_cache_secs,
+        ))),
         ledger,
         db,
         razorpay,

@@ -15,4 +15,6 @@ pub struct AppState {
     /// Group commit for charges.
     pub charger: crate::api::batcher::Charger,
     pub rate_limiter: Arc<crate::api::RateLimiter>,
+    /// API keys verified recently.
+    pub api_keys: Arc<crate::api::KeyCache>,
 }

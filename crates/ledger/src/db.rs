@@ -67,6 +67,7 @@ pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
             bootstrap.close().await?;
         }
         let mut opts = base_options(config, config.pool_size.max(2));
+        opts.map_sqlx_postgres_opts(|o| o.statement_cache_capacity(STATEMENT_CACHE));
         if let Some(schema) = &config.pg_schema {
             opts.set_schema_search_path(schema.clone());
         }
@@ -83,6 +84,10 @@ pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
         )))
     }
 }
+
+/// Prepared statements kept per connection. Batches use multi-row statements whose text depends
+/// on the row count, so the driver's default of 100 would evict and re-prepare them constantly.
+const STATEMENT_CACHE: usize = 1_000;
 
 fn base_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
     let mut opts = ConnectOptions::new(config.url.clone());
@@ -105,6 +110,7 @@ fn sqlite_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
             .foreign_keys(true)
             .busy_timeout(busy)
             .create_if_missing(true)
+            .statement_cache_capacity(STATEMENT_CACHE)
     });
     opts
 }

@@ -37,6 +37,10 @@ pub enum LedgerError {
     /// The database disagrees with an invariant the ledger keeps; the transaction was rolled back.
     #[error("ledger invariant violated: {0}")]
     Inconsistent(String),
+    /// Another transaction changed what this one had planned on (PostgreSQL); retrying the
+    /// whole transaction cures it.
+    #[error("concurrent change: {0}")]
+    Contention(String),
     #[error("storage error: {0}")]
     Storage(#[from] DbErr),
 }
@@ -44,7 +48,11 @@ pub enum LedgerError {
 impl LedgerError {
     /// True for failures that a retry of the whole transaction may cure.
     pub fn is_transient(&self) -> bool {
-        matches!(self, LedgerError::Storage(e) if classify(e).is_transient())
+        match self {
+            LedgerError::Storage(e) => classify(e).is_transient(),
+            LedgerError::Contention(_) => true,
+            _ => false,
+        }
     }
 }
 

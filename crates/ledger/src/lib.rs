@@ -9,10 +9,12 @@
 //! No HTTP and no Razorpay types here: callers pass plain references (a payment id is a string).
 
 mod audit;
+mod batch;
 mod db;
 mod error;
 mod migration;
 mod model;
+mod one_trip;
 mod ops;
 mod read;
 mod types;
@@ -298,6 +300,16 @@ impl Ledger {
         ops: &[Op],
         atomic: bool,
     ) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+        let debits: Vec<&Debit> = ops
+            .iter()
+            .filter_map(|op| match op {
+                Op::Debit(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        if debits.len() == ops.len() && batch::keys_are_distinct(&debits) {
+            return self.run_debit_batch(&debits, atomic).await;
+        }
         let mut order: Vec<usize> = (0..ops.len()).collect();
         order.sort_by_key(|&i| match &ops[i] {
             Op::Credit(c) => (0, c.wallet.0),
@@ -329,6 +341,38 @@ impl Ledger {
                             Err(LedgerError::Inconsistent("batch item was skipped".into()))
                         })
                     })
+                    .collect())
+            }
+            .await
+        })
+    }
+
+    /// A batch of plain debits, set-based (see `batch`): the same answers as item by item.
+    async fn run_debit_batch(
+        &self,
+        debits: &[&Debit],
+        atomic: bool,
+    ) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+        in_write_tx!(self, |tx| {
+            async {
+                let decided = batch::debits(&tx, &self.system, debits, now_micros()).await?;
+                if atomic {
+                    // The first refusal in the order items are applied: by wallet, then as given.
+                    let refused = decided
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, d)| d.is_err())
+                        .min_by_key(|(i, _)| (debits[*i].wallet.0, *i));
+                    if let Some((index, Err(e))) = refused {
+                        return Err(LedgerError::BatchItemRefused {
+                            index,
+                            source: Box::new(e.clone()),
+                        });
+                    }
+                }
+                Ok(decided
+                    .into_iter()
+                    .map(|d| d.map(|(receipt, _)| Outcome::Transfer(receipt)))
                     .collect())
             }
             .await
@@ -440,6 +484,29 @@ impl LedgerTx<'_> {
 
     pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
         ops::balance_in(&self.tx, wallet).await
+    }
+
+    /// Many debits in this transaction, each with its own answer: the receipt and the wallet's
+    /// balance right after it, or a refusal that changed nothing. Set-based (a few statements
+    /// for the whole batch) when the keys are distinct; item by item otherwise.
+    pub async fn debit_many(
+        &self,
+        debits: &[Debit],
+    ) -> LedgerResult<Vec<LedgerResult<(Receipt, Balance)>>> {
+        let refs: Vec<&Debit> = debits.iter().collect();
+        let now = now_micros();
+        if batch::keys_are_distinct(&refs) {
+            return batch::debits(&self.tx, &self.ledger.system, &refs, now).await;
+        }
+        let mut out = Vec::with_capacity(debits.len());
+        for d in debits {
+            match ops::debit(&self.tx, &self.ledger.system, d, now).await {
+                Ok(receipt) => out.push(Ok((receipt, ops::balance_in(&self.tx, d.wallet).await?))),
+                Err(e) if ops::is_refusal(&e) => out.push(Err(e)),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
     }
 
     /// Runs one operation in this transaction. A refusal (insufficient credits, conflict) leaves

@@ -18,6 +18,7 @@ use crate::{
         Balance, Credit, Debit, Outcome, Receipt, Reservation, ReservationStatus, Reserve, Settle,
         Transfer,
     },
+    one_trip,
     types::{AccountId, MAX_AMOUNT, ReservationId, SystemAccount, TransferId, TransferKind},
 };
 
@@ -55,7 +56,7 @@ fn credit_fingerprint(c: &Credit) -> String {
     )
 }
 
-fn debit_fingerprint(d: &Debit) -> String {
+pub(crate) fn debit_fingerprint(d: &Debit) -> String {
     format!(
         "debit|{}|{}|{}|{:?}|{:?}",
         d.wallet,
@@ -154,7 +155,7 @@ async fn resolve_unclaimed(
     }
 }
 
-async fn missing_wallet(tx: &Tx, wallet: AccountId) -> LedgerError {
+pub(crate) async fn missing_wallet(tx: &Tx, wallet: AccountId) -> LedgerError {
     match tx
         .one(
             "SELECT kind FROM ledger_accounts WHERE id = ?",
@@ -335,29 +336,36 @@ pub(crate) async fn debit(
     let sink = sys.get(kind.system_account())?;
     let fingerprint = debit_fingerprint(req);
     let amount = req.amount.get();
-    let Some(id) = claim_transfer(
+    let trip = one_trip::debit(
         tx,
-        req.key.as_str(),
-        &fingerprint,
-        kind,
-        req.wallet,
-        sink,
-        req.wallet,
-        amount,
-        &req.reference,
-        &req.memo,
-        None,
-        now,
+        &one_trip::Claim {
+            key: req.key.as_str(),
+            fingerprint: &fingerprint,
+            kind,
+            wallet: req.wallet,
+            sink,
+            amount,
+            reference: &req.reference,
+            memo: &req.memo,
+            now,
+        },
     )
-    .await?
-    else {
+    .await?;
+    let Some(id) = trip.transfer else {
         return resolve_unclaimed(tx, req.key.as_str(), &fingerprint, req.wallet).await;
     };
-    if let Err(refusal) = withdraw_available(tx, req.wallet, amount, false).await? {
+    if !trip.withdrawn {
+        let balance = balance_in(tx, req.wallet).await?;
         unclaim_transfer(tx, id).await?;
-        return Err(refusal);
+        return Err(LedgerError::InsufficientCredits {
+            available: balance.available,
+            required: amount,
+        });
     }
-    draw_lots(tx, req.wallet, amount, Draw::Spend(id)).await?;
+    if !trip.drawn {
+        // No single lot covered it: draw across lots, in spending order.
+        draw_lots(tx, req.wallet, amount, Draw::Spend(id)).await?;
+    }
     Ok(Receipt {
         transfer: Transfer {
             id,
@@ -385,50 +393,10 @@ enum Draw {
 
 /// The order in which a wallet's credits are used: soonest expiry first (never-expiring last),
 /// promotional before paid at equal expiry, oldest first.
-const LOT_ORDER: &str = "CASE WHEN l.expires_at IS NULL THEN 1 ELSE 0 END, l.expires_at, \
+pub(crate) const LOT_ORDER: &str = "CASE WHEN l.expires_at IS NULL THEN 1 ELSE 0 END, l.expires_at, \
     CASE WHEN l.source = 'promotional' THEN 0 ELSE 1 END, l.id";
 
-/// The common case of a spend, in fewer round trips: the first lot in spending order covers the
-/// whole amount. Returns false (having changed nothing) when it does not.
-async fn spend_from_first_lot(
-    tx: &Tx,
-    wallet: AccountId,
-    amount: i64,
-    transfer: TransferId,
-) -> LedgerResult<bool> {
-    let first_lot = format!(
-        "UPDATE ledger_lots SET remaining = remaining - ? WHERE id = (SELECT l.id FROM ledger_lots l \
-         WHERE l.wallet_account_id = ? AND l.remaining > 0 ORDER BY {LOT_ORDER} LIMIT 1) \
-         AND remaining >= ? RETURNING id"
-    );
-    let values: Vec<Value> = vec![amount.into(), wallet.0.into(), amount.into()];
-    if tx.backend == sea_orm::DbBackend::Postgres {
-        // One statement: the lot and its allocation together.
-        let row = tx
-            .one(
-                &format!(
-                    "WITH lot AS ({first_lot}) INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) \
-                     SELECT ?, id, ? FROM lot RETURNING lot_id"
-                ),
-                values.into_iter().chain([transfer.0.into(), amount.into()]).collect(),
-            )
-            .await?;
-        return Ok(row.is_some());
-    }
-    let Some(row) = tx.one(&first_lot, values).await? else {
-        return Ok(false);
-    };
-    let lot: i64 = col(&row, "id")?;
-    record_allocations(tx, transfer, &[(lot, amount)]).await?;
-    Ok(true)
-}
-
 async fn draw_lots(tx: &Tx, wallet: AccountId, amount: i64, draw: Draw) -> LedgerResult<()> {
-    if let Draw::Spend(transfer) = draw
-        && spend_from_first_lot(tx, wallet, amount, transfer).await?
-    {
-        return Ok(());
-    }
     let lots = tx
         .all(
             &format!(
@@ -1008,5 +976,8 @@ pub(crate) async fn apply(
 
 /// A refusal that leaves the transaction usable for the other items of a batch.
 pub(crate) fn is_refusal(e: &LedgerError) -> bool {
-    !matches!(e, LedgerError::Storage(_) | LedgerError::Inconsistent(_))
+    !matches!(
+        e,
+        LedgerError::Storage(_) | LedgerError::Inconsistent(_) | LedgerError::Contention(_)
+    )
 }

@@ -14,7 +14,12 @@ use super::{
     ApiCaller, ApiError,
     pricing::{Service, sms_segment_price},
 };
-use crate::{alerts, api::batcher::Record, auth::sha256_hex, db::col, state::AppState};
+use crate::{
+    alerts,
+    api::batcher::{Answer, Record},
+    auth::sha256_hex,
+    state::AppState,
+};
 
 /// The most lines one request may charge.
 pub const MAX_LINES: usize = 10_000;
@@ -195,20 +200,6 @@ pub async fn create(
     let request: ChargeRequest = parse_json(&body)?;
     let canonical = serde_json::to_string(&request).map_err(ApiError::internal)?;
     let request_hash = sha256_hex(&canonical);
-    // A retry gets the original answer; the same key with another request is a conflict.
-    if let Some(row) = state
-        .db
-        .one(
-            "SELECT request_hash, status, response FROM web_charges WHERE user_id = ? AND idempotency_key = ?",
-            vec![caller.user_id.into(), key.clone().into()],
-        )
-        .await?
-    {
-        if col::<String>(&row, "request_hash")? != request_hash {
-            return Err(ApiError::new(StatusCode::CONFLICT, "idempotency_key_reused", "This Idempotency-Key was used for a different request."));
-        }
-        return Ok(stored(col(&row, "status")?, col(&row, "response")?, true));
-    }
     let priced = request.price(&state)?;
     let debit = ledger::Debit {
         wallet: caller.wallet,
@@ -253,21 +244,36 @@ pub async fn create(
             .to_string()
         }),
     };
-    // The debit and the stored answer commit together, in a group-committed transaction.
-    let charged = state.charger.charge(debit, Some(record)).await?;
+    // The lookup of a stored answer, the debit and the new answer commit together, in a
+    // group-committed transaction. A retry gets the original answer; the same key with another
+    // request is a conflict.
+    let charged = match state.charger.charge(debit, Some(record)).await? {
+        Answer::Charged(charged) => charged,
+        Answer::Stored { status, body } => return Ok(stored(status, body, true)),
+        Answer::KeyReused => return Err(key_reused()),
+    };
     let text = charged.answer.unwrap_or_default();
     // The charge stands whatever happens to its alert; log and go on.
-    if let Err(e) = alerts::after_balance_change(
+    if let Err(e) = alerts::after_balance_change_with(
         &state,
         caller.user_id,
         &caller.email,
         charged.balance.available,
+        charged.alert,
     )
     .await
     {
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
     Ok(stored(201, text, charged.receipt.replayed))
+}
+
+fn key_reused() -> ApiError {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        "idempotency_key_reused",
+        "This Idempotency-Key was used for a different request.",
+    )
 }
 
 pub fn ok_json(value: Value) -> Response {

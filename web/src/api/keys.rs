@@ -133,6 +133,7 @@ pub async fn revoke(
             vec![now_micros().into(), id.into(), user.id.into()],
         )
         .await?;
+    state.api_keys.forget(id);
     if changed == 0 {
         let exists = state
             .db

@@ -150,20 +150,28 @@ impl FromRequestParts<AppState> for ApiCaller {
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 200)
             .ok_or_else(unauthorized)?;
-        let row = state
-            .db
-            .one(
-                "SELECT k.id AS key_id, u.id AS user_id, u.email, u.wallet_account_id FROM web_api_keys k \
-                 JOIN web_users u ON u.id = k.user_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
-                vec![sha256_hex(key).into()],
-            )
-            .await?
-            .ok_or_else(unauthorized)?;
-        let caller = ApiCaller {
-            user_id: col(&row, "user_id")?,
-            key_id: col(&row, "key_id")?,
-            email: col(&row, "email")?,
-            wallet: ledger::AccountId(col(&row, "wallet_account_id")?),
+        let hash = sha256_hex(key);
+        let caller = match state.api_keys.get(&hash) {
+            Some(caller) => caller,
+            None => {
+                let row = state
+                    .db
+                    .one(
+                        "SELECT k.id AS key_id, u.id AS user_id, u.email, u.wallet_account_id FROM web_api_keys k \
+                         JOIN web_users u ON u.id = k.user_id WHERE k.key_hash = ? AND k.revoked_at IS NULL",
+                        vec![hash.clone().into()],
+                    )
+                    .await?
+                    .ok_or_else(unauthorized)?;
+                let caller = ApiCaller {
+                    user_id: col(&row, "user_id")?,
+                    key_id: col(&row, "key_id")?,
+                    email: col(&row, "email")?,
+                    wallet: ledger::AccountId(col(&row, "wallet_account_id")?),
+                };
+                state.api_keys.put(hash, caller.clone());
+                caller
+            }
         };
         if let Err(wait) = state
             .rate_limiter
@@ -178,6 +186,54 @@ impl FromRequestParts<AppState> for ApiCaller {
             return Err(e);
         }
         Ok(caller)
+    }
+}
+
+/// API keys verified in the last few seconds (by hash), so a busy key is not looked up on every
+/// request. Revoking a key forgets it here at once; another instance of the app notices within
+/// `ttl`. Only hits of verified keys are kept: an unknown key is looked up every time.
+pub struct KeyCache {
+    ttl: std::time::Duration,
+    entries: Mutex<HashMap<String, (ApiCaller, Instant)>>,
+}
+
+/// Beyond this many cached keys, expired entries are dropped (and all, if none had expired).
+const KEY_CACHE_MAX: usize = 10_000;
+
+impl KeyCache {
+    pub fn new(ttl: std::time::Duration) -> KeyCache {
+        KeyCache {
+            ttl,
+            entries: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn get(&self, hash: &str) -> Option<ApiCaller> {
+        let entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries
+            .get(hash)
+            .filter(|(_, at)| at.elapsed() < self.ttl)
+            .map(|(caller, _)| caller.clone())
+    }
+
+    fn put(&self, hash: String, caller: ApiCaller) {
+        if self.ttl.is_zero() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= KEY_CACHE_MAX {
+            entries.retain(|_, (_, at)| at.elapsed() < self.ttl);
+            if entries.len() >= KEY_CACHE_MAX {
+                entries.clear();
+            }
+        }
+        entries.insert(hash, (caller, Instant::now()));
+    }
+
+    /// Forgets a key (when it is revoked).
+    pub fn forget(&self, key_id: i64) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        entries.retain(|_, (caller, _)| caller.key_id != key_id);
     }
 }
 

@@ -1,0 +1,398 @@
+//! Batches of debits, set-based: a handful of multi-row statements for the whole batch instead of
+//! several per item (batching is the 5–10x lever of ledger-rules §5.2).
+//!
+//! 1. Look up every key at once: replays and conflicts are answered from what is stored.
+//! 2. Read (on PostgreSQL, lock with `FOR UPDATE`, in account order) the balances of the wallets.
+//! 3. Decide every item in memory, in the order given per wallet: accepted while the running
+//!    balance covers it, refused with the running balance otherwise — the same answers the
+//!    item-by-item path gives.
+//! 4. Write: the transfers (multi-row `INSERT … RETURNING`), one guarded balance `UPDATE … FROM`
+//!    per chunk of wallets, the lots drawn in spending order (one `UPDATE … FROM`), and the
+//!    allocations (multi-row `INSERT`). Every guard is re-checked by the database; a row count
+//!    that disagrees with the plan fails the transaction instead of committing a wrong ledger.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use sea_orm::{DbBackend, Value};
+
+use crate::{
+    db::{Tx, col},
+    error::{LedgerError, LedgerResult},
+    model::{Balance, Debit, Receipt, Transfer},
+    ops::{LOT_ORDER, SystemIds, debit_fingerprint, missing_wallet},
+    types::{AccountId, TransferId, from_micros},
+};
+
+/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
+const CHUNK: usize = 500;
+
+/// True when the set-based path gives the same answers as the item-by-item one: no key repeats
+/// within the batch (a repeat's answer depends on how the first one went).
+pub(crate) fn keys_are_distinct(debits: &[&Debit]) -> bool {
+    let mut seen = HashSet::with_capacity(debits.len());
+    debits.iter().all(|d| seen.insert(d.key.as_str()))
+}
+
+/// What each item came to: its receipt and the wallet's balance right after it, or a refusal.
+pub(crate) type Decided = Vec<LedgerResult<(Receipt, Balance)>>;
+
+enum Plan {
+    Replay(Transfer),
+    Refused(LedgerError),
+    Accepted,
+}
+
+/// Applies `debits` (keys distinct: see [`keys_are_distinct`]) in this transaction.
+pub(crate) async fn debits(
+    tx: &Tx,
+    sys: &SystemIds,
+    debits: &[&Debit],
+    now: i64,
+) -> LedgerResult<Decided> {
+    let fingerprints: Vec<String> = debits.iter().map(|d| debit_fingerprint(d)).collect();
+    let stored = existing_transfers(tx, debits).await?;
+    let balances = lock_balances(tx, debits).await?;
+
+    // Decide, in the order given.
+    let mut running: HashMap<AccountId, Balance> = balances.clone();
+    let mut plans = Vec::with_capacity(debits.len());
+    let mut after = Vec::with_capacity(debits.len());
+    for (d, fingerprint) in debits.iter().zip(&fingerprints) {
+        let plan = match stored.get(d.key.as_str()) {
+            Some((transfer, stored_fp)) if stored_fp == fingerprint => {
+                Plan::Replay(transfer.clone())
+            }
+            Some(_) => Plan::Refused(LedgerError::IdempotencyConflict {
+                key: d.key.as_str().into(),
+            }),
+            None => match running.get_mut(&d.wallet) {
+                None => Plan::Refused(missing_wallet(tx, d.wallet).await),
+                Some(b) if b.available >= d.amount.get() => {
+                    b.available -= d.amount.get();
+                    Plan::Accepted
+                }
+                Some(b) => Plan::Refused(LedgerError::InsufficientCredits {
+                    available: b.available,
+                    required: d.amount.get(),
+                }),
+            },
+        };
+        after.push(running.get(&d.wallet).copied().unwrap_or_default());
+        plans.push(plan);
+    }
+    if let Some(e) = plans.iter().find_map(|p| match p {
+        Plan::Refused(e @ LedgerError::Storage(_)) => Some(e.clone()),
+        _ => None,
+    }) {
+        return Err(e);
+    }
+
+    let accepted: Vec<usize> = (0..debits.len())
+        .filter(|&i| matches!(plans[i], Plan::Accepted))
+        .collect();
+    let ids = insert_transfers(tx, sys, debits, &fingerprints, &accepted, now).await?;
+    withdraw(tx, debits, &accepted).await?;
+    draw_lots(tx, debits, &accepted, &ids).await?;
+
+    let mut out = Vec::with_capacity(debits.len());
+    for (i, plan) in plans.into_iter().enumerate() {
+        let d = debits[i];
+        out.push(match plan {
+            Plan::Replay(transfer) => Ok((
+                Receipt {
+                    transfer,
+                    replayed: true,
+                },
+                after[i],
+            )),
+            Plan::Refused(e) => Err(e),
+            Plan::Accepted => {
+                let kind = d.kind.transfer_kind();
+                Ok((
+                    Receipt {
+                        transfer: Transfer {
+                            id: ids[&i],
+                            key: d.key.as_str().to_string(),
+                            kind,
+                            debit_account: d.wallet,
+                            credit_account: sys.get(kind.system_account())?,
+                            wallet: d.wallet,
+                            amount: d.amount.get(),
+                            reference: d.reference.clone(),
+                            memo: d.memo.clone(),
+                            reservation: None,
+                            created_at: from_micros(now),
+                        },
+                        replayed: false,
+                    },
+                    after[i],
+                ))
+            }
+        });
+    }
+    Ok(out)
+}
+
+fn placeholders(row: &str, n: usize) -> String {
+    vec![row; n].join(", ")
+}
+
+/// Stored transfers (and their fingerprints) for the batch's keys.
+async fn existing_transfers(
+    tx: &Tx,
+    debits: &[&Debit],
+) -> LedgerResult<HashMap<String, (Transfer, String)>> {
+    let mut found = HashMap::new();
+    for chunk in debits.chunks(CHUNK) {
+        let rows = tx
+            .all(
+                &format!(
+                    "SELECT {}, fingerprint FROM ledger_transfers WHERE idempotency_key IN ({})",
+                    Transfer::COLUMNS,
+                    placeholders("?", chunk.len())
+                ),
+                chunk.iter().map(|d| d.key.as_str().into()).collect(),
+            )
+            .await?;
+        for row in &rows {
+            let transfer = Transfer::from_row(row)?;
+            found.insert(transfer.key.clone(), (transfer, col(row, "fingerprint")?));
+        }
+    }
+    Ok(found)
+}
+
+/// The balances of the batch's wallets. On PostgreSQL the rows are locked, in account order (the
+/// order every batch takes them in, so two batches cannot deadlock on them); SQLite's write
+/// transaction already excludes every other writer.
+async fn lock_balances(tx: &Tx, debits: &[&Debit]) -> LedgerResult<HashMap<AccountId, Balance>> {
+    let wallets: Vec<i64> = debits
+        .iter()
+        .map(|d| d.wallet.0)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let lock = if tx.backend == DbBackend::Postgres {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let mut balances = HashMap::with_capacity(wallets.len());
+    for chunk in wallets.chunks(CHUNK) {
+        let rows = tx
+            .all(
+                &format!(
+                    "SELECT account_id, available, reserved FROM ledger_balances \
+                     WHERE account_id IN ({}) ORDER BY account_id{lock}",
+                    placeholders("?", chunk.len())
+                ),
+                chunk.iter().map(|w| (*w).into()).collect(),
+            )
+            .await?;
+        for row in &rows {
+            balances.insert(
+                AccountId(col(row, "account_id")?),
+                Balance {
+                    available: col(row, "available")?,
+                    reserved: col(row, "reserved")?,
+                },
+            );
+        }
+    }
+    Ok(balances)
+}
+
+async fn insert_transfers(
+    tx: &Tx,
+    sys: &SystemIds,
+    debits: &[&Debit],
+    fingerprints: &[String],
+    accepted: &[usize],
+    now: i64,
+) -> LedgerResult<HashMap<usize, TransferId>> {
+    let mut ids = HashMap::with_capacity(accepted.len());
+    for chunk in accepted.chunks(CHUNK) {
+        let mut values: Vec<Value> = Vec::with_capacity(chunk.len() * 10);
+        let mut by_key: HashMap<&str, usize> = HashMap::with_capacity(chunk.len());
+        for &i in chunk {
+            let d = debits[i];
+            let kind = d.kind.transfer_kind();
+            by_key.insert(d.key.as_str(), i);
+            values.extend::<[Value; 10]>([
+                d.key.as_str().into(),
+                fingerprints[i].clone().into(),
+                kind.as_str().into(),
+                d.wallet.0.into(),
+                sys.get(kind.system_account())?.0.into(),
+                d.wallet.0.into(),
+                d.amount.get().into(),
+                d.reference.clone().into(),
+                d.memo.clone().into(),
+                now.into(),
+            ]);
+        }
+        // ON CONFLICT: a concurrent transaction may have committed one of these keys since the
+        // lookup. Then the plan is stale and the whole transaction is retried.
+        let rows = tx
+            .all(
+                &format!(
+                    "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, \
+                     debit_account_id, credit_account_id, wallet_account_id, amount, reference, \
+                     memo, reservation_id, created_at) VALUES {} \
+                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
+                    placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)", chunk.len())
+                ),
+                values,
+            )
+            .await?;
+        if rows.len() != chunk.len() {
+            return Err(LedgerError::Contention(
+                "an idempotency key of the batch was claimed concurrently".into(),
+            ));
+        }
+        for row in &rows {
+            let key: String = col(row, "idempotency_key")?;
+            let i = by_key.get(key.as_str()).copied().ok_or_else(|| {
+                LedgerError::Inconsistent(format!("the batch inserted an unknown key {key:?}"))
+            })?;
+            ids.insert(i, TransferId(col(row, "id")?));
+        }
+    }
+    Ok(ids)
+}
+
+/// One guarded UPDATE per chunk of wallets, with each wallet's total.
+async fn withdraw(tx: &Tx, debits: &[&Debit], accepted: &[usize]) -> LedgerResult<()> {
+    let mut totals: BTreeMap<i64, i64> = BTreeMap::new();
+    for &i in accepted {
+        *totals.entry(debits[i].wallet.0).or_default() += debits[i].amount.get();
+    }
+    let totals: Vec<(i64, i64)> = totals.into_iter().collect();
+    for chunk in totals.chunks(CHUNK) {
+        let values = chunk
+            .iter()
+            .flat_map(|(w, t)| [Value::from(*w), Value::from(*t)])
+            .collect();
+        let changed = tx
+            .exec(
+                &format!(
+                    "WITH v (id, total) AS (VALUES {}) \
+                     UPDATE ledger_balances SET available = available - v.total FROM v \
+                     WHERE ledger_balances.account_id = v.id AND ledger_balances.available >= v.total",
+                    placeholders("(?, ?)", chunk.len())
+                ),
+                values,
+            )
+            .await?;
+        if changed != chunk.len() as u64 {
+            return Err(LedgerError::Inconsistent(format!(
+                "{} of {} wallets of a batch could not be debited",
+                chunk.len() as u64 - changed,
+                chunk.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Draws each accepted debit from its wallet's lots in spending order.
+async fn draw_lots(
+    tx: &Tx,
+    debits: &[&Debit],
+    accepted: &[usize],
+    ids: &HashMap<usize, TransferId>,
+) -> LedgerResult<()> {
+    let mut by_wallet: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
+    for &i in accepted {
+        by_wallet.entry(debits[i].wallet.0).or_default().push(i);
+    }
+    let wallets: Vec<i64> = by_wallet.keys().copied().collect();
+    let mut lots: HashMap<i64, Vec<(i64, i64)>> = HashMap::with_capacity(wallets.len());
+    for chunk in wallets.chunks(CHUNK) {
+        let rows = tx
+            .all(
+                &format!(
+                    "SELECT l.id, l.wallet_account_id, l.remaining FROM ledger_lots l \
+                     WHERE l.wallet_account_id IN ({}) AND l.remaining > 0 \
+                     ORDER BY l.wallet_account_id, {LOT_ORDER}",
+                    placeholders("?", chunk.len())
+                ),
+                chunk.iter().map(|w| (*w).into()).collect(),
+            )
+            .await?;
+        for row in &rows {
+            lots.entry(col(row, "wallet_account_id")?)
+                .or_default()
+                .push((col(row, "id")?, col(row, "remaining")?));
+        }
+    }
+    let mut taken_from_lot: Vec<(i64, i64)> = Vec::new();
+    let mut allocations: Vec<(i64, i64, i64)> = Vec::with_capacity(accepted.len());
+    for (wallet, items) in &by_wallet {
+        let wallet_lots = lots.remove(wallet).unwrap_or_default();
+        let mut taken = vec![0i64; wallet_lots.len()];
+        let mut k = 0;
+        for &i in items {
+            let mut need = debits[i].amount.get();
+            while need > 0 {
+                let Some(&(lot, remaining)) = wallet_lots.get(k) else {
+                    return Err(LedgerError::Inconsistent(format!(
+                        "wallet {wallet}: lots hold less than its balance"
+                    )));
+                };
+                let take = (remaining - taken[k]).min(need);
+                if take == 0 {
+                    k += 1;
+                    continue;
+                }
+                taken[k] += take;
+                need -= take;
+                allocations.push((ids[&i].0, lot, take));
+            }
+        }
+        taken_from_lot.extend(
+            wallet_lots
+                .iter()
+                .zip(taken)
+                .filter(|(_, t)| *t > 0)
+                .map(|((lot, _), t)| (*lot, t)),
+        );
+    }
+    for chunk in taken_from_lot.chunks(CHUNK) {
+        let values = chunk
+            .iter()
+            .flat_map(|(lot, take)| [Value::from(*lot), Value::from(*take)])
+            .collect();
+        let changed = tx
+            .exec(
+                &format!(
+                    "WITH v (id, take) AS (VALUES {}) \
+                     UPDATE ledger_lots SET remaining = remaining - v.take FROM v \
+                     WHERE ledger_lots.id = v.id AND ledger_lots.remaining >= v.take",
+                    placeholders("(?, ?)", chunk.len())
+                ),
+                values,
+            )
+            .await?;
+        if changed != chunk.len() as u64 {
+            return Err(LedgerError::Contention(
+                "a lot changed while a batch drew from it".into(),
+            ));
+        }
+    }
+    for chunk in allocations.chunks(CHUNK) {
+        let values = chunk
+            .iter()
+            .flat_map(|(t, lot, amount)| [Value::from(*t), Value::from(*lot), Value::from(*amount)])
+            .collect();
+        tx.exec(
+            &format!(
+                "INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) VALUES {}",
+                placeholders("(?, ?, ?)", chunk.len())
+            ),
+            values,
+        )
+        .await?;
+    }
+    Ok(())
+}
