@@ -133,7 +133,9 @@ pub async fn revoke(
             vec![now_micros().into(), id.into(), user.id.into()],
         )
         .await?;
-    state.api_keys.forget(id);
+    if changed > 0 {
+        state.api_keys.forget(id);
+    }
     if changed == 0 {
         let exists = state
             .db
