@@ -261,38 +261,52 @@ async fn insert_transfers(
     Ok(ids)
 }
 
-/// One guarded UPDATE per chunk of wallets, with each wallet's total.
+/// Each wallet's total, taken in one guarded UPDATE per chunk of wallets.
 async fn withdraw(tx: &Tx, debits: &[&Debit], accepted: &[usize]) -> LedgerResult<()> {
     let mut totals: BTreeMap<i64, i64> = BTreeMap::new();
     for &i in accepted {
         *totals.entry(debits[i].wallet.0).or_default() += debits[i].amount.get();
     }
     let totals: Vec<(i64, i64)> = totals.into_iter().collect();
-    for chunk in totals.chunks(CHUNK) {
+    let short = subtract_guarded(tx, "ledger_balances", "account_id", "available", &totals).await?;
+    if short > 0 {
+        return Err(LedgerError::Inconsistent(format!(
+            "{short} of {} wallets of a batch could not be debited",
+            totals.len()
+        )));
+    }
+    Ok(())
+}
+
+/// `UPDATE table SET column = column - amount WHERE key = id AND column >= amount` for every
+/// `(id, amount)`, a chunk of rows per statement. Returns how many rows the guard refused.
+async fn subtract_guarded(
+    tx: &Tx,
+    table: &str,
+    key: &str,
+    column: &str,
+    amounts: &[(i64, i64)],
+) -> LedgerResult<u64> {
+    let mut refused = 0;
+    for chunk in amounts.chunks(CHUNK) {
         let values = chunk
             .iter()
-            .flat_map(|(w, t)| [Value::from(*w), Value::from(*t)])
+            .flat_map(|(id, amount)| [Value::from(*id), Value::from(*amount)])
             .collect();
         let changed = tx
             .exec(
                 &format!(
-                    "WITH v (id, total) AS (VALUES {}) \
-                     UPDATE ledger_balances SET available = available - v.total FROM v \
-                     WHERE ledger_balances.account_id = v.id AND ledger_balances.available >= v.total",
+                    "WITH v (id, amount) AS (VALUES {}) \
+                     UPDATE {table} SET {column} = {column} - v.amount FROM v \
+                     WHERE {table}.{key} = v.id AND {table}.{column} >= v.amount",
                     placeholders("(?, ?)", chunk.len())
                 ),
                 values,
             )
             .await?;
-        if changed != chunk.len() as u64 {
-            return Err(LedgerError::Inconsistent(format!(
-                "{} of {} wallets of a batch could not be debited",
-                chunk.len() as u64 - changed,
-                chunk.len()
-            )));
-        }
+        refused += chunk.len() as u64 - changed.min(chunk.len() as u64);
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// Draws each accepted debit from its wallet's lots in spending order.
@@ -358,27 +372,10 @@ async fn draw_lots(
                 .map(|((lot, _), t)| (*lot, t)),
         );
     }
-    for chunk in taken_from_lot.chunks(CHUNK) {
-        let values = chunk
-            .iter()
-            .flat_map(|(lot, take)| [Value::from(*lot), Value::from(*take)])
-            .collect();
-        let changed = tx
-            .exec(
-                &format!(
-                    "WITH v (id, take) AS (VALUES {}) \
-                     UPDATE ledger_lots SET remaining = remaining - v.take FROM v \
-                     WHERE ledger_lots.id = v.id AND ledger_lots.remaining >= v.take",
-                    placeholders("(?, ?)", chunk.len())
-                ),
-                values,
-            )
-            .await?;
-        if changed != chunk.len() as u64 {
-            return Err(LedgerError::Contention(
-                "a lot changed while a batch drew from it".into(),
-            ));
-        }
+    if subtract_guarded(tx, "ledger_lots", "id", "remaining", &taken_from_lot).await? > 0 {
+        return Err(LedgerError::Contention(
+            "a lot changed while a batch drew from it".into(),
+        ));
     }
     for chunk in allocations.chunks(CHUNK) {
         let values = chunk
