@@ -19,8 +19,10 @@ use crate::{
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
     model::{Balance, Debit, Receipt, Transfer},
-    ops::{LOT_ORDER, SystemIds, debit_fingerprint, missing_wallet},
-    types::{AccountId, TransferId, from_micros},
+    ops::{
+        LOT_ORDER, SystemIds, debit_fingerprint, debit_transfer, insert_transfer, missing_wallet,
+    },
+    types::{AccountId, TransferId},
 };
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
@@ -51,10 +53,8 @@ pub(crate) async fn debits(
 ) -> LedgerResult<Decided> {
     let fingerprints: Vec<String> = debits.iter().map(|d| debit_fingerprint(d)).collect();
     let stored = existing_transfers(tx, debits).await?;
-    let balances = lock_balances(tx, debits).await?;
-
-    // Decide, in the order given.
-    let mut running: HashMap<AccountId, Balance> = balances.clone();
+    // Decide, in the order given, against the running balances.
+    let mut running = lock_balances(tx, debits).await?;
     let mut plans = Vec::with_capacity(debits.len());
     let mut after = Vec::with_capacity(debits.len());
     for (d, fingerprint) in debits.iter().zip(&fingerprints) {
@@ -106,28 +106,18 @@ pub(crate) async fn debits(
                 after[i],
             )),
             Plan::Refused(e) => Err(e),
-            Plan::Accepted => {
-                let kind = d.kind.transfer_kind();
-                Ok((
-                    Receipt {
-                        transfer: Transfer {
-                            id: ids[&i],
-                            key: d.key.as_str().to_string(),
-                            kind,
-                            debit_account: d.wallet,
-                            credit_account: sys.get(kind.system_account())?,
-                            wallet: d.wallet,
-                            amount: d.amount.get(),
-                            reference: d.reference.clone(),
-                            memo: d.memo.clone(),
-                            reservation: None,
-                            created_at: from_micros(now),
-                        },
-                        replayed: false,
-                    },
-                    after[i],
-                ))
-            }
+            Plan::Accepted => Ok((
+                Receipt {
+                    transfer: debit_transfer(
+                        d,
+                        ids[&i],
+                        sys.get(d.kind.transfer_kind().system_account())?,
+                        now,
+                    ),
+                    replayed: false,
+                },
+                after[i],
+            )),
         });
     }
     Ok(out)
@@ -236,10 +226,11 @@ async fn insert_transfers(
         let rows = tx
             .all(
                 &format!(
-                    "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, \
-                     debit_account_id, credit_account_id, wallet_account_id, amount, reference, \
-                     memo, reservation_id, created_at) VALUES {} \
-                     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key",
+                    concat!(
+                        insert_transfer!(),
+                        " VALUES {} ON CONFLICT (idempotency_key) DO NOTHING \
+                         RETURNING id, idempotency_key"
+                    ),
                     placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)", chunk.len())
                 ),
                 values,

@@ -18,7 +18,7 @@ use sea_orm::{DbBackend, Value};
 use crate::{
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
-    ops::LOT_ORDER,
+    ops::{LOT_ORDER, insert_transfer},
     types::{AccountId, TransferId, TransferKind},
 };
 
@@ -46,12 +46,12 @@ pub(crate) struct Claim<'a> {
     pub now: i64,
 }
 
-const CLAIM: &str = "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, \
-    debit_account_id, credit_account_id, wallet_account_id, amount, reference, memo, \
-    reservation_id, created_at) \
-    SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ? \
+const CLAIM: &str = concat!(
+    insert_transfer!(),
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ? \
     WHERE EXISTS (SELECT 1 FROM ledger_balances WHERE account_id = ?) \
-    ON CONFLICT (idempotency_key) DO NOTHING";
+    ON CONFLICT (idempotency_key) DO NOTHING"
+);
 
 fn first_lot() -> String {
     format!(

@@ -22,6 +22,16 @@ use crate::{
     types::{AccountId, MAX_AMOUNT, ReservationId, SystemAccount, TransferId, TransferKind},
 };
 
+/// The start of every transfer INSERT, with its columns in the order the values follow (the
+/// generic path here, `one_trip` and `batch`).
+macro_rules! insert_transfer {
+    () => {
+        "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \
+         credit_account_id, wallet_account_id, amount, reference, memo, reservation_id, created_at)"
+    };
+}
+pub(crate) use insert_transfer;
+
 /// Ids of the system accounts, read once when the ledger opens.
 #[derive(Debug, Clone)]
 pub(crate) struct SystemIds(HashMap<SystemAccount, AccountId>);
@@ -96,12 +106,12 @@ async fn claim_transfer(
 ) -> LedgerResult<Option<TransferId>> {
     let row = tx
         .one(
-            "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \
-             credit_account_id, wallet_account_id, amount, reference, memo, reservation_id, \
-             created_at) \
-             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+            concat!(
+                insert_transfer!(),
+                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
              WHERE EXISTS (SELECT 1 FROM ledger_balances WHERE account_id = ?) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
+            ),
             vec![
                 key.into(),
                 fingerprint.into(),
@@ -319,11 +329,15 @@ async fn withdraw_available(
     if updated == 1 {
         return Ok(Ok(()));
     }
-    let balance = balance_in(tx, wallet).await?;
-    Ok(Err(LedgerError::InsufficientCredits {
-        available: balance.available,
-        required: amount,
-    }))
+    Ok(Err(insufficient(tx, wallet, amount).await?))
+}
+
+/// The refusal for a withdrawal the balance did not cover, with what was available.
+async fn insufficient(tx: &Tx, wallet: AccountId, required: i64) -> LedgerResult<LedgerError> {
+    Ok(LedgerError::InsufficientCredits {
+        available: balance_in(tx, wallet).await?.available,
+        required,
+    })
 }
 
 pub(crate) async fn debit(
@@ -355,33 +369,35 @@ pub(crate) async fn debit(
         return resolve_unclaimed(tx, req.key.as_str(), &fingerprint, req.wallet).await;
     };
     if !trip.withdrawn {
-        let balance = balance_in(tx, req.wallet).await?;
+        let refusal = insufficient(tx, req.wallet, amount).await?;
         unclaim_transfer(tx, id).await?;
-        return Err(LedgerError::InsufficientCredits {
-            available: balance.available,
-            required: amount,
-        });
+        return Err(refusal);
     }
     if !trip.drawn {
         // No single lot covered it: draw across lots, in spending order.
         draw_lots(tx, req.wallet, amount, Draw::Spend(id)).await?;
     }
     Ok(Receipt {
-        transfer: Transfer {
-            id,
-            key: req.key.as_str().to_string(),
-            kind,
-            debit_account: req.wallet,
-            credit_account: sink,
-            wallet: req.wallet,
-            amount,
-            reference: req.reference.clone(),
-            memo: req.memo.clone(),
-            reservation: None,
-            created_at: crate::types::from_micros(now),
-        },
+        transfer: debit_transfer(req, id, sink, now),
         replayed: false,
     })
+}
+
+/// The transfer a debit made, as stored: from the wallet to `sink`.
+pub(crate) fn debit_transfer(req: &Debit, id: TransferId, sink: AccountId, now: i64) -> Transfer {
+    Transfer {
+        id,
+        key: req.key.as_str().to_string(),
+        kind: req.kind.transfer_kind(),
+        debit_account: req.wallet,
+        credit_account: sink,
+        wallet: req.wallet,
+        amount: req.amount.get(),
+        reference: req.reference.clone(),
+        memo: req.memo.clone(),
+        reservation: None,
+        created_at: crate::types::from_micros(now),
+    }
 }
 
 enum Draw {

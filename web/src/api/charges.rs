@@ -250,7 +250,7 @@ pub async fn create(
     let charged = match state.charger.charge(debit, Some(record)).await? {
         Answer::Charged(charged) => charged,
         Answer::Stored { status, body } => return Ok(stored(status, body, true)),
-        Answer::KeyReused => return Err(key_reused()),
+        Answer::KeyReused => return Err(ApiError::key_reused()),
     };
     let text = charged.answer.unwrap_or_default();
     // The charge stands whatever happens to its alert; log and go on.
@@ -266,14 +266,6 @@ pub async fn create(
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
     Ok(stored(201, text, charged.receipt.replayed))
-}
-
-fn key_reused() -> ApiError {
-    ApiError::new(
-        StatusCode::CONFLICT,
-        "idempotency_key_reused",
-        "This Idempotency-Key was used for a different request.",
-    )
 }
 
 pub fn ok_json(value: Value) -> Response {

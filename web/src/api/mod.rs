@@ -49,6 +49,15 @@ impl ApiError {
         self
     }
 
+    /// The same `Idempotency-Key` with a different request.
+    pub fn key_reused() -> ApiError {
+        ApiError::new(
+            StatusCode::CONFLICT,
+            "idempotency_key_reused",
+            "This Idempotency-Key was used for a different request.",
+        )
+    }
+
     pub fn not_found() -> ApiError {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -94,11 +103,7 @@ impl From<ledger::LedgerError> for ApiError {
             )
             .with("available", available)
             .with("required", required),
-            ledger::LedgerError::IdempotencyConflict { .. } => ApiError::new(
-                StatusCode::CONFLICT,
-                "idempotency_key_reused",
-                "This Idempotency-Key was used for a different request.",
-            ),
+            ledger::LedgerError::IdempotencyConflict { .. } => ApiError::key_reused(),
             other => ApiError::internal(other),
         }
     }
