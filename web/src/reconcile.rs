@@ -173,8 +173,9 @@ pub fn spawn_worker(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-/// Every few seconds: lapse reservations whose time is up (their credits return), and move what
-/// is left of expired lots to the expiry account.
+/// Every few seconds: lapse reservations whose time is up (their credits return), move what is
+/// left of expired lots to the expiry account, and draw the debits made since from their lots
+/// (the ledger draws them after the fact; anything that needs the lots draws first anyway).
 pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
@@ -186,6 +187,9 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             }
             if let Err(e) = state.ledger.expire_lots(now).await {
                 tracing::error!(error = %e, "expiring lots failed");
+            }
+            if let Err(e) = state.ledger.draw_pending().await {
+                tracing::error!(error = %e, "drawing debits from their lots failed");
             }
         }
     })

@@ -10,6 +10,7 @@ use sea_orm::{
 
 use crate::{
     db::{Pools, col, stmt},
+    draw::PLAIN_DEBIT,
     error::LedgerResult,
 };
 
@@ -108,10 +109,11 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
     }
 
     // 2. Each wallet's balance row equals its transfers; never negative.
+    let mut undrawn_by_wallet: BTreeMap<i64, i64> = BTreeMap::new();
     let balances = rows(
         &txn,
         backend,
-        "SELECT b.account_id, b.available, b.reserved, \
+        "SELECT b.account_id, b.available, b.reserved, b.undrawn, \
            CAST(COALESCE((SELECT SUM(l.remaining) FROM ledger_lots l WHERE l.wallet_account_id = b.account_id), 0) AS BIGINT) AS lots_remaining, \
            CAST(COALESCE((SELECT SUM(l.held) FROM ledger_lots l WHERE l.wallet_account_id = b.account_id), 0) AS BIGINT) AS lots_held, \
            CAST(COALESCE((SELECT SUM(r.amount) FROM ledger_reservations r WHERE r.wallet_account_id = b.account_id AND r.status = 'pending'), 0) AS BIGINT) AS pending \
@@ -122,10 +124,12 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
         let wallet: i64 = col(row, "account_id")?;
         let available: i64 = col(row, "available")?;
         let reserved: i64 = col(row, "reserved")?;
+        let undrawn: i64 = col(row, "undrawn")?;
+        undrawn_by_wallet.insert(wallet, undrawn);
         let net = net_by_id.get(&wallet).copied().unwrap_or_default();
-        if available < 0 || reserved < 0 {
+        if available < 0 || reserved < 0 || undrawn < 0 {
             p.push(format!(
-                "wallet {wallet} is negative: available {available}, reserved {reserved}"
+                "wallet {wallet} is negative: available {available}, reserved {reserved}, undrawn {undrawn}"
             ));
         }
         if available + reserved != net {
@@ -134,9 +138,9 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
             ));
         }
         let lots_remaining: i64 = col(row, "lots_remaining")?;
-        if lots_remaining != available {
+        if lots_remaining != available + undrawn {
             p.push(format!(
-                "wallet {wallet}: lots hold {lots_remaining} available, balance row {available}"
+                "wallet {wallet}: lots hold {lots_remaining} available, balance row {available} + {undrawn} undrawn"
             ));
         }
         let lots_held: i64 = col(row, "lots_held")?;
@@ -178,17 +182,20 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
     }
 
     // 4. Every credit into a wallet made exactly one lot of its amount; every debit out of a
-    //    wallet is paid for by allocations summing to its amount.
+    //    wallet is paid for by allocations summing to its amount, or (a plain debit not drawn
+    //    yet) by none, and those sum to the wallet's undrawn credits.
     let transfers = rows(
         &txn,
         backend,
-        "SELECT t.id, t.amount, t.debit_account_id, t.credit_account_id, t.wallet_account_id, \
+        &format!("SELECT t.id, t.amount, t.debit_account_id, t.credit_account_id, t.wallet_account_id, \
+           CAST(CASE WHEN {PLAIN_DEBIT} THEN 1 ELSE 0 END AS BIGINT) AS plain, \
            (SELECT COUNT(*) FROM ledger_lots l WHERE l.transfer_id = t.id) AS lot_count, \
            CAST(COALESCE((SELECT SUM(l.original) FROM ledger_lots l WHERE l.transfer_id = t.id), 0) AS BIGINT) AS lot_amount, \
            CAST(COALESCE((SELECT SUM(a.amount) FROM ledger_lot_allocations a WHERE a.transfer_id = t.id), 0) AS BIGINT) AS allocated \
-         FROM ledger_transfers t ORDER BY t.id",
+         FROM ledger_transfers t ORDER BY t.id"),
     )
     .await?;
+    let mut pending: BTreeMap<i64, i64> = BTreeMap::new();
     for row in &transfers {
         report.transfers += 1;
         let id: i64 = col(row, "id")?;
@@ -206,11 +213,27 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
                 "credit {id} of {amount}: {lot_count} lot(s) of {lot_amount}, {allocated} allocated"
             ));
         }
-        if !into_wallet && (lot_count != 0 || allocated != amount) {
+        if !into_wallet && lot_count == 0 && allocated == 0 && col::<i64>(row, "plain")? == 1 {
+            *pending.entry(wallet).or_default() += amount;
+        } else if !into_wallet && (lot_count != 0 || allocated != amount) {
             p.push(format!(
                 "debit {id} of {amount}: allocations sum to {allocated}"
             ));
         }
+    }
+
+    for (wallet, undrawn) in &undrawn_by_wallet {
+        let pending = pending.remove(wallet).unwrap_or_default();
+        if pending != *undrawn {
+            p.push(format!(
+                "wallet {wallet}: {undrawn} credits undrawn, but its undrawn debits sum to {pending}"
+            ));
+        }
+    }
+    for (wallet, amount) in pending {
+        p.push(format!(
+            "wallet {wallet}: debits of {amount} are undrawn, but it has no balance row"
+        ));
     }
 
     // 5. Reservations: pending ones hold exactly their amount; ended ones hold nothing; a settled

@@ -2,13 +2,14 @@
 //! several per item (batching is the 5–10x lever of ledger-rules §5.2).
 //!
 //! 1. Look up every key at once: replays and conflicts are answered from what is stored.
-//! 2. Read (on PostgreSQL, lock with `FOR UPDATE`, in account order) the balances of the wallets.
+//! 2. Read (on PostgreSQL, lock with `FOR NO KEY UPDATE`, in account order) the wallets' balances.
 //! 3. Decide every item in memory, in the order given per wallet: accepted while the running
 //!    balance covers it, refused with the running balance otherwise — the same answers the
 //!    item-by-item path gives.
 //! 4. Write: the transfers (multi-row `INSERT … RETURNING`), one guarded balance `UPDATE … FROM`
 //!    per chunk of wallets, the lots drawn in spending order (one `UPDATE … FROM`), and the
-//!    allocations (multi-row `INSERT`). Every guard is re-checked by the database; a row count
+//!    allocations (multi-row `INSERT`): a batch draws at once (`draw::allocate`), after any single
+//!    debits of its wallets still undrawn. Every guard is re-checked by the database; a row count
 //!    that disagrees with the plan fails the transaction instead of committing a wrong ledger.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,11 +18,10 @@ use sea_orm::{DbBackend, Value};
 
 use crate::{
     db::{Tx, col},
+    draw,
     error::{LedgerError, LedgerResult},
     model::{Balance, Debit, Receipt, Transfer},
-    ops::{
-        LOT_ORDER, SystemIds, debit_fingerprint, debit_transfer, insert_transfer, missing_wallet,
-    },
+    ops::{SystemIds, debit_fingerprint, debit_transfer, insert_transfer, missing_wallet},
     types::{AccountId, TransferId},
 };
 
@@ -54,7 +54,7 @@ pub(crate) async fn debits(
     let fingerprints: Vec<String> = debits.iter().map(|d| debit_fingerprint(d)).collect();
     let stored = existing_transfers(tx, debits).await?;
     // Decide, in the order given, against the running balances.
-    let mut running = lock_balances(tx, debits).await?;
+    let (mut running, undrawn) = lock_balances(tx, debits).await?;
     let mut plans = Vec::with_capacity(debits.len());
     let mut after = Vec::with_capacity(debits.len());
     for (d, fingerprint) in debits.iter().zip(&fingerprints) {
@@ -90,9 +90,21 @@ pub(crate) async fn debits(
     let accepted: Vec<usize> = (0..debits.len())
         .filter(|&i| matches!(plans[i], Plan::Accepted))
         .collect();
+    // Single debits of these wallets not drawn yet come first (and before this batch's transfers
+    // exist, which would look undrawn too).
+    if !undrawn.is_empty() {
+        draw::draw_pending(tx, &undrawn).await?;
+    }
     let ids = insert_transfers(tx, sys, debits, &fingerprints, &accepted, now).await?;
     withdraw(tx, debits, &accepted).await?;
-    draw_lots(tx, debits, &accepted, &ids).await?;
+    let mut drawn: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
+    for &i in &accepted {
+        drawn
+            .entry(debits[i].wallet.0)
+            .or_default()
+            .push((ids[&i].0, debits[i].amount.get()));
+    }
+    draw::allocate(tx, &drawn).await?;
 
     let mut out = Vec::with_capacity(debits.len());
     for (i, plan) in plans.into_iter().enumerate() {
@@ -123,7 +135,7 @@ pub(crate) async fn debits(
     Ok(out)
 }
 
-fn placeholders(row: &str, n: usize) -> String {
+pub(crate) fn placeholders(row: &str, n: usize) -> String {
     vec![row; n].join(", ")
 }
 
@@ -154,8 +166,12 @@ async fn existing_transfers(
 
 /// The balances of the batch's wallets. On PostgreSQL the rows are locked, in account order (the
 /// order every batch takes them in, so two batches cannot deadlock on them); SQLite's write
-/// transaction already excludes every other writer.
-async fn lock_balances(tx: &Tx, debits: &[&Debit]) -> LedgerResult<HashMap<AccountId, Balance>> {
+/// transaction already excludes every other writer. Also: the wallets with single debits not
+/// drawn yet.
+async fn lock_balances(
+    tx: &Tx,
+    debits: &[&Debit],
+) -> LedgerResult<(HashMap<AccountId, Balance>, Vec<AccountId>)> {
     let wallets: Vec<i64> = debits
         .iter()
         .map(|d| d.wallet.0)
@@ -163,16 +179,17 @@ async fn lock_balances(tx: &Tx, debits: &[&Debit]) -> LedgerResult<HashMap<Accou
         .into_iter()
         .collect();
     let lock = if tx.backend == DbBackend::Postgres {
-        " FOR UPDATE"
+        " FOR NO KEY UPDATE"
     } else {
         ""
     };
     let mut balances = HashMap::with_capacity(wallets.len());
+    let mut undrawn = Vec::new();
     for chunk in wallets.chunks(CHUNK) {
         let rows = tx
             .all(
                 &format!(
-                    "SELECT account_id, available, reserved FROM ledger_balances \
+                    "SELECT account_id, available, reserved, undrawn FROM ledger_balances \
                      WHERE account_id IN ({}) ORDER BY account_id{lock}",
                     placeholders("?", chunk.len())
                 ),
@@ -180,8 +197,12 @@ async fn lock_balances(tx: &Tx, debits: &[&Debit]) -> LedgerResult<HashMap<Accou
             )
             .await?;
         for row in &rows {
+            let wallet = AccountId(col(row, "account_id")?);
+            if col::<i64>(row, "undrawn")? > 0 {
+                undrawn.push(wallet);
+            }
             balances.insert(
-                AccountId(col(row, "account_id")?),
+                wallet,
                 Balance {
                     available: col(row, "available")?,
                     reserved: col(row, "reserved")?,
@@ -189,7 +210,7 @@ async fn lock_balances(tx: &Tx, debits: &[&Debit]) -> LedgerResult<HashMap<Accou
             );
         }
     }
-    Ok(balances)
+    Ok((balances, undrawn))
 }
 
 async fn insert_transfers(
@@ -271,7 +292,7 @@ async fn withdraw(tx: &Tx, debits: &[&Debit], accepted: &[usize]) -> LedgerResul
 
 /// `UPDATE table SET column = column - amount WHERE key = id AND column >= amount` for every
 /// `(id, amount)`, a chunk of rows per statement. Returns how many rows the guard refused.
-async fn subtract_guarded(
+pub(crate) async fn subtract_guarded(
     tx: &Tx,
     table: &str,
     key: &str,
@@ -298,89 +319,4 @@ async fn subtract_guarded(
         refused += chunk.len() as u64 - changed.min(chunk.len() as u64);
     }
     Ok(refused)
-}
-
-/// Draws each accepted debit from its wallet's lots in spending order.
-async fn draw_lots(
-    tx: &Tx,
-    debits: &[&Debit],
-    accepted: &[usize],
-    ids: &HashMap<usize, TransferId>,
-) -> LedgerResult<()> {
-    let mut by_wallet: BTreeMap<i64, Vec<usize>> = BTreeMap::new();
-    for &i in accepted {
-        by_wallet.entry(debits[i].wallet.0).or_default().push(i);
-    }
-    let wallets: Vec<i64> = by_wallet.keys().copied().collect();
-    let mut lots: HashMap<i64, Vec<(i64, i64)>> = HashMap::with_capacity(wallets.len());
-    for chunk in wallets.chunks(CHUNK) {
-        let rows = tx
-            .all(
-                &format!(
-                    "SELECT l.id, l.wallet_account_id, l.remaining FROM ledger_lots l \
-                     WHERE l.wallet_account_id IN ({}) AND l.remaining > 0 \
-                     ORDER BY l.wallet_account_id, {LOT_ORDER}",
-                    placeholders("?", chunk.len())
-                ),
-                chunk.iter().map(|w| (*w).into()).collect(),
-            )
-            .await?;
-        for row in &rows {
-            lots.entry(col(row, "wallet_account_id")?)
-                .or_default()
-                .push((col(row, "id")?, col(row, "remaining")?));
-        }
-    }
-    let mut taken_from_lot: Vec<(i64, i64)> = Vec::new();
-    let mut allocations: Vec<(i64, i64, i64)> = Vec::with_capacity(accepted.len());
-    for (wallet, items) in &by_wallet {
-        let wallet_lots = lots.remove(wallet).unwrap_or_default();
-        let mut taken = vec![0i64; wallet_lots.len()];
-        let mut k = 0;
-        for &i in items {
-            let mut need = debits[i].amount.get();
-            while need > 0 {
-                let Some(&(lot, remaining)) = wallet_lots.get(k) else {
-                    return Err(LedgerError::Inconsistent(format!(
-                        "wallet {wallet}: lots hold less than its balance"
-                    )));
-                };
-                let take = (remaining - taken[k]).min(need);
-                if take == 0 {
-                    k += 1;
-                    continue;
-                }
-                taken[k] += take;
-                need -= take;
-                allocations.push((ids[&i].0, lot, take));
-            }
-        }
-        taken_from_lot.extend(
-            wallet_lots
-                .iter()
-                .zip(taken)
-                .filter(|(_, t)| *t > 0)
-                .map(|((lot, _), t)| (*lot, t)),
-        );
-    }
-    if subtract_guarded(tx, "ledger_lots", "id", "remaining", &taken_from_lot).await? > 0 {
-        return Err(LedgerError::Contention(
-            "a lot changed while a batch drew from it".into(),
-        ));
-    }
-    for chunk in allocations.chunks(CHUNK) {
-        let values = chunk
-            .iter()
-            .flat_map(|(t, lot, amount)| [Value::from(*t), Value::from(*lot), Value::from(*amount)])
-            .collect();
-        tx.exec(
-            &format!(
-                "INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) VALUES {}",
-                placeholders("(?, ?, ?)", chunk.len())
-            ),
-            values,
-        )
-        .await?;
-    }
-    Ok(())
 }

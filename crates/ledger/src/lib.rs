@@ -11,6 +11,7 @@
 mod audit;
 mod batch;
 mod db;
+mod draw;
 mod error;
 mod migration;
 mod model;
@@ -277,6 +278,19 @@ impl Ledger {
         }
     }
 
+    /// Draws every wallet's pending debits from its lots (see `draw`); the housekeeping sweep.
+    /// Returns how many wallets it drew for.
+    pub async fn draw_pending(&self) -> LedgerResult<u64> {
+        let mut total = 0;
+        loop {
+            let n = in_write_tx!(self, |tx| draw::draw_some(&tx, SWEEP_BATCH).await)?;
+            total += n;
+            if n < SWEEP_BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Runs many operations in one database transaction (one commit, one fsync). Each item gets
     /// its own outcome: a refused item (insufficient credits, conflict, unknown account) changes
     /// nothing and the others still commit. A storage failure fails the whole batch, and nothing
@@ -412,12 +426,34 @@ impl Ledger {
         read::reservation(&self.pools, id).await
     }
 
+    /// A wallet's lots, after drawing its pending debits from them (a write: see `draw`).
     pub async fn lots(&self, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
-        read::lots(&self.pools, wallet).await
+        in_write_tx!(self, |tx| {
+            async {
+                draw::draw_pending(&tx, &[wallet]).await?;
+                read::lots(&tx, wallet).await
+            }
+            .await
+        })
     }
 
+    /// Which lots paid for a transfer, after drawing its wallet's pending debits (a write).
     pub async fn allocations(&self, transfer: TransferId) -> LedgerResult<Vec<Allocation>> {
-        read::allocations(&self.pools, transfer).await
+        in_write_tx!(self, |tx| {
+            async {
+                let wallet = tx
+                    .one(
+                        "SELECT wallet_account_id FROM ledger_transfers WHERE id = ?",
+                        vec![transfer.0.into()],
+                    )
+                    .await?;
+                if let Some(row) = wallet {
+                    draw::draw_pending(&tx, &[AccountId(col(&row, "wallet_account_id")?)]).await?;
+                }
+                read::allocations(&tx, transfer).await
+            }
+            .await
+        })
     }
 
     /// Credits moved per kind for a wallet between `from` (inclusive) and `to` (exclusive).

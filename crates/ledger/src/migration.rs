@@ -19,7 +19,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateLedger)]
+        vec![Box::new(CreateLedger), Box::new(UndrawnDebits)]
     }
 
     // Our own table, so the web app's migrations can live beside these without colliding.
@@ -173,6 +173,38 @@ impl MigrationTrait for CreateLedger {
     }
 
     // SQLite runs migrations outside a transaction by default; this one must be all or nothing.
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Plain debits take their credits off the balance row only, counted as `undrawn` until the lots
+/// are drawn after the fact (see `draw`). Every debit before this migration was drawn at once.
+struct UndrawnDebits;
+
+impl MigrationName for UndrawnDebits {
+    fn name(&self) -> &str {
+        "m0002_undrawn_debits"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for UndrawnDebits {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        let int = match manager.get_database_backend() {
+            DbBackend::Sqlite => "INTEGER",
+            _ => "BIGINT",
+        };
+        manager
+            .get_connection()
+            .execute_unprepared(&format!(
+                "ALTER TABLE ledger_balances ADD COLUMN undrawn {int} NOT NULL DEFAULT 0 \
+                 CHECK (undrawn >= 0 AND undrawn <= {MAX_AMOUNT})"
+            ))
+            .await?;
+        Ok(())
+    }
+
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
     }

@@ -13,6 +13,7 @@ use sea_orm::Value;
 
 use crate::{
     db::{Tx, col},
+    draw::draw_pending,
     error::{DbFailure, LedgerError, LedgerResult, classify},
     model::{
         Balance, Credit, Debit, Outcome, Receipt, Reservation, ReservationStatus, Reserve, Settle,
@@ -246,6 +247,8 @@ pub(crate) async fn credit(
     else {
         return resolve_unclaimed(tx, req.key.as_str(), &fingerprint, req.wallet).await;
     };
+    // Earlier debits draw from the lots that existed when they were made, not from this one.
+    draw_pending(tx, &[req.wallet]).await?;
     // The limit is checked in the WHERE so the CHECK constraint is a backstop, not the answer.
     let updated = tx
         .exec(
@@ -373,10 +376,6 @@ pub(crate) async fn debit(
         unclaim_transfer(tx, id).await?;
         return Err(refusal);
     }
-    if !trip.drawn {
-        // No single lot covered it: draw across lots, in spending order.
-        draw_lots(tx, req.wallet, amount, Draw::Spend(id)).await?;
-    }
     Ok(Receipt {
         transfer: debit_transfer(req, id, sink, now),
         replayed: false,
@@ -400,19 +399,19 @@ pub(crate) fn debit_transfer(req: &Debit, id: TransferId, sink: AccountId, now: 
     }
 }
 
-enum Draw {
-    /// Spend for this transfer: lots lose `remaining`, allocations are recorded.
-    Spend(TransferId),
-    /// Hold for this reservation: `remaining` moves to `held`.
-    Hold(ReservationId),
-}
-
 /// The order in which a wallet's credits are used: soonest expiry first (never-expiring last),
 /// promotional before paid at equal expiry, oldest first.
 pub(crate) const LOT_ORDER: &str = "CASE WHEN l.expires_at IS NULL THEN 1 ELSE 0 END, l.expires_at, \
     CASE WHEN l.source = 'promotional' THEN 0 ELSE 1 END, l.id";
 
-async fn draw_lots(tx: &Tx, wallet: AccountId, amount: i64, draw: Draw) -> LedgerResult<()> {
+/// Holds `amount` of a wallet's lots, in spending order, for a reservation: `remaining` moves to
+/// `held`.
+async fn hold_lots(
+    tx: &Tx,
+    wallet: AccountId,
+    amount: i64,
+    reservation: ReservationId,
+) -> LedgerResult<()> {
     let lots = tx
         .all(
             &format!(
@@ -431,21 +430,14 @@ async fn draw_lots(tx: &Tx, wallet: AccountId, amount: i64, draw: Draw) -> Ledge
         let lot_id: i64 = col(lot, "id")?;
         let remaining: i64 = col(lot, "remaining")?;
         let take = remaining.min(left);
-        let sql = match draw {
-            Draw::Spend(_) => {
-                "UPDATE ledger_lots SET remaining = remaining - ? WHERE id = ? AND remaining >= ?"
-            }
-            Draw::Hold(_) => {
+        let changed = tx
+            .exec(
                 "UPDATE ledger_lots SET remaining = remaining - ?, held = held + ? \
-                 WHERE id = ? AND remaining >= ?"
-            }
-        };
-        let mut values: Vec<Value> = vec![take.into()];
-        if matches!(draw, Draw::Hold(_)) {
-            values.push(take.into());
-        }
-        values.extend([lot_id.into(), take.into()]);
-        if tx.exec(sql, values).await? != 1 {
+                 WHERE id = ? AND remaining >= ?",
+                vec![take.into(), take.into(), lot_id.into(), take.into()],
+            )
+            .await?;
+        if changed != 1 {
             return Err(LedgerError::Inconsistent(format!(
                 "lot {lot_id} changed while drawing from it"
             )));
@@ -459,25 +451,20 @@ async fn draw_lots(tx: &Tx, wallet: AccountId, amount: i64, draw: Draw) -> Ledge
             left
         )));
     }
-    match draw {
-        Draw::Spend(transfer) => record_allocations(tx, transfer, &taken).await,
-        Draw::Hold(reservation) => {
-            let placeholders = vec!["(?, ?, ?)"; taken.len()].join(", ");
-            let mut values: Vec<Value> = Vec::with_capacity(taken.len() * 3);
-            for (lot, held) in &taken {
-                values.extend([reservation.0.into(), (*lot).into(), (*held).into()]);
-            }
-            tx.exec(
-                &format!(
-                    "INSERT INTO ledger_reservation_lots (reservation_id, lot_id, held) \
-                     VALUES {placeholders}"
-                ),
-                values,
-            )
-            .await?;
-            Ok(())
-        }
+    let placeholders = vec!["(?, ?, ?)"; taken.len()].join(", ");
+    let mut values: Vec<Value> = Vec::with_capacity(taken.len() * 3);
+    for (lot, held) in &taken {
+        values.extend([reservation.0.into(), (*lot).into(), (*held).into()]);
     }
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_reservation_lots (reservation_id, lot_id, held) \
+             VALUES {placeholders}"
+        ),
+        values,
+    )
+    .await?;
+    Ok(())
 }
 
 async fn record_allocations(
@@ -551,6 +538,7 @@ pub(crate) async fn reserve(tx: &Tx, req: &Reserve, now: i64) -> LedgerResult<Re
         };
     };
     let id = ReservationId(col(&row, "id")?);
+    draw_pending(tx, &[req.wallet]).await?;
     if let Err(refusal) = withdraw_available(tx, req.wallet, amount, true).await? {
         tx.exec(
             "DELETE FROM ledger_reservations WHERE id = ?",
@@ -559,7 +547,7 @@ pub(crate) async fn reserve(tx: &Tx, req: &Reserve, now: i64) -> LedgerResult<Re
         .await?;
         return Err(refusal);
     }
-    draw_lots(tx, req.wallet, amount, Draw::Hold(id)).await?;
+    hold_lots(tx, req.wallet, amount, id).await?;
     Ok(Reservation {
         id,
         key: req.key.as_str().to_string(),
@@ -665,6 +653,8 @@ pub(crate) async fn finish_reservation(
             }),
         };
     }
+    // What the wallet spent before goes back on the lots before the unused hold does.
+    draw_pending(tx, &[reservation.wallet]).await?;
     let held = tx
         .all(
             &format!(
@@ -814,6 +804,18 @@ pub(crate) async fn expire_lots(
     limit: u64,
 ) -> LedgerResult<u64> {
     let expiry = sys.get(SystemAccount::Expiry)?;
+    // What the wallets spent comes out of their lots first: only what is left of a lot expires.
+    let wallets = tx
+        .all(
+            "SELECT DISTINCT wallet_account_id FROM ledger_lots \
+             WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at <= ? LIMIT ?",
+            vec![as_of.into(), (limit as i64).into()],
+        )
+        .await?
+        .iter()
+        .map(|row| col(row, "wallet_account_id").map(AccountId))
+        .collect::<LedgerResult<Vec<_>>>()?;
+    draw_pending(tx, &wallets).await?;
     let due = tx
         .all(
             "SELECT id, wallet_account_id, original, remaining, held FROM ledger_lots \
@@ -903,6 +905,7 @@ pub(crate) async fn take_back_paid(
             })
         };
     }
+    draw_pending(tx, &[req.wallet]).await?;
     let prefer = req.reference.clone().unwrap_or_default();
     let lots = tx
         .all(

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::Value;
 
 use crate::{
-    db::{Pools, col, read_all, read_one},
+    db::{Pools, Tx, col, read_all, read_one},
     error::{LedgerError, LedgerResult},
     model::{Allocation, Balance, Lot, Reservation, Transfer},
     types::{AccountId, LotId, LotSource, ReservationId, TransferId, TransferKind, from_micros},
@@ -155,15 +155,16 @@ pub(crate) async fn reservation(pools: &Pools, id: ReservationId) -> LedgerResul
     Reservation::from_row(&row)
 }
 
-pub(crate) async fn lots(pools: &Pools, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
-    let rows = read_all(
-        pools,
-        "SELECT id, wallet_account_id, transfer_id, source, payment_reference, original, \
+/// A wallet's lots, read in the write transaction that drew its pending debits.
+pub(crate) async fn lots(tx: &Tx, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
+    let rows = tx
+        .all(
+            "SELECT id, wallet_account_id, transfer_id, source, payment_reference, original, \
          remaining, held, expires_at, created_at FROM ledger_lots WHERE wallet_account_id = ? \
          ORDER BY id",
-        vec![wallet.0.into()],
-    )
-    .await?;
+            vec![wallet.0.into()],
+        )
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(Lot {
@@ -182,18 +183,16 @@ pub(crate) async fn lots(pools: &Pools, wallet: AccountId) -> LedgerResult<Vec<L
         .collect()
 }
 
-pub(crate) async fn allocations(
-    pools: &Pools,
-    transfer: TransferId,
-) -> LedgerResult<Vec<Allocation>> {
-    let rows = read_all(
-        pools,
-        "SELECT a.lot_id, a.amount, l.source, l.payment_reference \
+/// A transfer's allocations, read in the write transaction that drew its wallet's pending debits.
+pub(crate) async fn allocations(tx: &Tx, transfer: TransferId) -> LedgerResult<Vec<Allocation>> {
+    let rows = tx
+        .all(
+            "SELECT a.lot_id, a.amount, l.source, l.payment_reference \
          FROM ledger_lot_allocations a JOIN ledger_lots l ON l.id = a.lot_id \
          WHERE a.transfer_id = ? ORDER BY a.lot_id",
-        vec![transfer.0.into()],
-    )
-    .await?;
+            vec![transfer.0.into()],
+        )
+        .await?;
     rows.iter()
         .map(|row| {
             Ok(Allocation {

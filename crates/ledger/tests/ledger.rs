@@ -64,6 +64,7 @@ on_both_backends!(
     a_reused_key_with_other_content_is_a_conflict,
     debits_never_overdraw,
     lots_are_spent_soonest_expiry_first_promotional_first,
+    debits_draw_from_the_lots_of_their_time,
     expired_lots_move_to_the_expiry_account,
     reservations_hold_settle_and_release,
     reservations_expire,
@@ -245,6 +246,75 @@ async fn lots_are_spent_soonest_expiry_first_promotional_first(ledger: Ledger) {
     assert_eq!(remaining(promo_never.transfer.id), Some(0));
     assert_eq!(remaining(paid.transfer.id), Some(80));
     assert_eq!(allocations.iter().map(|a| a.amount).sum::<i64>(), 100);
+    assert_audit_clean(&ledger).await;
+}
+
+/// Plain debits take their credits off the balance at once and are drawn from lots after the
+/// fact; the draw still follows the lots the wallet had when each debit was made.
+async fn debits_draw_from_the_lots_of_their_time(ledger: Ledger) {
+    let wallet = ledger.open_wallet("user:1").await.expect("wallet");
+    ledger
+        .credit(purchase(wallet, 100, "pay_A"))
+        .await
+        .expect("paid");
+    let first = ledger
+        .debit(send_email(wallet, 30, "send-1"))
+        .await
+        .expect("debit");
+    ledger
+        .debit(send_email(wallet, 20, "send-2"))
+        .await
+        .expect("debit");
+    assert_eq!(balance(&ledger, wallet).await.available, 50);
+    // Not drawn yet, and the audit accounts for it.
+    assert_audit_clean(&ledger).await;
+
+    // A promotional lot that expires soonest arrives: the two debits were made before it, so
+    // they come out of the paid lot, not out of the promotion.
+    ledger
+        .credit(grant(wallet, 40, "grant-1", Some(1)))
+        .await
+        .expect("promo");
+    let third = ledger
+        .debit(send_email(wallet, 10, "send-3"))
+        .await
+        .expect("debit");
+    assert_audit_clean(&ledger).await;
+    assert_eq!(ledger.draw_pending().await.expect("sweep"), 1);
+    assert_eq!(ledger.draw_pending().await.expect("sweep again"), 0);
+    let lots: Vec<(LotSource, i64)> = ledger
+        .lots(wallet)
+        .await
+        .expect("lots")
+        .iter()
+        .map(|l| (l.source, l.remaining))
+        .collect();
+    assert_eq!(
+        lots,
+        vec![(LotSource::Paid, 50), (LotSource::Promotional, 30)]
+    );
+    let paid_by = |allocations: Vec<ledger::Allocation>| -> Vec<(LotSource, i64)> {
+        allocations.iter().map(|a| (a.source, a.amount)).collect()
+    };
+    assert_eq!(
+        paid_by(ledger.allocations(first.transfer.id).await.expect("a")),
+        vec![(LotSource::Paid, 30)]
+    );
+    assert_eq!(
+        paid_by(ledger.allocations(third.transfer.id).await.expect("a")),
+        vec![(LotSource::Promotional, 10)]
+    );
+    // The expiry takes only what is left of the promotion.
+    let later = Utc::now() + Duration::days(2);
+    assert_eq!(ledger.expire_lots(later).await.expect("sweep"), 1);
+    assert_eq!(
+        ledger
+            .system_balance(SystemAccount::Expiry)
+            .await
+            .expect("expiry"),
+        30
+    );
+    assert_eq!(balance(&ledger, wallet).await.available, 50);
     assert_audit_clean(&ledger).await;
 }
 
@@ -805,7 +875,13 @@ async fn migrations_are_idempotent_and_reported() {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
     let config = ledger::ConnectConfig::new(url);
     let applied = Ledger::migrate(&config).await.expect("migrate");
-    assert_eq!(applied, vec!["m0001_create_ledger".to_string()]);
+    assert_eq!(
+        applied,
+        vec![
+            "m0001_create_ledger".to_string(),
+            "m0002_undrawn_debits".to_string()
+        ]
+    );
     assert_eq!(Ledger::migrate(&config).await.expect("again"), applied);
     let ledger = Ledger::connect(&config)
         .await

@@ -46,6 +46,8 @@ enum Step {
         days_ahead: i64,
     },
     ExpireReservations,
+    /// The housekeeping sweep that draws single debits from their lots.
+    Draw,
     /// Submit an earlier step's exact request again.
     Retry {
         step: usize,
@@ -69,6 +71,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..8usize).prop_map(|reservation| Step::Release { reservation }),
         1 => (0..7i64).prop_map(|days_ahead| Step::ExpireLots { days_ahead }),
         1 => Just(Step::ExpireReservations),
+        1 => Just(Step::Draw),
         3 => (0..40usize).prop_map(|step| Step::Retry { step }),
         1 => prop::collection::vec((wallet, 1..200i64, any::<bool>(), 0..24u8), 1..6)
             .prop_map(|items| Step::Batch { items }),
@@ -264,6 +267,11 @@ impl World {
                         .zip(&after)
                         .all(|(b, a)| b.reserved == a.reserved)
                 );
+            }
+            Step::Draw => {
+                let before = self.balances().await;
+                self.ledger.draw_pending().await.expect("draw");
+                assert_eq!(before, self.balances().await, "drawing moves no credits");
             }
             Step::ExpireReservations => {
                 let before = self.balances().await;
