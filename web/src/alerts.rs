@@ -159,13 +159,24 @@ pub async fn after_balance_change_with(
 pub async fn rearm(state: &AppState, user_id: i64, available: i64) -> AppResult<()> {
     state
         .db
-        .exec(
-            "UPDATE web_alert_settings SET armed = 1 WHERE user_id = ? AND armed = 0 AND threshold <= ?",
-            vec![user_id.into(), available.into()],
-        )
+        .exec(REARM, vec![user_id.into(), available.into()])
         .await?;
     Ok(())
 }
+
+/// [`rearm`], in the caller's transaction.
+pub async fn rearm_in(
+    conn: &sea_orm::DatabaseTransaction,
+    backend: sea_orm::DbBackend,
+    user_id: i64,
+    available: i64,
+) -> AppResult<()> {
+    crate::db::exec(conn, backend, REARM, vec![user_id.into(), available.into()]).await?;
+    Ok(())
+}
+
+const REARM: &str =
+    "UPDATE web_alert_settings SET armed = 1 WHERE user_id = ? AND armed = 0 AND threshold <= ?";
 
 /// The newest alert, if the balance is still below the threshold.
 pub async fn active(state: &AppState, user_id: i64) -> AppResult<Option<(i64, i64)>> {

@@ -15,7 +15,7 @@ use axum::{
 use razorpay::{
     WebhookSecrets,
     signature::verify_webhook_signature,
-    wire::{EventType, PaymentStatus, WebhookEvent},
+    wire::{EventType, Payment, PaymentStatus, WebhookEvent},
 };
 use serde_json::json;
 
@@ -101,17 +101,25 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
             );
         }
     };
+    let handled = handled_already(&state, &event).await;
+    let now = now_micros();
     let stored = state
         .db
         .exec(
-            "INSERT INTO web_webhook_events (event_id, event, body, received_at, attempts) VALUES (?, ?, ?, ?, 0) \
-             ON CONFLICT (event_id) DO NOTHING",
-            vec![event_id.clone().into(), event.event.as_str().to_string().into(), text.to_string().into(), now_micros().into()],
+            "INSERT INTO web_webhook_events (event_id, event, body, received_at, attempts, processed_at) \
+             VALUES (?, ?, ?, ?, 0, ?) ON CONFLICT (event_id) DO NOTHING",
+            vec![
+                event_id.clone().into(),
+                event.event.as_str().to_string().into(),
+                text.to_string().into(),
+                now.into(),
+                handled.then_some(now).into(),
+            ],
         )
         .await;
     match stored {
         Ok(inserted) => {
-            if inserted == 1 {
+            if inserted == 1 && !handled {
                 state.webhook_wakeup.notify_one();
             }
             (
@@ -151,6 +159,7 @@ pub async fn process_pending(state: &AppState) -> AppResult<usize> {
         if claimed.is_empty() {
             return Ok(handled);
         }
+        let mut done: Vec<sea_orm::Value> = Vec::with_capacity(claimed.len());
         for row in &claimed {
             let event_id: String = col(row, "event_id")?;
             let body: String = col(row, "body")?;
@@ -159,16 +168,7 @@ pub async fn process_pending(state: &AppState) -> AppResult<usize> {
                 Err(e) => Err(anyhow::anyhow!("stored body no longer parses: {e}").into()),
             };
             match result {
-                Ok(()) => {
-                    state
-                        .db
-                        .exec(
-                            "UPDATE web_webhook_events SET processed_at = ?, locked_until = NULL, last_error = NULL WHERE event_id = ?",
-                            vec![now_micros().into(), event_id.into()],
-                        )
-                        .await?;
-                    handled += 1;
-                }
+                Ok(()) => done.push(event_id.into()),
                 Err(e) => {
                     tracing::warn!(event_id, error = %e, "webhook processing failed; will retry");
                     // Back off: the lease expires later for events that keep failing.
@@ -182,7 +182,69 @@ pub async fn process_pending(state: &AppState) -> AppResult<usize> {
                 }
             }
         }
+        // The events handled are marked in one write; were it lost, they would be handled again,
+        // which changes nothing (every effect is idempotent).
+        if !done.is_empty() {
+            handled += done.len();
+            let mut values = vec![now_micros().into()];
+            let placeholders = vec!["?"; done.len()].join(", ");
+            values.extend(done);
+            state
+                .db
+                .exec(
+                    &format!(
+                        "UPDATE web_webhook_events SET processed_at = ?, locked_until = NULL, last_error = NULL \
+                         WHERE event_id IN ({placeholders})"
+                    ),
+                    values,
+                )
+                .await?;
+        }
     }
+}
+
+/// A payment event's payment and the top-up of its order, if the order is ours.
+async fn payment_and_topup<'e>(
+    state: &AppState,
+    event: &'e WebhookEvent,
+) -> AppResult<Option<(&'e Payment, topups::Topup)>> {
+    let Some(snapshot) = event.payment() else {
+        return Ok(None);
+    };
+    let order_id = snapshot
+        .order_id
+        .clone()
+        .or_else(|| event.order().map(|o| o.id.clone()));
+    let Some(order_id) = order_id else {
+        return Ok(None);
+    };
+    let topup = topups::find_by_order(&state.db, &order_id).await?;
+    if topup.is_none() {
+        tracing::info!(order_id, "webhook for an order that is not ours; ignored");
+    }
+    Ok(topup.map(|t| (snapshot, t)))
+}
+
+/// Already credited for this very payment (the callback or an earlier event got there first):
+/// nothing to fetch and nothing to write. The credit and the top-up's `paid` commit together, so
+/// `paid` means credited.
+fn credited(topup: &topups::Topup, payment: &Payment) -> bool {
+    topup.status == topups::Status::Paid && topup.payment_id.as_deref() == Some(payment.id.as_str())
+}
+
+/// True for a payment event about a payment already credited: it is stored as handled at once,
+/// without a round through the worker (two fewer writes for each of a top-up's usual three
+/// events, which mostly arrive after the callback credited it).
+async fn handled_already(state: &AppState, event: &WebhookEvent) -> bool {
+    let payment_event = matches!(
+        event.event,
+        EventType::PaymentAuthorized | EventType::PaymentCaptured | EventType::OrderPaid
+    );
+    payment_event
+        && matches!(
+            payment_and_topup(state, event).await,
+            Ok(Some((payment, topup))) if credited(&topup, payment)
+        )
 }
 
 /// What one event means for our top-ups.
@@ -192,20 +254,12 @@ async fn process(state: &AppState, event: &WebhookEvent) -> AppResult<()> {
         | EventType::PaymentCaptured
         | EventType::PaymentFailed
         | EventType::OrderPaid => {
-            let Some(snapshot) = event.payment() else {
+            let Some((snapshot, topup)) = payment_and_topup(state, event).await? else {
                 return Ok(());
             };
-            let order_id = snapshot
-                .order_id
-                .clone()
-                .or_else(|| event.order().map(|o| o.id.clone()));
-            let Some(order_id) = order_id else {
+            if credited(&topup, snapshot) {
                 return Ok(());
-            };
-            let Some(topup) = topups::find_by_order(&state.db, &order_id).await? else {
-                tracing::info!(order_id, "webhook for an order that is not ours; ignored");
-                return Ok(());
-            };
+            }
             // A captured snapshot is final; any other may be stale (events come in any order), so
             // ask Razorpay for the payment as it is now.
             let payment = if snapshot.status == PaymentStatus::Captured {

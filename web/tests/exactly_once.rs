@@ -166,6 +166,7 @@ on_both_backends!(
     reconciliation_credits_what_no_one_reported,
     reconciliation_finds_late_authorisations_and_expires_dead_top_ups,
     every_report_at_once_credits_once,
+    a_webhook_for_a_credited_payment_is_stored_as_handled,
     forged_and_malformed_webhooks_are_refused,
     a_callback_replayed_by_another_user_credits_nothing_more,
     refunds_take_credits_back_as_far_as_they_go,
@@ -289,6 +290,51 @@ async fn every_report_at_once_credits_once(app: TestApp) {
     }
     assert!(!order.is_empty());
     assert_credited_once(&app, "storm@example.com", 9_000).await;
+}
+
+/// The callback credited the payment; Razorpay's webhook about it arrives afterwards. It is stored
+/// (deduplication, the record) already handled: no trip through the worker, nothing moves.
+async fn a_webhook_for_a_credited_payment_is_stored_as_handled(app: TestApp) {
+    app.fake.fake.set_webhook(None, None);
+    app.sign_up("late-hook@example.com").await;
+    let (_, answer) = app
+        .pay_directly("300", json!({"method": "upi", "vpa": UPI_OK}))
+        .await;
+    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
+    assert_eq!(app.credits_of("late-hook@example.com").await, 3_000);
+    let mut payment = answer["payment"].clone();
+    payment["status"] = json!("captured");
+    payment["captured"] = json!(true);
+    let body = json!({
+        "entity": "event", "account_id": "acc_KalpFake000001", "event": "payment.captured",
+        "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": 1_700_000_000
+    })
+    .to_string();
+    let sent = app
+        .send_webhook(
+            &app.url,
+            "EvtLateHook0001",
+            &body,
+            fake_razorpay::DEV_WEBHOOK_SECRET,
+        )
+        .await;
+    assert_eq!(sent, StatusCode::OK);
+    let row = app
+        .state
+        .db
+        .one(
+            "SELECT attempts, processed_at FROM web_webhook_events WHERE event_id = 'EvtLateHook0001'",
+            vec![],
+        )
+        .await
+        .expect("read")
+        .expect("stored");
+    assert_eq!(row.try_get::<i64>("", "attempts").ok(), Some(0));
+    assert!(matches!(
+        row.try_get::<Option<i64>>("", "processed_at"),
+        Ok(Some(_))
+    ));
+    assert_credited_once(&app, "late-hook@example.com", 3_000).await;
 }
 
 async fn forged_and_malformed_webhooks_are_refused(app: TestApp) {

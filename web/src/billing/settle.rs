@@ -109,6 +109,18 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
         topups::flag(&state.db, topup.id, &reason).await?;
         return Ok(Outcome::Flagged { reason });
     }
+    // The callback and the payment's webhooks race to capture and credit: when the other one has
+    // already credited this payment, answer from the top-up without taking the single writer.
+    // (The ledger's idempotency key stays the guard; this read only saves the round.)
+    if let Some(now) = topups::find(&state.db, topup.id).await?
+        && now.status == topups::Status::Paid
+        && now.payment_id.as_deref() == Some(payment.id.as_str())
+    {
+        return Ok(Outcome::Credited {
+            credits,
+            replayed: true,
+        });
+    }
     let wallet = wallet_of(state, topup.user_id).await?;
     let request = ledger::Credit {
         wallet,
@@ -136,9 +148,17 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
         ],
     )
     .await?;
+    // A top-up may lift the balance back over the alert threshold: re-arm it in the same
+    // transaction (one trip to the single writer, not two).
+    let balance = tx.balance(wallet).await?;
+    crate::alerts::rearm_in(
+        tx.connection(),
+        state.db.backend,
+        topup.user_id,
+        balance.available,
+    )
+    .await?;
     tx.commit().await?;
-    let balance = state.ledger.balance(wallet).await?;
-    crate::alerts::rearm(state, topup.user_id, balance.available).await?;
     if !receipt.replayed {
         tracing::info!(
             topup = topup.id,
