@@ -16,7 +16,7 @@ const USAGE: &str = "usage: cargo xtask <command>
 
 commands:
   ci     run what CI runs: cargo test, the PostgreSQL tests, e2e, fmt --check, clippy
-  bench  measure the ledger and the API against same-run baselines [--quick]
+  bench  measure the ledger and the API against same-run baselines [--quick] [--only ledger|app]
          (target/bench/results.json; PostgreSQL too when DATABASE_URL is set)
   e2e    run the scenarios in fixtures/scenarios/ against the real stack over HTTP
          [--browser: the journey in headless Chromium, screenshots in target/e2e/]

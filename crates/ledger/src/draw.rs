@@ -13,13 +13,13 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use sea_orm::{DbBackend, Value};
+use sea_orm::DbBackend;
 
 use crate::{
     batch::{placeholders, subtract_guarded},
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
-    ops::LOT_ORDER,
+    ops::{LOT_ORDER, record_allocations},
     types::AccountId,
 };
 
@@ -208,19 +208,5 @@ pub(crate) async fn allocate(tx: &Tx, debits: &BTreeMap<i64, Vec<(i64, i64)>>) -
             "a lot changed while debits were drawn from it".into(),
         ));
     }
-    for chunk in allocations.chunks(CHUNK) {
-        let values = chunk
-            .iter()
-            .flat_map(|(t, lot, amount)| [Value::from(*t), Value::from(*lot), Value::from(*amount)])
-            .collect();
-        tx.exec(
-            &format!(
-                "INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) VALUES {}",
-                placeholders("(?, ?, ?)", chunk.len())
-            ),
-            values,
-        )
-        .await?;
-    }
-    Ok(())
+    record_allocations(tx, &allocations).await
 }

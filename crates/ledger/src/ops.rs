@@ -467,27 +467,32 @@ async fn hold_lots(
     Ok(())
 }
 
-async fn record_allocations(
-    tx: &Tx,
-    transfer: TransferId,
-    taken: &[(i64, i64)],
-) -> LedgerResult<()> {
-    if taken.is_empty() {
-        return Ok(());
+/// Records which lots paid for which transfers: `(transfer, lot, amount)` rows, a chunk of rows
+/// per statement.
+pub(crate) async fn record_allocations(tx: &Tx, rows: &[(i64, i64, i64)]) -> LedgerResult<()> {
+    for chunk in rows.chunks(500) {
+        let values = chunk
+            .iter()
+            .flat_map(|(t, lot, amount)| [Value::from(*t), Value::from(*lot), Value::from(*amount)])
+            .collect();
+        tx.exec(
+            &format!(
+                "INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) VALUES {}",
+                vec!["(?, ?, ?)"; chunk.len()].join(", ")
+            ),
+            values,
+        )
+        .await?;
     }
-    let placeholders = vec!["(?, ?, ?)"; taken.len()].join(", ");
-    let mut values: Vec<Value> = Vec::with_capacity(taken.len() * 3);
-    for (lot, amount) in taken {
-        values.extend([transfer.0.into(), (*lot).into(), (*amount).into()]);
-    }
-    tx.exec(
-        &format!(
-            "INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) VALUES {placeholders}"
-        ),
-        values,
-    )
-    .await?;
     Ok(())
+}
+
+/// The allocation rows of one transfer paid by `(lot, amount)`s.
+fn paid_by(transfer: TransferId, taken: &[(i64, i64)]) -> Vec<(i64, i64, i64)> {
+    taken
+        .iter()
+        .map(|(lot, amount)| (transfer.0, *lot, *amount))
+        .collect()
 }
 
 pub(crate) async fn reserve(tx: &Tx, req: &Reserve, now: i64) -> LedgerResult<Reservation> {
@@ -653,7 +658,8 @@ pub(crate) async fn finish_reservation(
             }),
         };
     }
-    // What the wallet spent before goes back on the lots before the unused hold does.
+    // Debits made while this was held drew from the lots as they were then, without the hold:
+    // settle them before the hold goes back to the lots.
     draw_pending(tx, &[reservation.wallet]).await?;
     let held = tx
         .all(
@@ -736,7 +742,7 @@ pub(crate) async fn finish_reservation(
         )
         .await?
         .ok_or_else(|| LedgerError::Inconsistent(format!("reservation {id} was settled twice")))?;
-        record_allocations(tx, transfer, &spent).await?;
+        record_allocations(tx, &paid_by(transfer, &spent)).await?;
     }
     reservation.used = (status == ReservationStatus::Settled).then_some(used);
     Ok(reservation)
@@ -868,7 +874,7 @@ pub(crate) async fn expire_lots(
                 "wallet {wallet} could not give up lot {lot}"
             )));
         }
-        record_allocations(tx, transfer, &[(lot, remaining)]).await?;
+        record_allocations(tx, &paid_by(transfer, &[(lot, remaining)])).await?;
         count += 1;
     }
     Ok(count)
@@ -967,7 +973,7 @@ pub(crate) async fn take_back_paid(
             )));
         }
     }
-    record_allocations(tx, id, &taken).await?;
+    record_allocations(tx, &paid_by(id, &taken)).await?;
     Ok(Some(Receipt {
         transfer: load_transfer(tx, id).await?,
         replayed: false,
