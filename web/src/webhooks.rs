@@ -225,13 +225,6 @@ async fn payment_and_topup<'e>(
     Ok(topup.map(|t| (snapshot, t)))
 }
 
-/// Already credited for this very payment (the callback or an earlier event got there first):
-/// nothing to fetch and nothing to write. The credit and the top-up's `paid` commit together, so
-/// `paid` means credited.
-fn credited(topup: &topups::Topup, payment: &Payment) -> bool {
-    topup.status == topups::Status::Paid && topup.payment_id.as_deref() == Some(payment.id.as_str())
-}
-
 /// True for a payment event about a payment already credited: it is stored as handled at once,
 /// without a round through the worker (two fewer writes for each of a top-up's usual three
 /// events, which mostly arrive after the callback credited it).
@@ -243,7 +236,7 @@ async fn handled_already(state: &AppState, event: &WebhookEvent) -> bool {
     payment_event
         && matches!(
             payment_and_topup(state, event).await,
-            Ok(Some((payment, topup))) if credited(&topup, payment)
+            Ok(Some((payment, topup))) if topup.credited_by(&payment.id)
         )
 }
 
@@ -257,7 +250,9 @@ async fn process(state: &AppState, event: &WebhookEvent) -> AppResult<()> {
             let Some((snapshot, topup)) = payment_and_topup(state, event).await? else {
                 return Ok(());
             };
-            if credited(&topup, snapshot) {
+            // Already credited for this very payment (the callback or an earlier event got there
+            // first): nothing to fetch and nothing to write.
+            if topup.credited_by(&snapshot.id) {
                 return Ok(());
             }
             // A captured snapshot is final; any other may be stale (events come in any order), so

@@ -26,7 +26,7 @@ use crate::{
 };
 
 /// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-const CHUNK: usize = 500;
+pub(crate) const CHUNK: usize = 500;
 
 /// True when the set-based path gives the same answers as the item-by-item one: no key repeats
 /// within the batch (a repeat's answer depends on how the first one went).

@@ -16,15 +16,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sea_orm::DbBackend;
 
 use crate::{
-    batch::{placeholders, subtract_guarded},
+    batch::{CHUNK, placeholders, subtract_guarded},
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
     ops::{LOT_ORDER, record_allocations},
     types::AccountId,
 };
 
-/// Rows per multi-row statement.
-const CHUNK: usize = 500;
 /// Transfers read per page while looking for a wallet's undrawn debits.
 const PAGE: i64 = 256;
 

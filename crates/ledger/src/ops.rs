@@ -470,7 +470,7 @@ async fn hold_lots(
 /// Records which lots paid for which transfers: `(transfer, lot, amount)` rows, a chunk of rows
 /// per statement.
 pub(crate) async fn record_allocations(tx: &Tx, rows: &[(i64, i64, i64)]) -> LedgerResult<()> {
-    for chunk in rows.chunks(500) {
+    for chunk in rows.chunks(crate::batch::CHUNK) {
         let values = chunk
             .iter()
             .flat_map(|(t, lot, amount)| [Value::from(*t), Value::from(*lot), Value::from(*amount)])

@@ -182,20 +182,12 @@ async fn compare(set_based: Ledger, one_by_one: Ledger, case: Case) {
     assert_audit_clean(&set_based).await;
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, max_shrink_iters: 100, ..ProptestConfig::default() })]
 
     #[test]
     fn a_debit_batch_answers_like_one_debit_at_a_time_on_sqlite(case in case()) {
-        runtime().block_on(async {
+        common::runtime().block_on(async {
             let (a, b) = (common::sqlite().await, common::sqlite().await);
             compare(a.ledger.clone(), b.ledger.clone(), case).await;
         });
@@ -207,7 +199,7 @@ proptest! {
 
     #[test]
     fn a_debit_batch_answers_like_one_debit_at_a_time_on_postgres(case in case()) {
-        runtime().block_on(async {
+        common::runtime().block_on(async {
             let Some(a) = common::postgres().await else { return };
             let Some(b) = common::postgres().await else { return };
             compare(a.ledger.clone(), b.ledger.clone(), case).await;

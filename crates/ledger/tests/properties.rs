@@ -368,20 +368,12 @@ async fn simulate(ledger: Ledger, steps: Vec<Step>) {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime")
-}
-
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, max_shrink_iters: 200, ..ProptestConfig::default() })]
 
     #[test]
     fn random_operations_keep_every_invariant_on_sqlite(steps in prop::collection::vec(step(), 1..40)) {
-        runtime().block_on(async {
+        common::runtime().block_on(async {
             let t = common::sqlite().await;
             simulate(t.ledger.clone(), steps).await;
         });
@@ -393,7 +385,7 @@ proptest! {
 
     #[test]
     fn random_operations_keep_every_invariant_on_postgres(steps in prop::collection::vec(step(), 1..40)) {
-        runtime().block_on(async {
+        common::runtime().block_on(async {
             let Some(t) = common::postgres().await else { return };
             simulate(t.ledger.clone(), steps).await;
         });

@@ -113,8 +113,7 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
     // already credited this payment, answer from the top-up without taking the single writer.
     // (The ledger's idempotency key stays the guard; this read only saves the round.)
     if let Some(now) = topups::find(&state.db, topup.id).await?
-        && now.status == topups::Status::Paid
-        && now.payment_id.as_deref() == Some(payment.id.as_str())
+        && now.credited_by(&payment.id)
     {
         return Ok(Outcome::Credited {
             credits,

@@ -75,6 +75,11 @@ const COLUMNS: &str = "id, user_id, amount_paise, credits, status, razorpay_orde
     razorpay_payment_id, method, failure_reason, created_at";
 
 impl Topup {
+    /// Paid with this very payment, and so credited: the credit and `paid` commit together.
+    pub fn credited_by(&self, payment_id: &str) -> bool {
+        self.status == Status::Paid && self.payment_id.as_deref() == Some(payment_id)
+    }
+
     fn from_row(row: &QueryResult) -> Result<Topup, DbErr> {
         Ok(Topup {
             id: col(row, "id")?,

@@ -129,3 +129,12 @@ pub async fn assert_audit_clean(ledger: &Ledger) {
     let report = ledger.audit().await.expect("audit runs");
     assert!(report.is_clean(), "audit found problems:\n{report}");
 }
+
+/// The runtime a property test's cases run on (proptest's closures are synchronous).
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
