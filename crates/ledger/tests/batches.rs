@@ -72,15 +72,7 @@ fn debit(wallet: AccountId, amount: i64, sms: bool, k: u8) -> Debit {
 
 /// Sets up the case's wallets, lots and earlier debits; returns the batch's debits.
 async fn prepare(ledger: &Ledger, case: &Case) -> Vec<Debit> {
-    let mut wallets = Vec::new();
-    for i in 0..WALLETS {
-        wallets.push(
-            ledger
-                .open_wallet(&format!("user:{i}"))
-                .await
-                .expect("wallet"),
-        );
-    }
+    let mut wallets = common::open_wallets(ledger, WALLETS).await;
     wallets.push(AccountId(999_999));
     wallets.push(
         ledger

@@ -347,15 +347,7 @@ impl World {
 }
 
 async fn simulate(ledger: Ledger, steps: Vec<Step>) {
-    let mut wallets = Vec::new();
-    for i in 0..WALLETS {
-        wallets.push(
-            ledger
-                .open_wallet(&format!("user:{i}"))
-                .await
-                .expect("wallet"),
-        );
-    }
+    let wallets = common::open_wallets(&ledger, WALLETS).await;
     let mut world = World {
         ledger,
         wallets,

@@ -138,3 +138,17 @@ pub fn runtime() -> tokio::runtime::Runtime {
         .build()
         .expect("runtime")
 }
+
+/// Wallets `user:0` … `user:{n-1}`.
+pub async fn open_wallets(ledger: &Ledger, n: usize) -> Vec<ledger::AccountId> {
+    let mut wallets = Vec::with_capacity(n);
+    for i in 0..n {
+        wallets.push(
+            ledger
+                .open_wallet(&format!("user:{i}"))
+                .await
+                .expect("wallet"),
+        );
+    }
+    wallets
+}
