@@ -32,10 +32,9 @@ pub enum Answer {
     KeyReused,
 }
 
-/// How to remember a charge's answer under the caller's idempotency key.
+/// How to remember a charge's answer, found again through the debit's idempotency key.
 pub struct Record {
     pub user_id: i64,
-    pub key: String,
     pub request_hash: String,
     pub answer: RenderAnswer,
 }
@@ -163,18 +162,16 @@ async fn apply(
     let mut to_charge = Vec::new();
     for (index, (debit, record)) in work.into_iter().enumerate() {
         let known = record.as_ref().and_then(|r| {
-            stored
-                .get(&(r.user_id, r.key.clone()))
-                .map(|(hash, status, body)| {
-                    if *hash == r.request_hash {
-                        Answer::Stored {
-                            status: *status,
-                            body: body.clone(),
-                        }
-                    } else {
-                        Answer::KeyReused
+            stored.get(debit.key.as_str()).map(|(hash, status, body)| {
+                if *hash == r.request_hash {
+                    Answer::Stored {
+                        status: *status,
+                        body: body.clone(),
                     }
-                })
+                } else {
+                    Answer::KeyReused
+                }
+            })
         });
         match known {
             Some(answer) => answers.push(Some(Ok(answer))),
@@ -202,8 +199,8 @@ async fn apply(
             let answer = record.map(|record| {
                 let text = (record.answer)(&receipt, &balance);
                 rows.push(vec![
+                    receipt.transfer.id.0.into(),
                     record.user_id.into(),
-                    record.key.into(),
                     record.request_hash.into(),
                     text.clone().into(),
                     now.into(),
@@ -223,8 +220,8 @@ async fn apply(
             conn,
             backend,
             &format!(
-                "INSERT INTO web_charges (user_id, idempotency_key, request_hash, status, response, created_at) \
-                 VALUES {} ON CONFLICT (user_id, idempotency_key) DO NOTHING",
+                "INSERT INTO web_charge_answers (transfer_id, user_id, request_hash, status, response, created_at) \
+                 VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
                 vec!["(?, ?, ?, 201, ?, ?)"; chunk.len()].join(", ")
             ),
             chunk.concat(),
@@ -238,17 +235,18 @@ async fn apply(
         .collect())
 }
 
-/// Answers already stored for the batch's idempotency keys: (user, key) → (request hash, status,
-/// body).
+/// Answers already stored for the batch's charges: the debit's ledger key → (request hash,
+/// status, body). The ledger's unique key finds the transfer; the answer is stored under it.
 async fn stored_answers(
     conn: &sea_orm::DatabaseTransaction,
     backend: DbBackend,
     work: &[(Debit, Option<Record>)],
-) -> LedgerResult<HashMap<(i64, String), (String, i64, String)>> {
+) -> LedgerResult<HashMap<String, (String, i64, String)>> {
     use sea_orm::ConnectionTrait;
-    let keys: Vec<(i64, &str)> = work
+    let keys: Vec<&str> = work
         .iter()
-        .filter_map(|(_, record)| record.as_ref().map(|r| (r.user_id, r.key.as_str())))
+        .filter(|(_, record)| record.is_some())
+        .map(|(debit, _)| debit.key.as_str())
         .collect();
     let mut found = HashMap::new();
     for chunk in keys.chunks(CHUNK) {
@@ -256,20 +254,17 @@ async fn stored_answers(
             .query_all_raw(ledger::statement(
                 backend,
                 &format!(
-                    "WITH v (user_id, idempotency_key) AS (VALUES {}) \
-                     SELECT c.user_id, c.idempotency_key, c.request_hash, c.status, c.response \
-                     FROM v JOIN web_charges c ON c.user_id = v.user_id AND c.idempotency_key = v.idempotency_key",
-                    vec!["(?, ?)"; chunk.len()].join(", ")
+                    "SELECT t.idempotency_key, a.request_hash, a.status, a.response \
+                     FROM ledger_transfers t JOIN web_charge_answers a ON a.transfer_id = t.id \
+                     WHERE t.idempotency_key IN ({})",
+                    vec!["?"; chunk.len()].join(", ")
                 ),
-                chunk
-                    .iter()
-                    .flat_map(|(u, k)| [sea_orm::Value::from(*u), sea_orm::Value::from(*k)])
-                    .collect(),
+                chunk.iter().map(|k| sea_orm::Value::from(*k)).collect(),
             ))
             .await?;
         for row in &rows {
             found.insert(
-                (col(row, "user_id")?, col(row, "idempotency_key")?),
+                col(row, "idempotency_key")?,
                 (
                     col(row, "request_hash")?,
                     col(row, "status")?,

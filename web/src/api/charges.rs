@@ -174,6 +174,12 @@ pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     Ok(key.to_string())
 }
 
+/// The ledger's idempotency key for a charge: per account, and a hash of the caller's key (any
+/// printable ASCII, up to 100 characters) so it has a fixed length. Its answer is found through it.
+pub fn ledger_key(user_id: i64, idempotency_key: &str) -> String {
+    format!("charge:{user_id}:{}", sha256_hex(idempotency_key))
+}
+
 fn stored(status: i64, body: String, replayed: bool) -> Response {
     let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::CREATED);
     let mut response = (
@@ -206,7 +212,7 @@ pub async fn create(
         amount: ledger::Credits::new(priced.credits)
             .map_err(|_| invalid("The charge is too large."))?,
         kind: request.service.debit_kind(),
-        key: ledger::IdempotencyKey::new(format!("charge:{}:{}", caller.user_id, sha256_hex(&key)))
+        key: ledger::IdempotencyKey::new(ledger_key(caller.user_id, &key))
             .map_err(ApiError::internal)?,
         reference: request.reference.clone(),
         memo: Some(format!(
@@ -229,7 +235,6 @@ pub async fn create(
     let messages = priced.messages;
     let record = Record {
         user_id: caller.user_id,
-        key,
         request_hash,
         answer: Box::new(move |receipt, balance| {
             json!({
