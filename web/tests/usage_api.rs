@@ -212,6 +212,26 @@ async fn charges_are_priced_idempotent_and_refused_when_short(app: TestApp) {
         (StatusCode::CONFLICT, Some("idempotency_key_reused"))
     );
 
+    // The same key for other recipients at the same price: the ledger sees the same debit, the
+    // answer's request does not match, so it is a conflict too, and nothing is charged twice.
+    let (status, _, _) = api
+        .charge(
+            "to-asha",
+            json!({"service": "email", "lines": [{"destination": "asha@example.com"}]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, conflict, _) = api
+        .charge(
+            "to-asha",
+            json!({"service": "email", "lines": [{"destination": "ravi@example.com"}]}),
+        )
+        .await;
+    assert_eq!(
+        (status, conflict["error"]["code"].as_str()),
+        (StatusCode::CONFLICT, Some("idempotency_key_reused"))
+    );
+
     // SMS by destination country: India 3 credits a segment, the US 40, elsewhere the default 3.
     let lines = json!([{"destination": "+919876543210", "segments": 2}, {"destination": "+14155550100"}, {"destination": "+8613800138000"}]);
     let (status, sms, _) = api
@@ -254,16 +274,16 @@ async fn charges_are_priced_idempotent_and_refused_when_short(app: TestApp) {
             short["error"]["available"].as_i64(),
             short["error"]["required"].as_i64()
         ),
-        (Some(89_941), Some(3_000_000))
+        (Some(89_940), Some(3_000_000))
     );
     let (_, balance) = api.get("/api/v1/balance").await;
-    assert_eq!(balance["available"], 89_941, "nothing was charged");
+    assert_eq!(balance["available"], 89_940, "nothing was charged");
 
     let (_, history) = app.get_html("/billing/history?type=email").await;
     assert!(history.contains("Email: 10 message(s) · newsletter-1"));
     let (_, dashboard) = app.get_html("/dashboard").await;
     assert!(
-        dashboard.contains("Usage by day") && dashboard.contains("10,010"),
+        dashboard.contains("Usage by day") && dashboard.contains("10,011"),
         "{dashboard}"
     );
     app.audit_clean().await;

@@ -1,7 +1,7 @@
 //! Group commit: charges that queue up while the previous batch commits are applied in one
-//! database transaction — the lookup of answers already stored for their idempotency keys, the
-//! ledger debits, and the new answers, one fsync for all of them — and each request still gets
-//! its own answer. Durable throughput is then not capped at one commit per request.
+//! database transaction — the ledger debits (whose unique keys find retries), the answers stored
+//! for those retries, and the new answers, one fsync for all of them — and each request still
+//! gets its own answer. Durable throughput is then not capped at one commit per request.
 
 use std::{
     collections::{BTreeSet, HashMap},
@@ -157,63 +157,66 @@ async fn apply(
 ) -> LedgerResult<Vec<LedgerResult<Answer>>> {
     let tx = ledger.begin().await?;
     let conn = tx.connection();
-    let stored = stored_answers(conn, backend, &work).await?;
-    let mut answers: Vec<Option<LedgerResult<Answer>>> = Vec::with_capacity(work.len());
-    let mut to_charge = Vec::new();
-    for (index, (debit, record)) in work.into_iter().enumerate() {
-        let known = record.as_ref().and_then(|r| {
-            stored.get(debit.key.as_str()).map(|(hash, status, body)| {
-                if *hash == r.request_hash {
-                    Answer::Stored {
-                        status: *status,
-                        body: body.clone(),
-                    }
-                } else {
-                    Answer::KeyReused
-                }
-            })
-        });
-        match known {
-            Some(answer) => answers.push(Some(Ok(answer))),
-            None => {
-                answers.push(None);
-                to_charge.push((index, debit, record));
-            }
-        }
-    }
-    // The debits in a few set-based statements, then their answers in a few multi-row ones.
-    let debits: Vec<Debit> = to_charge.iter().map(|(_, d, _)| d.clone()).collect();
+    // The debits first, set-based. The ledger's unique keys find retries as replays in the same
+    // lookup, so stored answers are read only for those: no statement for them in a batch of new
+    // charges.
+    let (debits, records): (Vec<Debit>, Vec<Option<Record>>) = work.into_iter().unzip();
     let decided = tx.debit_many(&debits).await?;
-    let users: BTreeSet<i64> = to_charge
+    let replayed: Vec<i64> = decided
         .iter()
-        .filter_map(|(_, _, r)| r.as_ref().map(|r| r.user_id))
+        .filter_map(|result| match result {
+            Ok((receipt, _)) if receipt.replayed => Some(receipt.transfer.id.0),
+            _ => None,
+        })
         .collect();
+    let stored = stored_answers(conn, backend, &replayed).await?;
+    let users: BTreeSet<i64> = records.iter().flatten().map(|r| r.user_id).collect();
     let settings = alert_settings(conn, backend, &users).await?;
     let now = now_micros();
     let mut rows: Vec<Vec<sea_orm::Value>> = Vec::new();
-    for ((index, _, record), result) in to_charge.into_iter().zip(decided) {
+    let mut answers = Vec::with_capacity(decided.len());
+    for (record, result) in records.into_iter().zip(decided) {
+        let (receipt, balance) = match result {
+            Ok(charged) => charged,
+            Err(e) => {
+                answers.push(Err(e));
+                continue;
+            }
+        };
+        if let (Some(record), Some((hash, status, body))) =
+            (&record, stored.get(&receipt.transfer.id.0))
+        {
+            // A retry: the original answer, if it is the same request.
+            answers.push(Ok(if *hash == record.request_hash {
+                Answer::Stored {
+                    status: *status,
+                    body: body.clone(),
+                }
+            } else {
+                Answer::KeyReused
+            }));
+            continue;
+        }
         let alert = record
             .as_ref()
             .and_then(|r| settings.get(&r.user_id).copied());
-        answers[index] = Some(result.map(|(receipt, balance)| {
-            let answer = record.map(|record| {
-                let text = (record.answer)(&receipt, &balance);
-                rows.push(vec![
-                    receipt.transfer.id.0.into(),
-                    record.user_id.into(),
-                    record.request_hash.into(),
-                    text.clone().into(),
-                    now.into(),
-                ]);
-                text
-            });
-            Answer::Charged(Charged {
-                receipt,
-                balance,
-                answer,
-                alert,
-            })
-        }));
+        let answer = record.map(|record| {
+            let text = (record.answer)(&receipt, &balance);
+            rows.push(vec![
+                receipt.transfer.id.0.into(),
+                record.user_id.into(),
+                record.request_hash.into(),
+                text.clone().into(),
+                now.into(),
+            ]);
+            text
+        });
+        answers.push(Ok(Answer::Charged(Charged {
+            receipt,
+            balance,
+            answer,
+            alert,
+        })));
     }
     for chunk in rows.chunks(CHUNK) {
         exec(
@@ -229,42 +232,32 @@ async fn apply(
         .await?;
     }
     tx.commit().await?;
-    Ok(answers
-        .into_iter()
-        .map(|a| a.unwrap_or_else(|| Err(LedgerError::Inconsistent("a charge was skipped".into()))))
-        .collect())
+    Ok(answers)
 }
 
-/// Answers already stored for the batch's charges: the debit's ledger key → (request hash,
-/// status, body). The ledger's unique key finds the transfer; the answer is stored under it.
+/// Answers stored for these transfers: transfer id → (request hash, status, body).
 async fn stored_answers(
     conn: &sea_orm::DatabaseTransaction,
     backend: DbBackend,
-    work: &[(Debit, Option<Record>)],
-) -> LedgerResult<HashMap<String, (String, i64, String)>> {
+    transfers: &[i64],
+) -> LedgerResult<HashMap<i64, (String, i64, String)>> {
     use sea_orm::ConnectionTrait;
-    let keys: Vec<&str> = work
-        .iter()
-        .filter(|(_, record)| record.is_some())
-        .map(|(debit, _)| debit.key.as_str())
-        .collect();
     let mut found = HashMap::new();
-    for chunk in keys.chunks(CHUNK) {
+    for chunk in transfers.chunks(CHUNK) {
         let rows = conn
             .query_all_raw(ledger::statement(
                 backend,
                 &format!(
-                    "SELECT t.idempotency_key, a.request_hash, a.status, a.response \
-                     FROM ledger_transfers t JOIN web_charge_answers a ON a.transfer_id = t.id \
-                     WHERE t.idempotency_key IN ({})",
+                    "SELECT transfer_id, request_hash, status, response FROM web_charge_answers \
+                     WHERE transfer_id IN ({})",
                     vec!["?"; chunk.len()].join(", ")
                 ),
-                chunk.iter().map(|k| sea_orm::Value::from(*k)).collect(),
+                chunk.iter().map(|id| sea_orm::Value::from(*id)).collect(),
             ))
             .await?;
         for row in &rows {
             found.insert(
-                col(row, "idempotency_key")?,
+                col(row, "transfer_id")?,
                 (
                     col(row, "request_hash")?,
                     col(row, "status")?,
