@@ -46,16 +46,24 @@ pub(crate) struct Pools {
     pub write: DatabaseConnection,
     pub read: DatabaseConnection,
     pub backend: DbBackend,
+    /// SQLite: the checkpointer runs while any clone of this lives.
+    _checkpointer: Option<std::sync::Arc<()>>,
 }
 
 pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
     if config.url.starts_with("sqlite:") {
         let write = Database::connect(sqlite_options(config, 1)).await?;
         let read = Database::connect(sqlite_options(config, config.pool_size.max(1))).await?;
+        let alive = std::sync::Arc::new(());
+        spawn_checkpointer(
+            Database::connect(sqlite_options(config, 1)).await?,
+            std::sync::Arc::downgrade(&alive),
+        );
         Ok(Pools {
             write,
             read,
             backend: DbBackend::Sqlite,
+            _checkpointer: Some(alive),
         })
     } else if config.url.starts_with("postgres:") || config.url.starts_with("postgresql:") {
         if let Some(schema) = &config.pg_schema {
@@ -76,6 +84,7 @@ pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
             write: pool.clone(),
             read: pool,
             backend: DbBackend::Postgres,
+            _checkpointer: None,
         })
     } else {
         Err(LedgerError::InvalidRequest(format!(
@@ -113,6 +122,38 @@ fn sqlite_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
             .statement_cache_capacity(STATEMENT_CACHE)
     });
     opts
+}
+
+/// How often the checkpointer copies committed WAL frames back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
+
+/// Copies the WAL back into the database from a connection of its own, beside the writer, so
+/// that commits don't pay for it. SQLite's automatic checkpoint runs inside the commit that finds
+/// 1,000 frames in the WAL; under the API's load about one group commit in twelve took 3 ms
+/// longer for it (measured). That automatic checkpoint stays: it now finds nearly everything
+/// copied, so it costs the commit a few frames and one fsync, and, being the writer's, it is what
+/// lets the WAL start over from the beginning under continuous writes. (A checkpoint from another
+/// connection can only restart the WAL if it catches up between two write transactions: with the
+/// automatic one raised to 10,000 frames instead, the WAL grew through the whole top-up run and
+/// top-ups were a fifth slower, measured.) Passive: it never waits for, or blocks, the writer.
+fn spawn_checkpointer(connection: DatabaseConnection, alive: std::sync::Weak<()>) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(CHECKPOINT_EVERY);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if alive.upgrade().is_none() {
+                break;
+            }
+            if let Err(e) = connection
+                .execute_unprepared("PRAGMA wal_checkpoint(PASSIVE)")
+                .await
+            {
+                tracing::warn!(error = %e, "WAL checkpoint failed");
+            }
+        }
+        let _ = connection.close().await;
+    });
 }
 
 fn validate_identifier(name: &str) -> LedgerResult<()> {
