@@ -146,36 +146,34 @@ async fn undrawn_debits(tx: &Tx, wallet: i64, undrawn: i64) -> LedgerResult<Vec<
     Ok(found)
 }
 
-/// Draws each wallet's `(transfer, amount)` debits, in the order given, from its lots in
-/// spending order: the lots lose `remaining`, the allocations are recorded.
-pub(crate) async fn allocate(tx: &Tx, debits: &BTreeMap<i64, Vec<(i64, i64)>>) -> LedgerResult<()> {
-    let needs: Vec<(i64, i64)> = debits
-        .iter()
-        .map(|(wallet, items)| (*wallet, items.iter().map(|(_, amount)| amount).sum()))
-        .collect();
+/// Lots read per wallet at first: nearly always enough to cover what a batch draws.
+const FIRST_LOTS: usize = 16;
+
+/// The open lots of each `(wallet, need)` in spending order, as `(lot, remaining)`: at least as
+/// many as cover the need (all of them if they don't). Each wallet's first lots come from the
+/// spending-order index and stop there, so a wallet with a thousand open lots costs what one
+/// with a few does; only a need that outruns them reads the rest.
+pub(crate) async fn spending_lots(
+    tx: &Tx,
+    needs: &[(i64, i64)],
+) -> LedgerResult<HashMap<i64, Vec<(i64, i64)>>> {
     let mut lots: HashMap<i64, Vec<(i64, i64)>> = HashMap::with_capacity(needs.len());
-    for chunk in needs.chunks(CHUNK) {
-        // Only the lots the debits reach, in spending order: those whose running total before
-        // them is short of the wallet's need. A wallet that topped up often has many open lots,
-        // and reading them all into the app cost more than the rest of a batch (measured).
+    // Few wallets per statement: each is a branch of a UNION ALL.
+    for chunk in needs.chunks(64) {
+        let first = format!(
+            "SELECT * FROM (SELECT l.id, l.wallet_account_id, l.remaining, l.expires_at, l.source \
+             FROM ledger_lots l WHERE l.wallet_account_id = ? AND l.remaining > 0 \
+             ORDER BY {LOT_ORDER} LIMIT {FIRST_LOTS}) AS w"
+        );
+        let branches: Vec<String> = (0..chunk.len()).map(|i| format!("{first}{i}")).collect();
         let rows = tx
             .all(
                 &format!(
-                    "WITH need (wallet, amount) AS (VALUES {}) \
-                     SELECT x.id, x.wallet_account_id, x.remaining FROM ( \
-                         SELECT l.id, l.wallet_account_id, l.remaining, need.amount AS need, \
-                             SUM(l.remaining) OVER (PARTITION BY l.wallet_account_id \
-                                 ORDER BY {LOT_ORDER} ROWS UNBOUNDED PRECEDING) AS through \
-                         FROM ledger_lots l JOIN need ON need.wallet = l.wallet_account_id \
-                         WHERE l.remaining > 0 \
-                     ) x WHERE x.through - x.remaining < x.need \
-                     ORDER BY x.wallet_account_id, x.through",
-                    placeholders("(?, ?)", chunk.len())
+                    "SELECT l.id, l.wallet_account_id, l.remaining FROM ({}) l \
+                     ORDER BY l.wallet_account_id, {LOT_ORDER}",
+                    branches.join(" UNION ALL ")
                 ),
-                chunk
-                    .iter()
-                    .flat_map(|(wallet, need)| [(*wallet).into(), (*need).into()])
-                    .collect(),
+                chunk.iter().map(|(wallet, _)| (*wallet).into()).collect(),
             )
             .await?;
         for row in &rows {
@@ -184,6 +182,46 @@ pub(crate) async fn allocate(tx: &Tx, debits: &BTreeMap<i64, Vec<(i64, i64)>>) -
                 .push((col(row, "id")?, col(row, "remaining")?));
         }
     }
+    let short: Vec<i64> = needs
+        .iter()
+        .filter(|(wallet, need)| {
+            let found = lots.get(wallet).map(Vec::as_slice).unwrap_or_default();
+            found.len() == FIRST_LOTS && found.iter().map(|(_, r)| r).sum::<i64>() < *need
+        })
+        .map(|(wallet, _)| *wallet)
+        .collect();
+    for chunk in short.chunks(CHUNK) {
+        let rows = tx
+            .all(
+                &format!(
+                    "SELECT l.id, l.wallet_account_id, l.remaining FROM ledger_lots l \
+                     WHERE l.wallet_account_id IN ({}) AND l.remaining > 0 \
+                     ORDER BY l.wallet_account_id, {LOT_ORDER}",
+                    placeholders("?", chunk.len())
+                ),
+                chunk.iter().map(|w| (*w).into()).collect(),
+            )
+            .await?;
+        for wallet in chunk {
+            lots.remove(wallet);
+        }
+        for row in &rows {
+            lots.entry(col(row, "wallet_account_id")?)
+                .or_default()
+                .push((col(row, "id")?, col(row, "remaining")?));
+        }
+    }
+    Ok(lots)
+}
+
+/// Draws each wallet's `(transfer, amount)` debits, in the order given, from its lots in
+/// spending order: the lots lose `remaining`, the allocations are recorded.
+pub(crate) async fn allocate(tx: &Tx, debits: &BTreeMap<i64, Vec<(i64, i64)>>) -> LedgerResult<()> {
+    let needs: Vec<(i64, i64)> = debits
+        .iter()
+        .map(|(wallet, items)| (*wallet, items.iter().map(|(_, amount)| amount).sum()))
+        .collect();
+    let mut lots = spending_lots(tx, &needs).await?;
     let mut taken_from_lot: Vec<(i64, i64)> = Vec::new();
     let mut allocations: Vec<(i64, i64, i64)> = Vec::new();
     for (wallet, items) in debits {

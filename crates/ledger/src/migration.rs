@@ -19,7 +19,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateLedger), Box::new(UndrawnDebits)]
+        vec![
+            Box::new(CreateLedger),
+            Box::new(UndrawnDebits),
+            Box::new(LotsInSpendingOrder),
+        ]
     }
 
     // Our own table, so the web app's migrations can live beside these without colliding.
@@ -201,6 +205,38 @@ impl MigrationTrait for UndrawnDebits {
                 "ALTER TABLE ledger_balances ADD COLUMN undrawn {int} NOT NULL DEFAULT 0 \
                  CHECK (undrawn >= 0 AND undrawn <= {MAX_AMOUNT})"
             ))
+            .await?;
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// An index in the order lots are spent (`ops::LOT_ORDER`), so that finding the lots a debit
+/// draws from reads those few lots instead of sorting every open lot of the wallet: an account
+/// with a thousand top-ups paid about 1 ms per group commit of API charges for that (measured).
+/// It replaces the plain spendable-lots index, whose queries it serves too.
+struct LotsInSpendingOrder;
+
+impl MigrationName for LotsInSpendingOrder {
+    fn name(&self) -> &str {
+        "m0003_lots_in_spending_order"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for LotsInSpendingOrder {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        let db = manager.get_connection();
+        db.execute_unprepared(
+            "CREATE INDEX ledger_lots_spending ON ledger_lots (wallet_account_id, \
+             (CASE WHEN expires_at IS NULL THEN 1 ELSE 0 END), expires_at, \
+             (CASE WHEN source = 'promotional' THEN 0 ELSE 1 END), id) WHERE remaining > 0",
+        )
+        .await?;
+        db.execute_unprepared("DROP INDEX ledger_lots_spendable")
             .await?;
         Ok(())
     }

@@ -400,7 +400,9 @@ pub(crate) fn debit_transfer(req: &Debit, id: TransferId, sink: AccountId, now: 
 }
 
 /// The order in which a wallet's credits are used: soonest expiry first (never-expiring last),
-/// promotional before paid at equal expiry, oldest first.
+/// promotional before paid at equal expiry, oldest first. The index `ledger_lots_spending`
+/// (migration m0003) has these very expressions, so a wallet's lots are read in this order
+/// without sorting them (`draw::spending_lots`).
 pub(crate) const LOT_ORDER: &str = "CASE WHEN l.expires_at IS NULL THEN 1 ELSE 0 END, l.expires_at, \
     CASE WHEN l.source = 'promotional' THEN 0 ELSE 1 END, l.id";
 
@@ -412,23 +414,16 @@ async fn hold_lots(
     amount: i64,
     reservation: ReservationId,
 ) -> LedgerResult<()> {
-    let lots = tx
-        .all(
-            &format!(
-                "SELECT l.id, l.remaining FROM ledger_lots l \
-                 WHERE l.wallet_account_id = ? AND l.remaining > 0 ORDER BY {LOT_ORDER}"
-            ),
-            vec![wallet.0.into()],
-        )
-        .await?;
+    let lots = crate::draw::spending_lots(tx, &[(wallet.0, amount)])
+        .await?
+        .remove(&wallet.0)
+        .unwrap_or_default();
     let mut left = amount;
     let mut taken: Vec<(i64, i64)> = Vec::new();
-    for lot in &lots {
+    for (lot_id, remaining) in lots {
         if left == 0 {
             break;
         }
-        let lot_id: i64 = col(lot, "id")?;
-        let remaining: i64 = col(lot, "remaining")?;
         let take = remaining.min(left);
         let changed = tx
             .exec(

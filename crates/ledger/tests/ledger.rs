@@ -65,6 +65,7 @@ on_both_backends!(
     debits_never_overdraw,
     lots_are_spent_soonest_expiry_first_promotional_first,
     debits_draw_from_the_lots_of_their_time,
+    a_debit_larger_than_many_small_lots_draws_them_all_in_order,
     expired_lots_move_to_the_expiry_account,
     reservations_hold_settle_and_release,
     reservations_expire,
@@ -251,6 +252,55 @@ async fn lots_are_spent_soonest_expiry_first_promotional_first(ledger: Ledger) {
 
 /// Plain debits take their credits off the balance at once and are drawn from lots after the
 /// fact; the draw still follows the lots the wallet had when each debit was made.
+/// Many small top-ups, then spending that needs more lots than the ledger reads at first (it reads
+/// a wallet's first lots from the spending-order index): a batch, a single debit and a
+/// reservation each take every lot they need, soonest to expire first, and nothing else.
+async fn a_debit_larger_than_many_small_lots_draws_them_all_in_order(ledger: Ledger) {
+    let wallet = ledger.open_wallet("user:1").await.expect("wallet");
+    for n in 0..40 {
+        ledger
+            .credit(purchase(wallet, 10, &format!("pay_{n}")))
+            .await
+            .expect("paid");
+    }
+    // A promotion expiring soonest is spent first, though it arrived last.
+    ledger
+        .credit(grant(wallet, 5, "grant-1", Some(1)))
+        .await
+        .expect("promo");
+    let batch: Vec<Op> = [(101, "send-1"), (100, "send-2")]
+        .into_iter()
+        .map(|(amount, k)| Op::Debit(send_email(wallet, amount, k)))
+        .collect();
+    ledger.submit(&batch).await.expect("batch");
+    ledger
+        .debit(send_email(wallet, 12, "send-3"))
+        .await
+        .expect("debit");
+    ledger
+        .reserve(hold(wallet, 165, "hold-1", 10))
+        .await
+        .expect("hold");
+    let lots: Vec<(LotSource, i64, i64)> = ledger
+        .lots(wallet)
+        .await
+        .expect("lots")
+        .iter()
+        .map(|l| (l.source, l.remaining, l.held))
+        .collect();
+    // Oldest first: the batch's 201 take the promotion and 196 of the paid lots, the debit 12
+    // more, the reservation holds the next 165.
+    let mut expected = vec![(LotSource::Paid, 0, 0); 20];
+    expected.push((LotSource::Paid, 0, 2));
+    expected.extend(vec![(LotSource::Paid, 0, 10); 16]);
+    expected.push((LotSource::Paid, 7, 3));
+    expected.extend(vec![(LotSource::Paid, 10, 0); 2]);
+    expected.push((LotSource::Promotional, 0, 0));
+    assert_eq!(lots, expected);
+    assert_eq!(balance(&ledger, wallet).await.available, 27);
+    assert_audit_clean(&ledger).await;
+}
+
 async fn debits_draw_from_the_lots_of_their_time(ledger: Ledger) {
     let wallet = ledger.open_wallet("user:1").await.expect("wallet");
     ledger
@@ -879,7 +929,8 @@ async fn migrations_are_idempotent_and_reported() {
         applied,
         vec![
             "m0001_create_ledger".to_string(),
-            "m0002_undrawn_debits".to_string()
+            "m0002_undrawn_debits".to_string(),
+            "m0003_lots_in_spending_order".to_string()
         ]
     );
     assert_eq!(Ledger::migrate(&config).await.expect("again"), applied);
