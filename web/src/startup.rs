@@ -104,7 +104,7 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         Duration::from_micros(settings.usage.batch_window_micros),
         settings.usage.batch_max,
     );
-    Ok(AppState {
+    Ok(AppState::new(crate::state::Shared {
         charger,
         rate_limiter: Arc::new(crate::api::RateLimiter::default()),
         api_keys: Arc::new(crate::api::KeyCache::new(Duration::from_secs(
@@ -115,7 +115,7 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         razorpay,
         settings: Arc::new(settings),
         webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
-    })
+    }))
 }
 
 /// Forms are small; nothing a person submits needs more.

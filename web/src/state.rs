@@ -4,8 +4,26 @@ use std::sync::Arc;
 
 use crate::{configuration::Settings, db::Db};
 
+/// Cloned by every extractor of every request, so it is one `Arc`: a clone is one atomic
+/// increment, not a copy of the connections, the Razorpay client's strings and the rest.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> AppState {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+pub struct Shared {
     pub ledger: ledger::Ledger,
     pub db: Db,
     pub razorpay: razorpay::Client,
