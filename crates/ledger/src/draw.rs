@@ -148,6 +148,8 @@ async fn undrawn_debits(tx: &Tx, wallet: i64, undrawn: i64) -> LedgerResult<Vec<
 
 /// Lots read per wallet at first: nearly always enough to cover what a batch draws.
 const FIRST_LOTS: usize = 16;
+/// Wallets per statement when reading their first lots: each is a branch of a `UNION ALL`.
+const WALLETS_PER_UNION: usize = 64;
 
 /// The open lots of each `(wallet, need)` in spending order, as `(lot, remaining)`: at least as
 /// many as cover the need (all of them if they don't). Each wallet's first lots come from the
@@ -158,8 +160,7 @@ pub(crate) async fn spending_lots(
     needs: &[(i64, i64)],
 ) -> LedgerResult<HashMap<i64, Vec<(i64, i64)>>> {
     let mut lots: HashMap<i64, Vec<(i64, i64)>> = HashMap::with_capacity(needs.len());
-    // Few wallets per statement: each is a branch of a UNION ALL.
-    for chunk in needs.chunks(64) {
+    for chunk in needs.chunks(WALLETS_PER_UNION) {
         let first = format!(
             "SELECT * FROM (SELECT l.id, l.wallet_account_id, l.remaining, l.expires_at, l.source \
              FROM ledger_lots l WHERE l.wallet_account_id = ? AND l.remaining > 0 \
@@ -176,11 +177,7 @@ pub(crate) async fn spending_lots(
                 chunk.iter().map(|(wallet, _)| (*wallet).into()).collect(),
             )
             .await?;
-        for row in &rows {
-            lots.entry(col(row, "wallet_account_id")?)
-                .or_default()
-                .push((col(row, "id")?, col(row, "remaining")?));
-        }
+        add_lots(&mut lots, &rows)?;
     }
     let short: Vec<i64> = needs
         .iter()
@@ -205,13 +202,22 @@ pub(crate) async fn spending_lots(
         for wallet in chunk {
             lots.remove(wallet);
         }
-        for row in &rows {
-            lots.entry(col(row, "wallet_account_id")?)
-                .or_default()
-                .push((col(row, "id")?, col(row, "remaining")?));
-        }
+        add_lots(&mut lots, &rows)?;
     }
     Ok(lots)
+}
+
+/// Adds `(id, wallet_account_id, remaining)` rows to each wallet's lots, in the rows' order.
+fn add_lots(
+    lots: &mut HashMap<i64, Vec<(i64, i64)>>,
+    rows: &[sea_orm::QueryResult],
+) -> LedgerResult<()> {
+    for row in rows {
+        lots.entry(col(row, "wallet_account_id")?)
+            .or_default()
+            .push((col(row, "id")?, col(row, "remaining")?));
+    }
+    Ok(())
 }
 
 /// Draws each wallet's `(transfer, amount)` debits, in the order given, from its lots in
