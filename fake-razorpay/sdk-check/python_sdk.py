@@ -31,8 +31,9 @@ assert payments["count"] == 1 and payments["items"][0]["status"] == "captured", 
 payment = client.payment.fetch(callback["razorpay_payment_id"])
 assert payment["status"] == "captured" and payment["notes"] == [], payment
 refund = client.payment.refund(payment["id"], {"amount": 10000})
-assert refund["status"] == "processed", refund
-assert client.refund.fetch(refund["id"])["amount"] == 10000
+assert refund["status"] == "pending", refund  # normal-speed refunds are answered pending
+fetched = client.refund.fetch(refund["id"])
+assert fetched["amount"] == 10000 and fetched["status"] in ("pending", "processed"), fetched
 assert client.order.all({"count": 5})["entity"] == "collection"
 
 try:

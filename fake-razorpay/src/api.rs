@@ -136,7 +136,7 @@ fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
 
 async fn create_order(State(fake): State<Fake>, body: Bytes) -> Result<Response, ApiError> {
     let body = parse_json(&body)?;
-    let order = fake.lock().ledger.create_order(&body)?;
+    let order = fake.lock().gateway.create_order(&body)?;
     Ok(ok(order))
 }
 
@@ -144,14 +144,14 @@ async fn fetch_order(
     State(fake): State<Fake>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(fake.lock().ledger.order(&id)?.clone()))
+    Ok(ok(fake.lock().gateway.order(&id)?.clone()))
 }
 
 async fn order_payments(
     State(fake): State<Fake>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let items = fake.lock().ledger.order_payments(&id)?;
+    let items = fake.lock().gateway.order_payments(&id)?;
     Ok(ok(Collection {
         entity: "collection".into(),
         count: items.len() as u64,
@@ -163,14 +163,14 @@ async fn fetch_payment(
     State(fake): State<Fake>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(fake.lock().ledger.payment(&id)?.clone()))
+    Ok(ok(fake.lock().gateway.payment(&id)?.clone()))
 }
 
 async fn fetch_refund(
     State(fake): State<Fake>,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    Ok(ok(fake.lock().ledger.refund(&id)?.clone()))
+    Ok(ok(fake.lock().gateway.refund(&id)?.clone()))
 }
 
 /// `from`, `to` (Unix seconds, inclusive), `count` (1–100, default 10), `skip`; newest first.
@@ -242,7 +242,7 @@ async fn list_orders(
     let page = page(&query)?;
     let state = fake.lock();
     Ok(paginate(
-        state.ledger.orders().cloned(),
+        state.gateway.orders().cloned(),
         |o| o.created_at,
         &page,
     ))
@@ -255,7 +255,7 @@ async fn list_payments(
     let page = page(&query)?;
     let state = fake.lock();
     Ok(paginate(
-        state.ledger.payments().cloned(),
+        state.gateway.payments().cloned(),
         |p| p.created_at,
         &page,
     ))
@@ -268,7 +268,7 @@ async fn list_refunds(
     let page = page(&query)?;
     let state = fake.lock();
     Ok(paginate(
-        state.ledger.refunds().cloned(),
+        state.gateway.refunds().cloned(),
         |r| r.created_at,
         &page,
     ))
@@ -279,9 +279,9 @@ async fn payment_refunds(
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
     let state = fake.lock();
-    state.ledger.payment(&id)?;
+    state.gateway.payment(&id)?;
     let items: Vec<_> = state
-        .ledger
+        .gateway
         .refunds()
         .filter(|r| r.payment_id == id)
         .cloned()
@@ -300,7 +300,7 @@ async fn capture(
 ) -> Result<Response, ApiError> {
     let body = parse_json(&body)?;
     let identity = fake.identity();
-    let (payment, events) = fake.lock().ledger.capture(&id, &body, &identity)?;
+    let (payment, events) = fake.lock().gateway.capture(&id, &body, &identity)?;
     fake.dispatch(events).await;
     Ok(ok(payment))
 }
@@ -317,12 +317,7 @@ async fn refund(
         .map(|v| v.to_str().map(str::to_string))
         .transpose()
         .map_err(|_| ApiError::bad_request("The idempotency key must be ASCII."))?;
-    let identity = fake.identity();
-    let (refund, events) =
-        fake.lock()
-            .ledger
-            .refund_payment(&id, &body, key.as_deref(), &identity)?;
-    fake.dispatch(events).await;
+    let refund = fake.refund(&id, &body, key.as_deref()).await?;
     Ok(ok(refund))
 }
 

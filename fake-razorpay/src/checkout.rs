@@ -10,12 +10,15 @@ use axum::{
     response::{Html, IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use razorpay::Paise;
+use razorpay::{
+    Paise,
+    wire::{Payment, PaymentStatus},
+};
 use serde::Deserialize;
 
 use crate::{
     CallbackFields, Fake, PayOverrides,
-    engine::Prefill,
+    engine::{Prefill, UPI_LIMIT},
     ids,
     methods::{self, Outcome, PayRequest},
 };
@@ -36,6 +39,8 @@ pub(crate) struct Session {
     pub otp_failures: u32,
     /// The last attempt's result, shown again if the page is revisited.
     pub result: Option<Option<CallbackFields>>,
+    /// A payment of this visit still waiting for its bank.
+    pub pending_payment: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,6 +72,7 @@ pub(crate) fn routes() -> Router<Fake> {
             get(wallet_page).post(wallet_pay),
         )
         .route("/checkout/{sid}/cancel", post(cancel))
+        .route("/checkout/{sid}/waiting", get(waiting))
 }
 
 struct Header {
@@ -94,6 +100,15 @@ impl Header {
 struct MethodsPage {
     h: Header,
     loading: bool,
+    /// UPI is not offered above Razorpay's per-payment limit.
+    upi_allowed: bool,
+    upi_limit: String,
+}
+
+#[derive(Template)]
+#[template(path = "waiting.html")]
+struct WaitingPage {
+    h: Header,
 }
 
 #[derive(Template)]
@@ -151,7 +166,18 @@ struct ResultPage {
     message: String,
     action: String,
     fields: Vec<(String, String)>,
-    tab_closed: bool,
+    back: Back,
+}
+
+/// How the result page hands the customer back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Back {
+    /// Posts the result to the merchant's `callback_url`.
+    Post,
+    /// The customer closed the tab: nothing is posted.
+    TabClosed,
+    /// A failure that posts nothing (`failure_callback` off): the customer stays to try again.
+    StayHere,
 }
 
 #[derive(Template)]
@@ -234,7 +260,7 @@ async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>)
             "The callback_url must be an http(s) URL.",
         );
     }
-    let order = match fake.lock().ledger.order(order_id) {
+    let order = match fake.lock().gateway.order(order_id) {
         Ok(order) => order.clone(),
         Err(_) => return error_page(StatusCode::BAD_REQUEST, "The id provided does not exist"),
     };
@@ -266,21 +292,25 @@ async fn open(State(fake): State<Fake>, Form(form): Form<Vec<(String, String)>>)
         card: None,
         otp_failures: 0,
         result: None,
+        pending_payment: None,
     };
-    let page = MethodsPage {
-        h: Header::of(&session),
-        loading: true,
-    };
+    let page = methods_page_for(&session, true);
     fake.lock().checkouts.insert(session.id.clone(), session);
     render(page)
 }
 
+fn methods_page_for(s: &Session, loading: bool) -> MethodsPage {
+    MethodsPage {
+        h: Header::of(s),
+        loading,
+        upi_allowed: s.amount <= UPI_LIMIT,
+        upi_limit: UPI_LIMIT.display_inr(),
+    }
+}
+
 async fn methods_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
     match session(&fake, &sid) {
-        Ok(s) => render(MethodsPage {
-            h: Header::of(&s),
-            loading: false,
-        }),
+        Ok(s) => render(methods_page_for(&s, false)),
         Err(page) => page,
     }
 }
@@ -324,6 +354,13 @@ fn upi_page_for(s: &Session, vpa: String, error: Option<String>) -> Response {
 
 async fn upi_page(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
     match session(&fake, &sid) {
+        Ok(s) if s.amount > UPI_LIMIT => error_page(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "UPI payments are limited to {} each. Go back and choose another method.",
+                UPI_LIMIT.display_inr()
+            ),
+        ),
         Ok(s) => upi_page_for(&s, String::new(), None),
         Err(page) => page,
     }
@@ -698,36 +735,88 @@ async fn cancel(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
         reason: "payment_cancelled".into(),
         metadata: serde_json::json!({"order_id": s.order_id}).to_string(),
     };
-    result_page(&s, Some(fields))
+    render(ResultPage {
+        h: Header::of(&s),
+        success: false,
+        message: "Payment processing cancelled by user".into(),
+        action: s.callback_url.clone(),
+        back: Back::Post,
+        fields: fields.pairs(),
+    })
 }
 
 async fn pay_and_show(fake: &Fake, s: &Session, request: PayRequest) -> Response {
-    match fake
+    let result = match fake
         .pay(&s.order_id, &request, PayOverrides::default())
         .await
     {
-        Ok(result) => {
-            update(fake, &s.id, |session| {
-                session.result = Some(result.callback.clone())
-            });
-            result_page(s, result.callback)
+        Ok(result) => result,
+        Err(e) => return error_page(StatusCode::BAD_REQUEST, e.description),
+    };
+    if result.pending {
+        update(fake, &s.id, |session| {
+            session.pending_payment = Some(result.payment.id.clone());
+            session.result = None;
+        });
+        return render(WaitingPage { h: Header::of(s) });
+    }
+    update(fake, &s.id, |session| {
+        session.result = Some(result.callback.clone())
+    });
+    let failure = fake.faults().failure_callback;
+    result_page(s, &result.payment, result.callback, failure)
+}
+
+/// Polled by the waiting page: the result once the bank has answered.
+async fn waiting(State(fake): State<Fake>, Path(sid): Path<String>) -> Response {
+    let s = match session(&fake, &sid) {
+        Ok(s) => s,
+        Err(page) => return page,
+    };
+    let paid = fake
+        .lock()
+        .gateway
+        .order_payments(&s.order_id)
+        .ok()
+        .and_then(|payments| payments.last().cloned());
+    match (&s.pending_payment, &s.result, paid) {
+        (None, Some(callback), Some(payment)) => {
+            let failure = fake.faults().failure_callback;
+            result_page(&s, &payment, callback.clone(), failure)
         }
-        Err(e) => error_page(StatusCode::BAD_REQUEST, e.description),
+        _ => render(WaitingPage { h: Header::of(&s) }),
     }
 }
 
-fn result_page(s: &Session, callback: Option<CallbackFields>) -> Response {
-    let (success, message) = match &callback {
-        Some(CallbackFields::Success { .. }) => (true, "Payment successful".to_string()),
-        Some(CallbackFields::Failure { description, .. }) => (false, description.clone()),
-        None => (true, "Payment successful".to_string()),
+fn result_page(
+    s: &Session,
+    payment: &Payment,
+    callback: Option<CallbackFields>,
+    failure_callback: bool,
+) -> Response {
+    let success = !matches!(
+        payment.status,
+        PaymentStatus::Failed | PaymentStatus::Created
+    );
+    let message = match (&callback, success) {
+        (Some(CallbackFields::Failure { description, .. }), _) => description.clone(),
+        (_, true) => "Payment successful".to_string(),
+        (_, false) => payment
+            .error_description
+            .clone()
+            .unwrap_or_else(|| "Payment failed".to_string()),
+    };
+    let back = match (&callback, success) {
+        (Some(_), _) => Back::Post,
+        (None, false) if !failure_callback => Back::StayHere,
+        (None, _) => Back::TabClosed,
     };
     render(ResultPage {
         h: Header::of(s),
         success,
         message,
         action: s.callback_url.clone(),
-        tab_closed: callback.is_none(),
+        back,
         fields: callback.map(|c| c.pairs()).unwrap_or_default(),
     })
 }

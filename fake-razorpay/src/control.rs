@@ -10,7 +10,7 @@ use axum::{
     response::{Html, IntoResponse, Response},
     routing::{get, post},
 };
-use razorpay::Secret;
+use razorpay::{Secret, wire::RefundState};
 use serde::Deserialize;
 
 use crate::{Delivery, Fake, Faults, PayOverrides, engine::ApiError, methods::PayRequest};
@@ -22,6 +22,8 @@ pub(crate) fn routes() -> Router<Fake> {
         .route("/_fake/healthz", get(|| async { "ok" }))
         .route("/_fake/orders/{id}/pay", post(pay))
         .route("/_fake/payments/{id}/authorize", post(authorize))
+        .route("/_fake/payments/{id}/resolve", post(resolve))
+        .route("/_fake/refunds/{id}/process", post(process_refund))
         .route("/_fake/faults", get(get_faults).post(set_faults))
         .route("/_fake/webhooks", get(webhooks))
         .route("/_fake/config", post(config))
@@ -54,6 +56,49 @@ async fn pay(
 
 async fn authorize(State(fake): State<Fake>, Path(id): Path<String>) -> Result<Response, ApiError> {
     Ok(Json(fake.late_authorize(&id).await?).into_response())
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ResolveBody {
+    #[serde(default)]
+    outcome: crate::PendingOutcome,
+}
+
+/// The bank answers a pending payment now: `{"outcome": "complete" | "timeout"}`.
+async fn resolve(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: ResolveBody = if body.is_empty() {
+        ResolveBody::default()
+    } else {
+        parse(&body)?
+    };
+    let timeout = body.outcome == crate::PendingOutcome::Timeout;
+    Ok(Json(fake.resolve_pending(&id, timeout).await?).into_response())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProcessBody {
+    outcome: RefundState,
+}
+
+/// A pending refund's outcome now: `{"outcome": "processed" | "failed"}`.
+async fn process_refund(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let body: ProcessBody = parse(&body)?;
+    if body.outcome == RefundState::Pending {
+        return Err(ApiError::bad_request(
+            "The outcome is processed or failed.",
+        ));
+    }
+    Ok(Json(fake.settle_refund(&id, body.outcome).await?).into_response())
 }
 
 async fn get_faults(State(fake): State<Fake>) -> Json<Faults> {
@@ -124,7 +169,7 @@ async fn dashboard(State(fake): State<Fake>) -> Response {
         let state = fake.lock();
         Dashboard {
             orders: state
-                .ledger
+                .gateway
                 .orders()
                 .rev()
                 .map(|o| OrderRow {
@@ -136,7 +181,7 @@ async fn dashboard(State(fake): State<Fake>) -> Response {
                 })
                 .collect(),
             payments: state
-                .ledger
+                .gateway
                 .payments()
                 .rev()
                 .map(|p| PaymentRow {

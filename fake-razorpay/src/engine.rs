@@ -2,7 +2,7 @@
 //! (created → authorized → captured → refunded, or failed, and late authorisation), refunds.
 //! Pure functions over [`State`]; the HTTP layers only translate.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use razorpay::{
     Paise,
@@ -134,7 +134,8 @@ impl CallbackFields {
 #[derive(Debug, Clone)]
 pub struct Attempt {
     pub payment: Payment,
-    pub callback: CallbackFields,
+    /// None while the bank has not answered.
+    pub callback: Option<CallbackFields>,
     pub events: Vec<PendingEvent>,
 }
 
@@ -147,6 +148,7 @@ struct OrderRecord {
 #[derive(Debug, Clone)]
 struct RefundKey {
     refund_id: String,
+    payment_id: String,
     body: Value,
 }
 
@@ -157,9 +159,15 @@ pub struct Identity {
     pub key_secret: razorpay::Secret,
 }
 
+/// Razorpay's account as the fake keeps it: orders, payments and refunds, and the rules that move
+/// them from state to state.
 #[derive(Debug, Default)]
-pub struct Ledger {
+pub struct Gateway {
     orders: HashMap<String, OrderRecord>,
+    /// Receipts of every order: Razorpay keeps them unique per account.
+    receipts: HashSet<String>,
+    /// Payments left `created` until their bank answers.
+    pending: HashMap<String, PendingAttempt>,
     order_ids: Vec<String>,
     payments: HashMap<String, Payment>,
     payment_ids: Vec<String>,
@@ -266,7 +274,39 @@ fn as_object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
         .ok_or_else(|| ApiError::bad_request("The request body must be a JSON object."))
 }
 
-impl Ledger {
+/// How a payment attempt proceeds, from the faults and the order's capture setting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PayOptions {
+    /// Report a success as failed first (late authorisation happens later).
+    pub late: bool,
+    /// Stop at `authorized`: someone must capture it (manual capture).
+    pub manual_capture: bool,
+    /// Leave the payment `created` until [`Gateway::resolve_pending`] (the bank has not answered).
+    pub pending: bool,
+}
+
+/// A payment waiting for its bank: what the bank will say once it answers.
+#[derive(Debug, Clone)]
+struct PendingAttempt {
+    result: Result<(), Failure>,
+    late: bool,
+    manual_capture: bool,
+}
+
+/// UPI merchant payments are limited to ₹1,00,000 each (Razorpay's transaction limits for UPI).
+pub const UPI_LIMIT: Paise = Paise(1_00_000_00);
+
+/// What the bank reports when it never answered (Razorpay marks the payment failed after ~10
+/// minutes).
+pub const TIMED_OUT: Failure = Failure {
+    code: "BAD_REQUEST_ERROR",
+    description: "Payment was not completed on time.",
+    source: "customer",
+    step: "payment_authentication",
+    reason: "payment_timed_out",
+};
+
+impl Gateway {
     pub fn create_order(&mut self, body: &Value) -> Result<Order, ApiError> {
         let body = as_object(body)?;
         reject_unknown_fields(body, ORDER_FIELDS)?;
@@ -301,15 +341,24 @@ impl Ledger {
             None | Some(Value::Null) => None,
             Some(Value::String(r)) if r.chars().count() <= 40 => Some(r.clone()),
             Some(Value::String(_)) => {
-                return Err(ApiError::bad_request(
-                    "The receipt may not be greater than 40 characters.",
-                )
-                .field("receipt"));
+                return Err(
+                    ApiError::bad_request("receipt: the length must be no more than 40.")
+                        .field("receipt"),
+                );
             }
             Some(_) => {
                 return Err(ApiError::bad_request("The receipt must be a string.").field("receipt"));
             }
         };
+        // Razorpay: a receipt "has to be unique" within the account (api/orders/create.md).
+        if let Some(r) = &receipt
+            && self.receipts.contains(r)
+        {
+            return Err(ApiError::bad_request(
+                "An order with the same receipt value has already been created",
+            )
+            .field("receipt"));
+        }
         let notes = notes_field(body)?;
         let manual_capture = match (body.get("payment"), body.get("payment_capture")) {
             (Some(Value::Object(p)), _) => match p.get("capture").and_then(Value::as_str) {
@@ -341,6 +390,9 @@ impl Ledger {
             notes,
             created_at: now(),
         };
+        if let Some(r) = &order.receipt {
+            self.receipts.insert(r.clone());
+        }
         self.order_ids.push(order.id.clone());
         self.orders.insert(
             order.id.clone(),
@@ -395,15 +447,21 @@ impl Ledger {
         self.refund_ids.iter().filter_map(|id| self.refunds.get(id))
     }
 
+    /// True while the order is `paid` (no further payment may start on it).
+    fn order_is_paid(&self, order_id: &str) -> bool {
+        self.orders
+            .get(order_id)
+            .is_some_and(|r| r.order.status == OrderStatus::Paid)
+    }
+
     /// Makes a payment on an order, as the checkout pages or the control API describe it.
-    /// `late` reports a success as failed first (late authorisation happens later).
     pub fn pay(
         &mut self,
         order_id: &str,
         request: &PayRequest,
         identity: &Identity,
         prefill: &Prefill,
-        late: bool,
+        options: PayOptions,
     ) -> Result<Attempt, ApiError> {
         let (manual_capture, amount, currency) = {
             let record = self.orders.get(order_id).ok_or_else(|| {
@@ -420,14 +478,13 @@ impl Ledger {
                 ));
             }
             (
-                record.manual_capture,
+                record.manual_capture || options.manual_capture,
                 record.order.amount,
                 record.order.currency.clone(),
             )
         };
-        let (method, details, result) = describe(request)?;
-        let created_at = now();
-        let mut payment = Payment {
+        let (method, details, result) = describe(request, amount)?;
+        let payment = Payment {
             id: ids::new_id("pay"),
             entity: "payment".into(),
             amount,
@@ -470,21 +527,47 @@ impl Ledger {
             error_step: None,
             error_reason: None,
             acquirer_data: details.acquirer,
-            created_at,
+            created_at: now(),
         };
         if let Some(record) = self.orders.get_mut(order_id) {
             record.order.attempts += 1;
             record.order.status = OrderStatus::Attempted;
         }
+        if options.pending {
+            // No bank answer yet: the payment stays `created`, with no webhook (Razorpay sends
+            // none for `created`), until `resolve_pending`.
+            self.store(&payment);
+            self.pending.insert(
+                payment.id.clone(),
+                PendingAttempt {
+                    result,
+                    late: options.late,
+                    manual_capture,
+                },
+            );
+            return Ok(Attempt {
+                payment,
+                callback: None,
+                events: Vec::new(),
+            });
+        }
+        Ok(self.finish(payment, result, options.late, manual_capture, identity))
+    }
+
+    /// The bank's answer to a payment attempt: failed, or authorised (and captured unless the
+    /// capture is manual).
+    fn finish(
+        &mut self,
+        mut payment: Payment,
+        result: Result<(), Failure>,
+        late: bool,
+        manual_capture: bool,
+        identity: &Identity,
+    ) -> Attempt {
+        let order_id = payment.order_id.clone().unwrap_or_default();
         let reported_failure = match (result, late) {
             (Err(failure), _) => Some(failure),
-            (Ok(()), true) => Some(methods::Failure {
-                code: "BAD_REQUEST_ERROR",
-                description: "Payment was not completed on time.",
-                source: "customer",
-                step: "payment_authentication",
-                reason: "payment_timed_out",
-            }),
+            (Ok(()), true) => Some(TIMED_OUT),
             (Ok(()), false) => None,
         };
         let mut events = Vec::new();
@@ -493,21 +576,53 @@ impl Ledger {
                 fail(&mut payment, &failure);
                 self.store(&payment);
                 events.push(self.event(identity, EventType::PaymentFailed, &payment, None, None));
-                failure_callback(&failure, &payment, order_id)
+                failure_callback(&failure, &payment, &order_id)
             }
             None => {
                 events.extend(self.authorize(&mut payment, manual_capture, identity));
-                success_callback(&payment, order_id, identity)
+                success_callback(&payment, &order_id, identity)
             }
         };
-        Ok(Attempt {
+        Attempt {
             payment,
-            callback,
+            callback: Some(callback),
             events,
-        })
+        }
     }
 
-    /// Authorises (and, unless the order asks for manual capture, captures) a payment.
+    /// The bank answers a payment that was left `created`: with the attempt's own outcome, or
+    /// (`timeout`) with none, so Razorpay marks it failed (`payment_timed_out`).
+    pub fn resolve_pending(
+        &mut self,
+        payment_id: &str,
+        timeout: bool,
+        identity: &Identity,
+    ) -> Result<Attempt, ApiError> {
+        let payment = self.payment(payment_id)?.clone();
+        let pending = match (payment.status, self.pending.remove(payment_id)) {
+            (PaymentStatus::Created, Some(pending)) => pending,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "This payment is not waiting for its bank.",
+                ));
+            }
+        };
+        let result = if timeout {
+            Err(TIMED_OUT)
+        } else {
+            pending.result
+        };
+        Ok(self.finish(
+            payment,
+            result,
+            pending.late && !timeout,
+            pending.manual_capture,
+            identity,
+        ))
+    }
+
+    /// Authorises a payment. Unless the capture is manual it is captured at once; on an order
+    /// someone already paid, Razorpay refunds it at once instead (late-authorisation.md).
     fn authorize(
         &mut self,
         payment: &mut Payment,
@@ -519,7 +634,10 @@ impl Ledger {
         self.store(payment);
         let mut events =
             vec![self.event(identity, EventType::PaymentAuthorized, payment, None, None)];
-        if !manual_capture {
+        let order_id = payment.order_id.clone().unwrap_or_default();
+        if self.order_is_paid(&order_id) {
+            events.extend(self.refund_uncaptured(payment, identity));
+        } else if !manual_capture {
             events.extend(self.capture_now(payment, identity));
         }
         events
@@ -547,7 +665,51 @@ impl Ledger {
         events
     }
 
-    /// Late authorisation: a payment reported failed turns out authorised (and is captured).
+    /// Razorpay returns an authorised payment nobody captured (its capture window passed, or
+    /// its order was already paid): the payment is `refunded` without ever being captured.
+    fn refund_uncaptured(&mut self, payment: &mut Payment, identity: &Identity) -> Vec<PendingEvent> {
+        payment.status = PaymentStatus::Refunded;
+        payment.amount_refunded = payment.amount;
+        payment.refund_status = Some(RefundStatus::Full);
+        self.store(payment);
+        let refund = Refund {
+            id: ids::new_id("rfnd"),
+            entity: "refund".into(),
+            amount: payment.amount,
+            currency: payment.currency.clone(),
+            payment_id: payment.id.clone(),
+            notes: Notes::new(),
+            receipt: None,
+            acquirer_data: Some(AcquirerData::default()),
+            created_at: now(),
+            batch_id: None,
+            status: RefundState::Processed,
+            speed_processed: Some("normal".into()),
+            speed_requested: Some("normal".into()),
+        };
+        self.refund_ids.push(refund.id.clone());
+        self.refunds.insert(refund.id.clone(), refund.clone());
+        vec![
+            self.event(identity, EventType::RefundCreated, payment, None, Some(&refund)),
+            self.event(identity, EventType::RefundProcessed, payment, None, Some(&refund)),
+        ]
+    }
+
+    /// The end of a payment's capture window: still only authorised, it is returned.
+    pub fn expire_capture_window(
+        &mut self,
+        payment_id: &str,
+        identity: &Identity,
+    ) -> Result<Vec<PendingEvent>, ApiError> {
+        let mut payment = self.payment(payment_id)?.clone();
+        if payment.status != PaymentStatus::Authorized {
+            return Ok(Vec::new());
+        }
+        Ok(self.refund_uncaptured(&mut payment, identity))
+    }
+
+    /// Late authorisation: a payment reported failed turns out authorised (then captured,
+    /// left for a manual capture, or refunded at once when its order was paid meanwhile).
     pub fn late_authorize(
         &mut self,
         payment_id: &str,
@@ -561,10 +723,6 @@ impl Ledger {
         }
         let order_id = payment.order_id.clone().unwrap_or_default();
         let record = self.orders.get(&order_id).ok_or_else(ApiError::not_found)?;
-        if record.order.status == OrderStatus::Paid {
-            // Razorpay refunds a late authorisation on an order someone already paid.
-            return Err(order_paid_error());
-        }
         let manual = record.manual_capture;
         let events = self.authorize(&mut payment, manual, identity);
         Ok((payment, events))
@@ -585,13 +743,19 @@ impl Ledger {
         let mut payment = self.payment(payment_id)?.clone();
         match payment.status {
             PaymentStatus::Authorized => {}
-            PaymentStatus::Captured | PaymentStatus::Refunded => {
+            PaymentStatus::Captured => {
                 return Err(
                     ApiError::bad_request("This payment has already been captured")
                         .with_step("payment_capture"),
                 );
             }
-            PaymentStatus::Created | PaymentStatus::Failed => {
+            PaymentStatus::Refunded if payment.captured => {
+                return Err(
+                    ApiError::bad_request("This payment has already been captured")
+                        .with_step("payment_capture"),
+                );
+            }
+            PaymentStatus::Created | PaymentStatus::Failed | PaymentStatus::Refunded => {
                 return Err(ApiError::bad_request(
                     "Only payments which have been authorized and not yet captured can be captured",
                 )
@@ -609,42 +773,64 @@ impl Ledger {
         Ok((payment, events))
     }
 
-    /// A refund, full or partial; with an idempotency key, the same request answers the same
-    /// refund and a different one under the same key is refused.
+    /// A refund, full or partial. It is created `pending`, as normal-speed refunds are; see
+    /// [`Gateway::settle_refund`] for its outcome. With an idempotency key, the same request
+    /// answers the same refund and a different one under the same key is a 409.
     pub fn refund_payment(
         &mut self,
         payment_id: &str,
         body: &Value,
         idempotency_key: Option<&str>,
         identity: &Identity,
-    ) -> Result<(Refund, Vec<PendingEvent>), ApiError> {
+    ) -> Result<RefundAttempt, ApiError> {
         if let Some(key) = idempotency_key {
-            let ok = key.len() >= 10
-                && key
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
-            if !ok {
+            if key.len() < 10 {
                 return Err(ApiError::bad_request(
-                    "The idempotency key must be at least 10 characters of A-Z, a-z, 0-9, _ or -.",
+                    "The idempotency key must be at least 10 characters long.",
+                ));
+            }
+            if !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
+                return Err(ApiError::bad_request(
+                    "The idempotency key must only contain alphanumeric characters, underscores, and hyphens",
                 ));
             }
             if let Some(previous) = self.refund_keys.get(key) {
-                if &previous.body == body {
+                if &previous.body == body && previous.payment_id == payment_id {
                     let refund = self.refund(&previous.refund_id)?.clone();
-                    return Ok((refund, Vec::new()));
+                    return Ok(RefundAttempt {
+                        refund,
+                        events: Vec::new(),
+                        replayed: true,
+                    });
                 }
-                return Err(ApiError::bad_request(
-                    "The idempotency key was used before with a different request.",
-                ));
+                let mut e = ApiError::bad_request(
+                    "Different request with the same idempotency key has already been processed.",
+                )
+                .with_status(409);
+                e.source = "NA";
+                e.step = "NA";
+                e.reason = "NA";
+                return Err(e);
             }
         }
         let fields = as_object(body)?;
         reject_unknown_fields(fields, &["amount", "speed", "notes", "receipt"])?;
         let mut payment = self.payment(payment_id)?.clone();
-        if !matches!(payment.status, PaymentStatus::Captured) {
-            return Err(ApiError::bad_request(
-                "Only captured payments can be refunded",
-            ));
+        match payment.status {
+            PaymentStatus::Captured => {}
+            PaymentStatus::Refunded => {
+                return Err(ApiError::bad_request(
+                    "The payment has been fully refunded already.",
+                ));
+            }
+            _ => {
+                return Err(ApiError::bad_request(
+                    "Only captured payments can be refunded",
+                ));
+            }
         }
         let refundable = payment.amount.0 - payment.amount_refunded.0;
         let amount = amount_field(fields, "amount", false)?.unwrap_or(Paise(refundable));
@@ -684,17 +870,12 @@ impl Ledger {
             }),
             created_at: now(),
             batch_id: None,
-            status: RefundState::Processed,
-            speed_processed: Some("normal".into()),
+            status: RefundState::Pending,
+            speed_processed: None,
             speed_requested: Some(speed.into()),
         };
         payment.amount_refunded = Paise(payment.amount_refunded.0 + amount.0);
-        if payment.amount_refunded == payment.amount {
-            payment.refund_status = Some(RefundStatus::Full);
-            payment.status = PaymentStatus::Refunded;
-        } else {
-            payment.refund_status = Some(RefundStatus::Partial);
-        }
+        mark_refunded_share(&mut payment);
         self.store(&payment);
         self.refund_ids.push(refund.id.clone());
         self.refunds.insert(refund.id.clone(), refund.clone());
@@ -703,26 +884,61 @@ impl Ledger {
                 key.to_string(),
                 RefundKey {
                     refund_id: refund.id.clone(),
+                    payment_id: payment.id.clone(),
                     body: body.clone(),
                 },
             );
         }
-        let events = vec![
-            self.event(
-                identity,
-                EventType::RefundCreated,
-                &payment,
-                None,
-                Some(&refund),
-            ),
-            self.event(
-                identity,
-                EventType::RefundProcessed,
-                &payment,
-                None,
-                Some(&refund),
-            ),
-        ];
+        let events = vec![self.event(
+            identity,
+            EventType::RefundCreated,
+            &payment,
+            None,
+            Some(&refund),
+        )];
+        Ok(RefundAttempt {
+            refund,
+            events,
+            replayed: false,
+        })
+    }
+
+    /// A pending refund's outcome: `processed`, or `failed` (the money stays with the merchant,
+    /// so the payment's refunded amount goes back down).
+    pub fn settle_refund(
+        &mut self,
+        refund_id: &str,
+        outcome: RefundState,
+        identity: &Identity,
+    ) -> Result<(Refund, Vec<PendingEvent>), ApiError> {
+        let mut refund = self.refund(refund_id)?.clone();
+        if refund.status != RefundState::Pending {
+            return Err(ApiError::bad_request(format!(
+                "The refund is already {}.",
+                match refund.status {
+                    RefundState::Processed => "processed",
+                    _ => "failed",
+                }
+            )));
+        }
+        let mut payment = self.payment(&refund.payment_id)?.clone();
+        let event = match outcome {
+            RefundState::Pending => return Ok((refund, Vec::new())),
+            RefundState::Processed => {
+                refund.status = RefundState::Processed;
+                refund.speed_processed = Some("normal".into());
+                EventType::RefundProcessed
+            }
+            RefundState::Failed => {
+                refund.status = RefundState::Failed;
+                payment.amount_refunded = Paise(payment.amount_refunded.0 - refund.amount.0);
+                mark_refunded_share(&mut payment);
+                self.store(&payment);
+                EventType::RefundFailed
+            }
+        };
+        self.refunds.insert(refund.id.clone(), refund.clone());
+        let events = vec![self.event(identity, event, &payment, None, Some(&refund))];
         Ok((refund, events))
     }
 
@@ -765,6 +981,34 @@ impl Ledger {
                 },
                 created_at: now(),
             },
+        }
+    }
+}
+
+/// What a refund request made: the refund, its events, and whether it only repeated an earlier
+/// request under the same idempotency key.
+#[derive(Debug, Clone)]
+pub struct RefundAttempt {
+    pub refund: Refund,
+    pub events: Vec<PendingEvent>,
+    pub replayed: bool,
+}
+
+/// A payment's refund status from its refunded amount: partly, fully (then `refunded` when it
+/// was captured), or not at all.
+fn mark_refunded_share(payment: &mut Payment) {
+    if payment.amount_refunded.0 <= 0 {
+        payment.refund_status = None;
+        if payment.captured {
+            payment.status = PaymentStatus::Captured;
+        }
+    } else if payment.amount_refunded == payment.amount {
+        payment.refund_status = Some(RefundStatus::Full);
+        payment.status = PaymentStatus::Refunded;
+    } else {
+        payment.refund_status = Some(RefundStatus::Partial);
+        if payment.captured {
+            payment.status = PaymentStatus::Captured;
         }
     }
 }
@@ -825,6 +1069,7 @@ pub fn current_year_month() -> (u32, u32) {
 /// Checks a payment request and says what kind of payment it makes and whether it succeeds.
 fn describe(
     request: &PayRequest,
+    amount: Paise,
 ) -> Result<(PaymentMethod, Details, Result<(), Failure>), ApiError> {
     let none = || Details {
         card: None,
@@ -837,6 +1082,12 @@ fn describe(
     let rrn = || format!("{:012}", ids::below(1_000_000_000_000));
     Ok(match request {
         PayRequest::Upi { vpa, qr } => {
+            if amount > UPI_LIMIT {
+                return Err(ApiError::bad_request(
+                    "UPI payments are limited to ₹1,00,000 per transaction. Choose another method.",
+                )
+                .field("method"));
+            }
             let vpa = match (vpa, qr) {
                 (_, true) => "qr.payer@okaxis".to_string(),
                 (Some(v), false) => v.trim().to_string(),
@@ -989,16 +1240,22 @@ mod tests {
 
     #[test]
     fn a_successful_payment_is_captured_and_pays_the_order() {
-        let mut ledger = Ledger::default();
-        let order = ledger
+        let mut gateway = Gateway::default();
+        let order = gateway
             .create_order(&serde_json::json!({"amount": 10000, "currency": "INR"}))
             .expect("order");
         let upi = PayRequest::Upi {
             vpa: Some("success@razorpay".into()),
             qr: false,
         };
-        let attempt = ledger
-            .pay(&order.id, &upi, &identity(), &Prefill::default(), false)
+        let attempt = gateway
+            .pay(
+                &order.id,
+                &upi,
+                &identity(),
+                &Prefill::default(),
+                PayOptions::default(),
+            )
             .expect("pay");
         assert_eq!(attempt.payment.status, PaymentStatus::Captured);
         let kinds: Vec<_> = attempt
@@ -1014,17 +1271,17 @@ mod tests {
                 EventType::OrderPaid
             ]
         );
-        let order = ledger.order(&order.id).expect("order");
+        let order = gateway.order(&order.id).expect("order");
         assert_eq!(
             (order.status, order.attempts, order.amount_due),
             (OrderStatus::Paid, 1, Paise(0))
         );
-        let again = ledger.pay(
+        let again = gateway.pay(
             &order.id.clone(),
             &upi,
             &identity(),
             &Prefill::default(),
-            false,
+            PayOptions::default(),
         );
         assert_eq!(
             again.map(|_| ()).map_err(|e| e.reason),

@@ -19,7 +19,10 @@ use std::{
 };
 
 use axum::Router;
-use razorpay::Secret;
+use razorpay::{
+    Secret,
+    wire::{Payment, PaymentStatus, Refund, RefundState},
+};
 use serde::{Deserialize, Serialize};
 
 pub use engine::CallbackFields;
@@ -86,6 +89,46 @@ pub struct Faults {
     pub late_authorization_delay_ms: u64,
     /// The customer closes the tab: payments go through but the callback never comes.
     pub close_tab: bool,
+    /// Payments stop at `authorized`; the fake never captures them itself.
+    pub manual_capture: bool,
+    /// An authorised payment nobody captured within this long is refunded, as Razorpay does
+    /// after its capture window (0: never, within the fake's lifetime).
+    pub capture_window_ms: u64,
+    /// Payments stay `created` this long before the bank answers (UPI collect waiting for
+    /// approval, a bank that has not answered); 0: answered at once.
+    pub pending_ms: u64,
+    /// What the bank says once `pending_ms` is over.
+    pub pending_outcome: PendingOutcome,
+    /// What becomes of refunds, which are always answered `pending` first.
+    pub refund_outcome: RefundOutcome,
+    /// How long a refund stays pending before `refund_outcome` (processed or failed).
+    pub refund_delay_ms: u64,
+    /// A failed attempt posts its `error[...]` fields to `callback_url`; when false the customer
+    /// stays on the checkout, which offers to try again.
+    pub failure_callback: bool,
+}
+
+/// The bank's answer to a payment left pending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PendingOutcome {
+    /// What the attempt would have given at once (success or the method's failure).
+    #[default]
+    Complete,
+    /// No answer: the payment fails with `payment_timed_out`.
+    Timeout,
+}
+
+/// What a refund becomes after `refund_delay_ms`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundOutcome {
+    #[default]
+    Processed,
+    /// Stays pending until `POST /_fake/refunds/{id}/process`.
+    Pending,
+    /// Fails, with a `refund.failed` webhook.
+    Failed,
 }
 
 impl Default for Faults {
@@ -102,6 +145,13 @@ impl Default for Faults {
             late_authorization: false,
             late_authorization_delay_ms: 0,
             close_tab: false,
+            manual_capture: false,
+            capture_window_ms: 0,
+            pending_ms: 0,
+            pending_outcome: PendingOutcome::Complete,
+            refund_outcome: RefundOutcome::Processed,
+            refund_delay_ms: 0,
+            failure_callback: true,
         }
     }
 }
@@ -109,7 +159,9 @@ impl Default for Faults {
 pub(crate) struct State {
     pub settings: Settings,
     pub faults: Faults,
-    pub ledger: engine::Ledger,
+    pub gateway: engine::Gateway,
+    /// Pending payments whose customer closed the tab: no callback once the bank answers.
+    pub pending_without_callback: std::collections::HashSet<String>,
     pub checkouts: std::collections::HashMap<String, checkout::Session>,
     pub deliveries: Vec<Delivery>,
 }
@@ -137,7 +189,8 @@ impl Fake {
                 state: Mutex::new(State {
                     settings: settings.clone(),
                     faults: faults.clone(),
-                    ledger: engine::Ledger::default(),
+                    gateway: engine::Gateway::default(),
+                    pending_without_callback: Default::default(),
                     checkouts: Default::default(),
                     deliveries: Vec::new(),
                 }),
@@ -203,7 +256,8 @@ impl Fake {
         let mut state = self.lock();
         state.settings = settings;
         state.faults = faults;
-        state.ledger = engine::Ledger::default();
+        state.gateway = engine::Gateway::default();
+        state.pending_without_callback.clear();
         state.checkouts.clear();
         state.deliveries.clear();
     }
@@ -216,9 +270,13 @@ impl Fake {
         overrides: PayOverrides,
     ) -> Result<PayResult, engine::ApiError> {
         let faults = self.faults();
-        let late = overrides
-            .late_authorization
-            .unwrap_or(faults.late_authorization);
+        let options = engine::PayOptions {
+            late: overrides
+                .late_authorization
+                .unwrap_or(faults.late_authorization),
+            manual_capture: faults.manual_capture,
+            pending: faults.pending_ms > 0,
+        };
         let close_tab = overrides.close_tab.unwrap_or(faults.close_tab);
         let identity = self.identity();
         let attempt = {
@@ -230,16 +288,47 @@ impl Fake {
                 .map(|s| s.prefill.clone())
                 .unwrap_or_default();
             state
-                .ledger
-                .pay(order_id, request, &identity, &prefill, late)?
+                .gateway
+                .pay(order_id, request, &identity, &prefill, options)?
         };
-        let late_paid = late
-            && attempt.payment.status == razorpay::wire::PaymentStatus::Failed
-            && attempt.payment.error_reason.as_deref() == Some("payment_timed_out");
+        let pending = attempt.payment.status == PaymentStatus::Created;
+        if pending {
+            if close_tab {
+                self.lock()
+                    .pending_without_callback
+                    .insert(attempt.payment.id.clone());
+            }
+            self.answer_later(
+                attempt.payment.id.clone(),
+                Duration::from_millis(faults.pending_ms),
+                faults.pending_outcome,
+            );
+        } else {
+            self.follow_up(&attempt.payment, options.late, &faults);
+        }
         self.dispatch(attempt.events).await;
+        let failed = attempt.payment.status == PaymentStatus::Failed;
+        let callback = if close_tab || pending || (failed && !faults.failure_callback) {
+            None
+        } else {
+            attempt.callback
+        };
+        Ok(PayResult {
+            callback,
+            pending,
+            payment: attempt.payment,
+        })
+    }
+
+    /// What happens to a payment after its attempt, on its own: a late authorisation, or the
+    /// end of the capture window of an authorised payment nobody captures.
+    fn follow_up(&self, payment: &Payment, late: bool, faults: &Faults) {
+        let late_paid = late
+            && payment.status == PaymentStatus::Failed
+            && payment.error_reason.as_deref() == Some("payment_timed_out");
         if late_paid && faults.late_authorization_delay_ms > 0 {
             let fake = self.clone();
-            let payment_id = attempt.payment.id.clone();
+            let payment_id = payment.id.clone();
             let delay = Duration::from_millis(faults.late_authorization_delay_ms);
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
@@ -248,21 +337,135 @@ impl Fake {
                 }
             });
         }
-        Ok(PayResult {
-            callback: (!close_tab).then_some(attempt.callback),
-            payment: attempt.payment,
-        })
+        if payment.status == PaymentStatus::Authorized && faults.capture_window_ms > 0 {
+            let fake = self.clone();
+            let payment_id = payment.id.clone();
+            let window = Duration::from_millis(faults.capture_window_ms);
+            tokio::spawn(async move {
+                tokio::time::sleep(window).await;
+                let identity = fake.identity();
+                let events = fake
+                    .lock()
+                    .gateway
+                    .expire_capture_window(&payment_id, &identity);
+                match events {
+                    Ok(events) => fake.dispatch(events).await,
+                    Err(e) => tracing::warn!(payment_id, error = ?e, "capture window"),
+                }
+            });
+        }
     }
 
-    /// Moves a payment reported failed to authorised (and captured), with its webhooks.
-    pub async fn late_authorize(
+    /// The bank answers a pending payment after `delay`.
+    fn answer_later(&self, payment_id: String, delay: Duration, outcome: PendingOutcome) {
+        let fake = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            // Already answered by hand (`POST /_fake/payments/{id}/resolve`) is fine.
+            let _ = fake
+                .resolve_pending(&payment_id, outcome == PendingOutcome::Timeout)
+                .await;
+        });
+    }
+
+    /// The bank answers a payment left `created`; the checkout page waiting for it shows the
+    /// result (and posts it back to the merchant, unless the customer closed the tab).
+    pub async fn resolve_pending(
         &self,
         payment_id: &str,
-    ) -> Result<razorpay::wire::Payment, engine::ApiError> {
+        timeout: bool,
+    ) -> Result<Payment, engine::ApiError> {
         let identity = self.identity();
-        let (payment, events) = self.lock().ledger.late_authorize(payment_id, &identity)?;
+        let faults = self.faults();
+        let (attempt, close_tab) = {
+            let mut state = self.lock();
+            let attempt = state
+                .gateway
+                .resolve_pending(payment_id, timeout, &identity)?;
+            let close_tab = state.pending_without_callback.remove(payment_id);
+            let failed = attempt.payment.status == PaymentStatus::Failed;
+            let callback = (!close_tab && !(failed && !faults.failure_callback))
+                .then(|| attempt.callback.clone())
+                .flatten();
+            for session in state.checkouts.values_mut() {
+                if session.pending_payment.as_deref() == Some(payment_id) {
+                    session.pending_payment = None;
+                    session.result = Some(callback.clone());
+                }
+            }
+            (attempt, close_tab)
+        };
+        let _ = close_tab;
+        self.follow_up(&attempt.payment, false, &faults);
+        self.dispatch(attempt.events).await;
+        Ok(attempt.payment)
+    }
+
+    /// Moves a payment reported failed to authorised (and captured, or refunded at once when its
+    /// order was paid meanwhile), with its webhooks.
+    pub async fn late_authorize(&self, payment_id: &str) -> Result<Payment, engine::ApiError> {
+        let identity = self.identity();
+        let (payment, events) = self
+            .lock()
+            .gateway
+            .late_authorize(payment_id, &identity)?;
+        let faults = self.faults();
+        self.follow_up(&payment, false, &faults);
         self.dispatch(events).await;
         Ok(payment)
+    }
+
+    /// `POST /v1/payments/{id}/refund`: the refund is answered `pending`; `refund_outcome`
+    /// decides what it becomes.
+    pub(crate) async fn refund(
+        &self,
+        payment_id: &str,
+        body: &serde_json::Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<Refund, engine::ApiError> {
+        let identity = self.identity();
+        let faults = self.faults();
+        let attempt = self.lock().gateway.refund_payment(
+            payment_id,
+            body,
+            idempotency_key,
+            &identity,
+        )?;
+        self.dispatch(attempt.events).await;
+        if !attempt.replayed {
+            let outcome = match faults.refund_outcome {
+                RefundOutcome::Processed => Some(RefundState::Processed),
+                RefundOutcome::Failed => Some(RefundState::Failed),
+                RefundOutcome::Pending => None,
+            };
+            if let Some(outcome) = outcome {
+                let fake = self.clone();
+                let refund_id = attempt.refund.id.clone();
+                let delay = Duration::from_millis(faults.refund_delay_ms);
+                tokio::spawn(async move {
+                    tokio::time::sleep(delay).await;
+                    if let Err(e) = fake.settle_refund(&refund_id, outcome).await {
+                        tracing::warn!(refund_id, error = ?e, "refund outcome");
+                    }
+                });
+            }
+        }
+        Ok(attempt.refund)
+    }
+
+    /// A pending refund is processed or fails, with its webhook.
+    pub async fn settle_refund(
+        &self,
+        refund_id: &str,
+        outcome: RefundState,
+    ) -> Result<Refund, engine::ApiError> {
+        let identity = self.identity();
+        let (refund, events) = self
+            .lock()
+            .gateway
+            .settle_refund(refund_id, outcome, &identity)?;
+        self.dispatch(events).await;
+        Ok(refund)
     }
 }
 
@@ -274,11 +477,14 @@ pub struct PayOverrides {
 }
 
 /// What a payment attempt produced: the fields the browser would post to `callback_url` (none
-/// when the customer closed the tab) and the payment.
+/// when the customer closed the tab, when the bank has not answered yet, or for a failure with
+/// `failure_callback` off) and the payment.
 #[derive(Debug, Clone, Serialize)]
 pub struct PayResult {
     pub callback: Option<CallbackFields>,
-    pub payment: razorpay::wire::Payment,
+    /// The bank has not answered: the payment is `created` until it does.
+    pub pending: bool,
+    pub payment: Payment,
 }
 
 /// A fake running on a local port, for tests. Stops when dropped.

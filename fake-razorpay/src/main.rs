@@ -25,7 +25,14 @@ faults (switchable later with POST /_fake/faults):
   --api-timeout-ms MS           how long they hang (default 30000)
   --late-authorization          successes are reported failed, authorised later
   --late-authorization-delay-ms MS   when (0: on POST /_fake/payments/{id}/authorize)
-  --close-tab                   payments go through, the callback never comes";
+  --close-tab                   payments go through, the callback never comes
+  --manual-capture              payments stop at authorized; nobody but the merchant captures
+  --capture-window-ms MS        authorised payments not captured within MS are refunded (0: never)
+  --pending-ms MS               payments stay created this long before the bank answers
+  --pending-outcome O           then: complete (the method's own result) or timeout
+  --refund-outcome O            refunds (answered pending) become processed, stay pending, or failed
+  --refund-delay-ms MS          how long refunds stay pending first (default 0)
+  --no-failure-callback         failed attempts post nothing back; the customer stays to retry";
 
 struct Args {
     pairs: Vec<(String, Option<String>)>,
@@ -36,6 +43,8 @@ const SWITCHES: &[&str] = &[
     "webhooks-before-callback",
     "late-authorization",
     "close-tab",
+    "manual-capture",
+    "no-failure-callback",
 ];
 
 impl Args {
@@ -87,6 +96,15 @@ impl Args {
         }
     }
 
+    /// One of an enum's snake_case names (`--refund-outcome failed`).
+    fn choice<T: serde::de::DeserializeOwned>(&self, name: &str, default: T) -> Result<T, String> {
+        match self.get(name) {
+            Some(v) => serde_json::from_value(serde_json::Value::String(v.clone()))
+                .map_err(|_| format!("--{name}: {v:?} is not one of the allowed values")),
+            None => Ok(default),
+        }
+    }
+
     fn switch(&self, name: &str) -> Result<bool, String> {
         match self.get(name).as_deref() {
             None | Some("false" | "0" | "") => Ok(false),
@@ -115,6 +133,13 @@ impl Args {
             "late-authorization",
             "late-authorization-delay-ms",
             "close-tab",
+            "manual-capture",
+            "capture-window-ms",
+            "pending-ms",
+            "pending-outcome",
+            "refund-outcome",
+            "refund-delay-ms",
+            "no-failure-callback",
         ];
         match self
             .pairs
@@ -163,6 +188,13 @@ fn configure(args: &Args) -> Result<(String, Settings, Faults), String> {
         late_authorization_delay_ms: args
             .number("late-authorization-delay-ms", d.late_authorization_delay_ms)?,
         close_tab: args.switch("close-tab")?,
+        manual_capture: args.switch("manual-capture")?,
+        capture_window_ms: args.number("capture-window-ms", d.capture_window_ms)?,
+        pending_ms: args.number("pending-ms", d.pending_ms)?,
+        pending_outcome: args.choice("pending-outcome", d.pending_outcome)?,
+        refund_outcome: args.choice("refund-outcome", d.refund_outcome)?,
+        refund_delay_ms: args.number("refund-delay-ms", d.refund_delay_ms)?,
+        failure_callback: !args.switch("no-failure-callback")?,
     };
     let listen = args
         .get("listen")

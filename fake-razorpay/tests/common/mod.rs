@@ -143,18 +143,61 @@ impl World {
         (status, json)
     }
 
+    /// An order with a receipt of its own (Razorpay keeps receipts unique per account).
     pub async fn create_order(&self, amount: i64) -> String {
+        static RECEIPTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        let receipt = format!(
+            "topup_{}",
+            RECEIPTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
         let (status, order) = self
             .api(
                 reqwest::Method::POST,
                 "/v1/orders",
-                Some(
-                    serde_json::json!({"amount": amount, "currency": "INR", "receipt": "topup_1"}),
-                ),
+                Some(serde_json::json!({"amount": amount, "currency": "INR", "receipt": receipt})),
             )
             .await;
         assert_eq!(status, 200, "{order}");
         order["id"].as_str().expect("order id").to_string()
+    }
+
+    /// Switches the faults while running, as `POST /_fake/faults` does.
+    pub async fn set_faults(&self, faults: Value) {
+        let r = self
+            .http
+            .post(self.url("/_fake/faults"))
+            .json(&faults)
+            .send()
+            .await
+            .expect("faults");
+        assert_eq!(r.status(), 200);
+    }
+
+    /// Posts to the control API and returns the status and JSON answer.
+    pub async fn control(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url(path))
+            .json(&body)
+            .send()
+            .await
+            .expect("control");
+        (
+            response.status().as_u16(),
+            response.json().await.expect("JSON"),
+        )
+    }
+
+    /// Polls `GET path` until `done` holds for the answer (up to 5 s).
+    pub async fn api_until(&self, path: &str, done: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..250 {
+            let (_, value) = self.api(reqwest::Method::GET, path, None).await;
+            if done(&value) {
+                return value;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("{path} never reached the expected state");
     }
 
     pub async fn pay(&self, order: &str, body: Value) -> (u16, Value) {
