@@ -94,9 +94,7 @@ async fn process_refund(
 ) -> Result<Response, ApiError> {
     let body: ProcessBody = parse(&body)?;
     if body.outcome == RefundState::Pending {
-        return Err(ApiError::bad_request(
-            "The outcome is processed or failed.",
-        ));
+        return Err(ApiError::bad_request("The outcome is processed or failed."));
     }
     Ok(Json(fake.settle_refund(&id, body.outcome).await?).into_response())
 }

@@ -283,6 +283,10 @@ pub struct PayOptions {
     pub manual_capture: bool,
     /// Leave the payment `created` until [`Gateway::resolve_pending`] (the bank has not answered).
     pub pending: bool,
+    /// Accept it even on an order already paid or with a payment in progress: two attempts that
+    /// both succeed at the bank (UPI collect and intent, say) leave two captured payments on one
+    /// order, which Razorpay does not prevent every time.
+    pub second_payment: bool,
 }
 
 /// A payment waiting for its bank: what the bank will say once it answers.
@@ -294,7 +298,7 @@ struct PendingAttempt {
 }
 
 /// UPI merchant payments are limited to ₹1,00,000 each (Razorpay's transaction limits for UPI).
-pub const UPI_LIMIT: Paise = Paise(1_00_000_00);
+pub const UPI_LIMIT: Paise = Paise(10_000_000);
 
 /// What the bank reports when it never answered (Razorpay marks the payment failed after ~10
 /// minutes).
@@ -467,12 +471,14 @@ impl Gateway {
             let record = self.orders.get(order_id).ok_or_else(|| {
                 ApiError::bad_request("The id provided does not exist").field("order_id")
             })?;
-            if record.order.status == OrderStatus::Paid {
+            if record.order.status == OrderStatus::Paid && !options.second_payment {
                 return Err(order_paid_error());
             }
-            if self.payments().any(|p| {
-                p.order_id.as_deref() == Some(order_id) && p.status == PaymentStatus::Authorized
-            }) {
+            if !options.second_payment
+                && self.payments().any(|p| {
+                    p.order_id.as_deref() == Some(order_id) && p.status == PaymentStatus::Authorized
+                })
+            {
                 return Err(ApiError::bad_request(
                     "Payment processing for this order is already in progress.",
                 ));
@@ -551,7 +557,14 @@ impl Gateway {
                 events: Vec::new(),
             });
         }
-        Ok(self.finish(payment, result, options.late, manual_capture, identity))
+        Ok(self.finish(
+            payment,
+            result,
+            options.late,
+            manual_capture,
+            options.second_payment,
+            identity,
+        ))
     }
 
     /// The bank's answer to a payment attempt: failed, or authorised (and captured unless the
@@ -562,6 +575,7 @@ impl Gateway {
         result: Result<(), Failure>,
         late: bool,
         manual_capture: bool,
+        second_payment: bool,
         identity: &Identity,
     ) -> Attempt {
         let order_id = payment.order_id.clone().unwrap_or_default();
@@ -579,7 +593,12 @@ impl Gateway {
                 failure_callback(&failure, &payment, &order_id)
             }
             None => {
-                events.extend(self.authorize(&mut payment, manual_capture, identity));
+                events.extend(self.authorize_with(
+                    &mut payment,
+                    manual_capture,
+                    second_payment,
+                    identity,
+                ));
                 success_callback(&payment, &order_id, identity)
             }
         };
@@ -617,6 +636,7 @@ impl Gateway {
             result,
             pending.late && !timeout,
             pending.manual_capture,
+            false,
             identity,
         ))
     }
@@ -629,13 +649,23 @@ impl Gateway {
         manual_capture: bool,
         identity: &Identity,
     ) -> Vec<PendingEvent> {
+        self.authorize_with(payment, manual_capture, false, identity)
+    }
+
+    fn authorize_with(
+        &mut self,
+        payment: &mut Payment,
+        manual_capture: bool,
+        second_payment: bool,
+        identity: &Identity,
+    ) -> Vec<PendingEvent> {
         payment.status = PaymentStatus::Authorized;
         clear_error(payment);
         self.store(payment);
         let mut events =
             vec![self.event(identity, EventType::PaymentAuthorized, payment, None, None)];
         let order_id = payment.order_id.clone().unwrap_or_default();
-        if self.order_is_paid(&order_id) {
+        if self.order_is_paid(&order_id) && !second_payment {
             events.extend(self.refund_uncaptured(payment, identity));
         } else if !manual_capture {
             events.extend(self.capture_now(payment, identity));
@@ -667,7 +697,11 @@ impl Gateway {
 
     /// Razorpay returns an authorised payment nobody captured (its capture window passed, or
     /// its order was already paid): the payment is `refunded` without ever being captured.
-    fn refund_uncaptured(&mut self, payment: &mut Payment, identity: &Identity) -> Vec<PendingEvent> {
+    fn refund_uncaptured(
+        &mut self,
+        payment: &mut Payment,
+        identity: &Identity,
+    ) -> Vec<PendingEvent> {
         payment.status = PaymentStatus::Refunded;
         payment.amount_refunded = payment.amount;
         payment.refund_status = Some(RefundStatus::Full);
@@ -690,8 +724,20 @@ impl Gateway {
         self.refund_ids.push(refund.id.clone());
         self.refunds.insert(refund.id.clone(), refund.clone());
         vec![
-            self.event(identity, EventType::RefundCreated, payment, None, Some(&refund)),
-            self.event(identity, EventType::RefundProcessed, payment, None, Some(&refund)),
+            self.event(
+                identity,
+                EventType::RefundCreated,
+                payment,
+                None,
+                Some(&refund),
+            ),
+            self.event(
+                identity,
+                EventType::RefundProcessed,
+                payment,
+                None,
+                Some(&refund),
+            ),
         ]
     }
 

@@ -275,7 +275,8 @@ impl Fake {
                 .late_authorization
                 .unwrap_or(faults.late_authorization),
             manual_capture: faults.manual_capture,
-            pending: faults.pending_ms > 0,
+            pending: faults.pending_ms > 0 && !overrides.second_payment,
+            second_payment: overrides.second_payment,
         };
         let close_tab = overrides.close_tab.unwrap_or(faults.close_tab);
         let identity = self.identity();
@@ -377,14 +378,14 @@ impl Fake {
     ) -> Result<Payment, engine::ApiError> {
         let identity = self.identity();
         let faults = self.faults();
-        let (attempt, close_tab) = {
+        let attempt = {
             let mut state = self.lock();
             let attempt = state
                 .gateway
                 .resolve_pending(payment_id, timeout, &identity)?;
             let close_tab = state.pending_without_callback.remove(payment_id);
             let failed = attempt.payment.status == PaymentStatus::Failed;
-            let callback = (!close_tab && !(failed && !faults.failure_callback))
+            let callback = (!close_tab && (!failed || faults.failure_callback))
                 .then(|| attempt.callback.clone())
                 .flatten();
             for session in state.checkouts.values_mut() {
@@ -393,9 +394,8 @@ impl Fake {
                     session.result = Some(callback.clone());
                 }
             }
-            (attempt, close_tab)
+            attempt
         };
-        let _ = close_tab;
         self.follow_up(&attempt.payment, false, &faults);
         self.dispatch(attempt.events).await;
         Ok(attempt.payment)
@@ -405,10 +405,7 @@ impl Fake {
     /// order was paid meanwhile), with its webhooks.
     pub async fn late_authorize(&self, payment_id: &str) -> Result<Payment, engine::ApiError> {
         let identity = self.identity();
-        let (payment, events) = self
-            .lock()
-            .gateway
-            .late_authorize(payment_id, &identity)?;
+        let (payment, events) = self.lock().gateway.late_authorize(payment_id, &identity)?;
         let faults = self.faults();
         self.follow_up(&payment, false, &faults);
         self.dispatch(events).await;
@@ -425,12 +422,10 @@ impl Fake {
     ) -> Result<Refund, engine::ApiError> {
         let identity = self.identity();
         let faults = self.faults();
-        let attempt = self.lock().gateway.refund_payment(
-            payment_id,
-            body,
-            idempotency_key,
-            &identity,
-        )?;
+        let attempt =
+            self.lock()
+                .gateway
+                .refund_payment(payment_id, body, idempotency_key, &identity)?;
         self.dispatch(attempt.events).await;
         if !attempt.replayed {
             let outcome = match faults.refund_outcome {
@@ -474,6 +469,10 @@ impl Fake {
 pub struct PayOverrides {
     pub late_authorization: Option<bool>,
     pub close_tab: Option<bool>,
+    /// Pay and capture even on an order already paid: two attempts that both succeeded at the
+    /// bank, leaving two captured payments on one order.
+    #[serde(default)]
+    pub second_payment: bool,
 }
 
 /// What a payment attempt produced: the fields the browser would post to `callback_url` (none

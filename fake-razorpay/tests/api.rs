@@ -132,11 +132,17 @@ async fn order_rules_and_messages_are_razorpays() {
         assert_eq!(error["error"]["field"].as_str(), field, "{body}");
     }
     let receipt = json!({"amount": 100, "currency": "INR", "receipt": "topup_unique_1"});
-    let (status, _) = w.api(Method::POST, "/v1/orders", Some(receipt.clone())).await;
+    let (status, _) = w
+        .api(Method::POST, "/v1/orders", Some(receipt.clone()))
+        .await;
     assert_eq!(status, 200);
     let (status, error) = w.api(Method::POST, "/v1/orders", Some(receipt)).await;
     assert_eq!(
-        (status, error["error"]["description"].as_str(), error["error"]["field"].as_str()),
+        (
+            status,
+            error["error"]["description"].as_str(),
+            error["error"]["field"].as_str()
+        ),
         (
             400,
             Some("An order with the same receipt value has already been created"),
@@ -390,7 +396,10 @@ async fn refunds_full_partial_and_idempotent() {
             |r| r["status"] == "processed",
         )
         .await;
-    assert_eq!((&fetched["id"], &fetched["amount"]), (&first["id"], &first["amount"]));
+    assert_eq!(
+        (&fetched["id"], &fetched["amount"]),
+        (&first["id"], &first["amount"])
+    );
     assert_eq!(keys(&fetched), keys(&sample("refund_processed.json")));
     let (status, again) = refund(json!({}), "refund-key-0004").await;
     assert_eq!(

@@ -51,7 +51,10 @@ async fn manual_capture_stops_at_authorized_until_the_merchant_captures() {
         paid["callback"]["razorpay_signature"].is_string(),
         "an authorised payment is a success for the browser"
     );
-    assert_eq!(w.receiver.wait_for(1).await[0].event(), "payment.authorized");
+    assert_eq!(
+        w.receiver.wait_for(1).await[0].event(),
+        "payment.authorized"
+    );
     let id = paid["payment"]["id"].as_str().expect("id");
     let (status, captured) = w
         .api(
@@ -60,7 +63,10 @@ async fn manual_capture_stops_at_authorized_until_the_merchant_captures() {
             Some(json!({"amount": 20_000, "currency": "INR"})),
         )
         .await;
-    assert_eq!((status, captured["status"].as_str()), (200, Some("captured")));
+    assert_eq!(
+        (status, captured["status"].as_str()),
+        (200, Some("captured"))
+    );
     let events = w.receiver.wait_for(3).await;
     let names: Vec<String> = events.iter().map(common::Received::event).collect();
     assert_eq!(
@@ -84,7 +90,11 @@ async fn an_authorised_payment_nobody_captures_is_refunded_after_the_capture_win
         .api_until(&format!("/v1/payments/{id}"), |p| p["status"] == "refunded")
         .await;
     assert_eq!(
-        (&returned["captured"], &returned["amount_refunded"], &returned["refund_status"]),
+        (
+            &returned["captured"],
+            &returned["amount_refunded"],
+            &returned["refund_status"]
+        ),
         (&json!(false), &json!(15_000), &json!("full")),
         "returned without ever being captured"
     );
@@ -119,7 +129,11 @@ async fn a_pending_payment_stays_created_then_the_bank_answers() {
     let order = w.create_order(10_000).await;
     let (_, paid) = w.pay(&order, upi("success@razorpay")).await;
     assert_eq!(
-        (&paid["payment"]["status"], &paid["pending"], &paid["callback"]),
+        (
+            &paid["payment"]["status"],
+            &paid["pending"],
+            &paid["callback"]
+        ),
         (&json!("created"), &json!(true), &Value::Null)
     );
     let id = paid["payment"]["id"].as_str().expect("id").to_string();
@@ -127,15 +141,15 @@ async fn a_pending_payment_stays_created_then_the_bank_answers() {
         .api(Method::GET, &format!("/v1/orders/{order}/payments"), None)
         .await;
     assert_eq!(listed["items"][0]["status"], "created");
-    assert!(
-        w.receiver.received().is_empty(),
-        "no webhook while created"
-    );
+    assert!(w.receiver.received().is_empty(), "no webhook while created");
     let done = w
         .api_until(&format!("/v1/payments/{id}"), |p| p["status"] == "captured")
         .await;
     assert_eq!(done["captured"], true);
-    assert_eq!(w.receiver.wait_for(3).await[0].event(), "payment.authorized");
+    assert_eq!(
+        w.receiver.wait_for(3).await[0].event(),
+        "payment.authorized"
+    );
 }
 
 #[tokio::test]
@@ -189,7 +203,11 @@ async fn late_authorisation_on_a_paid_order_is_refunded_at_once() {
         .await;
     assert_eq!(status, 200);
     assert_eq!(
-        (&authorised["status"], &authorised["captured"], &authorised["amount_refunded"]),
+        (
+            &authorised["status"],
+            &authorised["captured"],
+            &authorised["amount_refunded"]
+        ),
         (&json!("refunded"), &json!(false), &json!(30_000))
     );
     let names: Vec<String> = w
@@ -224,7 +242,9 @@ async fn refunds_are_pending_first_then_processed_pending_or_failed() {
     assert_eq!(held["status"], "pending");
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     let rid = held["id"].as_str().expect("id").to_string();
-    let (_, still) = w.api(Method::GET, &format!("/v1/refunds/{rid}"), None).await;
+    let (_, still) = w
+        .api(Method::GET, &format!("/v1/refunds/{rid}"), None)
+        .await;
     assert_eq!(still["status"], "pending", "stays pending until told");
     let (status, failed) = w
         .control(
@@ -235,7 +255,11 @@ async fn refunds_are_pending_first_then_processed_pending_or_failed() {
     assert_eq!((status, &failed["status"]), (200, &json!("failed")));
     let after = payment(&w, &id).await;
     assert_eq!(
-        (&after["amount_refunded"], &after["refund_status"], &after["status"]),
+        (
+            &after["amount_refunded"],
+            &after["refund_status"],
+            &after["status"]
+        ),
         (&json!(0), &Value::Null, &json!("captured")),
         "a failed refund gives nothing back"
     );
@@ -269,15 +293,17 @@ async fn refunds_are_pending_first_then_processed_pending_or_failed() {
     w.set_faults(json!({})).await;
     let (_, done) = refund(&w, &id, json!({"amount": 2_000}), "refund-done-0001").await;
     let rid = done["id"].as_str().expect("id");
-    w.api_until(&format!("/v1/refunds/{rid}"), |r| r["status"] == "processed")
-        .await;
+    w.api_until(&format!("/v1/refunds/{rid}"), |r| {
+        r["status"] == "processed"
+    })
+    .await;
     assert_eq!(payment(&w, &id).await["amount_refunded"], 2_000);
 }
 
 #[tokio::test]
 async fn an_upi_payment_over_one_lakh_is_refused() {
     let w = world(Faults::default()).await;
-    let order = w.create_order(1_00_000_01).await;
+    let order = w.create_order(10_000_001).await;
     let (status, error) = w.pay(&order, upi("success@razorpay")).await;
     assert_eq!(status, 400, "{error}");
     assert!(
@@ -292,9 +318,12 @@ async fn an_upi_payment_over_one_lakh_is_refused() {
             json!({"method": "card", "number": "4100280000001007", "otp": "1234"}),
         )
         .await;
-    assert_eq!((status, &card["payment"]["status"]), (200, &json!("captured")));
+    assert_eq!(
+        (status, &card["payment"]["status"]),
+        (200, &json!("captured"))
+    );
     // The checkout does not offer UPI above the limit.
-    let big = w.create_order(2_00_000_00).await;
+    let big = w.create_order(20_000_000).await;
     let html = w
         .http
         .post(w.url("/v1/checkout/embedded"))
@@ -434,4 +463,34 @@ async fn the_checkout_waits_for_a_pending_payment_and_then_shows_its_result() {
             .iter()
             .any(|(k, _)| k == "razorpay_signature")
     );
+}
+
+/// Two attempts that both succeed at the bank: a second payment captured on a paid order
+/// (`second_payment`), which the merchant must refund.
+#[tokio::test]
+async fn a_second_payment_can_be_captured_on_a_paid_order() {
+    let w = world(Faults::default()).await;
+    let order = w.create_order(10_000).await;
+    let (_, first) = w.pay(&order, upi("success@razorpay")).await;
+    assert_eq!(first["payment"]["status"], "captured");
+    let (status, refused) = w.pay(&order, upi("success@razorpay")).await;
+    assert_eq!(
+        (status, refused["error"]["reason"].as_str()),
+        (400, Some("order_already_paid")),
+        "an ordinary attempt on a paid order is refused"
+    );
+    let (status, second) = w
+        .pay(
+            &order,
+            json!({"method": "upi", "vpa": "success@razorpay", "second_payment": true}),
+        )
+        .await;
+    assert_eq!(
+        (status, &second["payment"]["status"]),
+        (200, &json!("captured"))
+    );
+    let (_, payments) = w
+        .api(Method::GET, &format!("/v1/orders/{order}/payments"), None)
+        .await;
+    assert_eq!(payments["count"], 2);
 }

@@ -1,13 +1,22 @@
-//! The operator's audit: the ledger's own invariants, then every captured Razorpay payment in a
-//! time range against our credits, plus anything left for an operator (flags, refund shortfalls).
+//! The audit (`web audit`): the ledger's own invariants, then money against Razorpay. Every
+//! payment and refund Razorpay lists for a time range is checked against our ledger and records;
+//! any difference names the payment and the top-up, and makes `web audit` exit non-zero.
+//!
+//! Per payment that credited a top-up, credits given − credits taken back must equal what the
+//! top-up bought − the refunded share of it (from Razorpay's own refunded amount, at the
+//! top-up's rate) + the recorded shortfall (credits already spent when a refund came).
 
-use std::collections::BTreeSet;
+use std::collections::HashMap;
 
-use razorpay::wire::{ListQuery, PaymentStatus};
+use ledger::TransferKind;
+use razorpay::wire::{ListQuery, Payment, PaymentStatus, Refund, RefundState};
 
 use crate::{
-    billing::{settle::ledger_key, topups},
-    db::col,
+    billing::{
+        refunds,
+        topups::{self, Topup, TopupStatus},
+        uncredited,
+    },
     error::AppResult,
     state::AppState,
 };
@@ -15,8 +24,11 @@ use crate::{
 pub struct AuditOutcome {
     pub ledger: ledger::AuditReport,
     pub payments_checked: usize,
+    pub refunds_checked: usize,
+    /// Money that does not add up, or is owed and not handled: each names the payment and the
+    /// top-up.
     pub differences: Vec<String>,
-    /// Things an operator should look at that are not errors of ours.
+    /// Things an operator should know that are not errors of ours.
     pub notes: Vec<String>,
 }
 
@@ -26,118 +38,270 @@ impl AuditOutcome {
     }
 }
 
+/// Razorpay's list endpoints give at most this many per page.
+const PAGE: u32 = 100;
+
 /// `from`/`to` are Unix seconds.
 pub async fn run(state: &AppState, from: i64, to: i64) -> AppResult<AuditOutcome> {
     let ledger = state.ledger.audit().await?;
-    let mut differences = Vec::new();
-    let mut notes = Vec::new();
-    let mut captured = BTreeSet::new();
+    let mut audit = AuditOutcome {
+        ledger,
+        payments_checked: 0,
+        refunds_checked: 0,
+        differences: Vec::new(),
+        notes: Vec::new(),
+    };
+    let payments: Vec<Payment> = list_all(
+        |query| async move { Ok(state.razorpay.list_payments(&query).await?.items) },
+        from,
+        to,
+    )
+    .await?;
+    let refund_list: Vec<Refund> = list_all(
+        |query| async move { Ok(state.razorpay.list_refunds(&query).await?.items) },
+        from,
+        to,
+    )
+    .await?;
+    let mut topup_of_payment: HashMap<String, Topup> = HashMap::new();
+    for payment in &payments {
+        let Some(topup) = payment_topup(state, payment, &mut audit).await? else {
+            continue;
+        };
+        audit.payments_checked += 1;
+        check_payment(state, payment, &topup, &mut audit).await?;
+        topup_of_payment.insert(payment.id.clone(), topup);
+    }
+    for refund in &refund_list {
+        let topup = match topup_of_payment.get(&refund.payment_id) {
+            Some(topup) => Some(topup.clone()),
+            None => topup_of_refund(state, refund).await?,
+        };
+        let Some(topup) = topup else { continue };
+        audit.refunds_checked += 1;
+        check_refund(state, refund, &topup, &mut audit).await?;
+    }
+    let listed: std::collections::HashSet<&str> = payments.iter().map(|p| p.id.as_str()).collect();
+    for topup in topups::paid_between(&state.db, from * 1_000_000, to * 1_000_000).await? {
+        if let Some(payment) = &topup.payment_id
+            && !listed.contains(payment.as_str())
+        {
+            audit.notes.push(format!(
+                "top-up #{} is paid with {payment}, which Razorpay's payment list did not show (lists can lag)",
+                topup.id
+            ));
+        }
+    }
+    for topup in topups::flagged(&state.db).await? {
+        audit.differences.push(format!(
+            "top-up #{} (order {}) is flagged and not resolved: {}",
+            topup.id,
+            topup.order_id.as_deref().unwrap_or("none"),
+            topup.flag_reason.as_deref().unwrap_or("no reason recorded")
+        ));
+    }
+    for record in refunds::with_shortfall(&state.db).await? {
+        audit.notes.push(format!(
+            "refund {} of payment {} (top-up #{}): {} credits could not be taken back (already spent)",
+            record.refund_id, record.payment_id, record.topup_id, record.shortfall
+        ));
+    }
+    Ok(audit)
+}
+
+/// Every item of a Razorpay list created in `[from, to]`, page by page.
+async fn list_all<T, F, Fut>(mut page: F, from: i64, to: i64) -> AppResult<Vec<T>>
+where
+    F: FnMut(ListQuery) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<T>, razorpay::Error>>,
+{
+    let mut all = Vec::new();
     let mut skip = 0;
-    let per_credit = state.settings.billing.paise_per_credit;
     loop {
         let query = ListQuery {
             from: Some(from),
             to: Some(to),
-            count: Some(100),
+            count: Some(PAGE),
             skip: Some(skip),
         };
-        let page = state
-            .razorpay
-            .list_payments(&query)
-            .await
-            .map_err(anyhow::Error::from)?;
-        let n = page.items.len();
-        for payment in page.items {
-            if !matches!(
-                payment.status,
-                PaymentStatus::Captured | PaymentStatus::Refunded
-            ) {
-                continue;
-            }
-            captured.insert(payment.id.clone());
-            let Some(order_id) = payment.order_id.as_deref() else {
-                notes.push(format!("captured payment {} has no order", payment.id));
-                continue;
-            };
-            let Some(topup) = topups::find_by_order(&state.db, order_id).await? else {
-                notes.push(format!(
-                    "captured payment {} (order {order_id}) is not a top-up of ours",
-                    payment.id
-                ));
-                continue;
-            };
-            match state
-                .ledger
-                .transfer_by_key(&ledger_key(&payment.id))
-                .await?
-            {
-                None => differences.push(format!(
-                    "captured payment {} for top-up #{} ({}) was never credited",
-                    payment.id, topup.id, payment.amount
-                )),
-                Some(t) if t.amount * per_credit != payment.amount.0 => differences.push(format!(
-                    "payment {} captured {} but {} credits were added",
-                    payment.id, payment.amount, t.amount
-                )),
-                Some(_) => {}
-            }
+        let items = page(query).await.map_err(anyhow::Error::from)?;
+        let n = items.len();
+        all.extend(items);
+        if n < PAGE as usize {
+            return Ok(all);
         }
-        if n < 100 {
-            break;
-        }
-        skip += 100;
+        skip += PAGE;
     }
-    let paid = state
-        .db
-        .all(
-            "SELECT id, razorpay_payment_id FROM web_topups WHERE status = 'paid' AND created_at >= ? AND created_at < ?",
-            vec![(from * 1_000_000).into(), (to * 1_000_000).into()],
-        )
-        .await?;
-    for row in &paid {
-        let id: i64 = col(row, "id")?;
-        let payment: Option<String> = col(row, "razorpay_payment_id")?;
-        if let Some(payment) = payment
-            && !captured.contains(&payment)
-        {
-            notes.push(format!(
-                "top-up #{id} is paid with {payment}, which Razorpay's payment list did not show as captured (lists can lag)"
+}
+
+fn is_captured(payment: &Payment) -> bool {
+    payment.status == PaymentStatus::Captured
+        || (payment.status == PaymentStatus::Refunded && payment.captured)
+}
+
+/// The top-up of a payment's order, when the order is ours.
+async fn payment_topup(
+    state: &AppState,
+    payment: &Payment,
+    audit: &mut AuditOutcome,
+) -> AppResult<Option<Topup>> {
+    let Some(order_id) = payment.order_id.as_deref() else {
+        if is_captured(payment) {
+            audit
+                .notes
+                .push(format!("captured payment {} has no order", payment.id));
+        }
+        return Ok(None);
+    };
+    let topup = topups::find_by_order(&state.db, order_id).await?;
+    if topup.is_none() && is_captured(payment) {
+        audit.notes.push(format!(
+            "captured payment {} (order {order_id}) is not a top-up of ours",
+            payment.id
+        ));
+    }
+    Ok(topup)
+}
+
+/// Credits given and taken back for a payment, from the ledger.
+async fn ledger_sums(state: &AppState, payment_id: &str) -> AppResult<(i64, i64)> {
+    let mut given = 0;
+    let mut taken = 0;
+    for t in state.ledger.transfers_by_reference(payment_id).await? {
+        match t.kind {
+            TransferKind::Purchase => given += t.amount,
+            TransferKind::RefundReversal => taken += t.amount,
+            _ => {}
+        }
+    }
+    Ok((given, taken))
+}
+
+async fn check_payment(
+    state: &AppState,
+    payment: &Payment,
+    topup: &Topup,
+    audit: &mut AuditOutcome,
+) -> AppResult<()> {
+    let (given, taken) = ledger_sums(state, &payment.id).await?;
+    let name = format!("payment {} (top-up #{})", payment.id, topup.id);
+    if topup.credited_by(&payment.id) {
+        if !is_captured(payment) {
+            audit.differences.push(format!(
+                "{name} credited the top-up, but Razorpay says it is {:?}, not captured",
+                payment.status
             ));
         }
+        let owed = topup.credits_owed_for(payment.amount_refunded.0);
+        if topup.refunded_paise != payment.amount_refunded.0 {
+            audit.differences.push(format!(
+                "{name}: Razorpay refunded {} of it, our records apply {}",
+                payment.amount_refunded,
+                razorpay::Paise(topup.refunded_paise)
+            ));
+        }
+        let expected = topup.credits - owed + topup.refund_shortfall;
+        if given - taken != expected {
+            audit.differences.push(format!(
+                "{name}: credits given {given} − taken back {taken} = {}, but {} bought − {owed} refunded + {} shortfall = {expected}",
+                given - taken,
+                topup.credits,
+                topup.refund_shortfall
+            ));
+        }
+        // Credits returned for failed refunds are given again: net of them, what the ledger took
+        // back must be what the top-up records.
+        let returned = given - topup.credits;
+        if topup.refund_taken != taken - returned {
+            audit.differences.push(format!(
+                "{name}: the ledger took back {} credits net, the top-up records {}",
+                taken - returned,
+                topup.refund_taken
+            ));
+        }
+        return Ok(());
     }
-    for row in state
-        .db
-        .all(
-            "SELECT id, flag_reason FROM web_topups WHERE status = 'flagged'",
-            vec![],
-        )
-        .await?
-    {
-        notes.push(format!(
-            "top-up #{} is flagged: {}",
-            col::<i64>(&row, "id")?,
-            col::<Option<String>>(&row, "flag_reason")?.unwrap_or_default()
+    if given != 0 || taken != 0 {
+        audit.differences.push(format!(
+            "{name} did not credit the top-up, yet the ledger moved {given} credits in and {taken} out for it"
         ));
     }
-    for row in state
-        .db
-        .all(
-            "SELECT refund_id, topup_id, shortfall FROM web_refunds WHERE shortfall > 0",
-            vec![],
-        )
-        .await?
-    {
-        notes.push(format!(
-            "refund {} of top-up #{}: {} credits could not be taken back (already spent)",
-            col::<String>(&row, "refund_id")?,
-            col::<i64>(&row, "topup_id")?,
-            col::<i64>(&row, "shortfall")?
-        ));
+    if !is_captured(payment) {
+        if payment.status == PaymentStatus::Authorized {
+            audit
+                .notes
+                .push(format!("{name} is authorised and not captured yet"));
+        }
+        return Ok(());
     }
-    Ok(AuditOutcome {
-        ledger,
-        payments_checked: captured.len(),
-        differences,
-        notes,
-    })
+    if topup.status != TopupStatus::Paid {
+        audit.differences.push(format!(
+            "{name}: Razorpay captured {}, which was never credited",
+            payment.amount
+        ));
+        return Ok(());
+    }
+    let recorded = uncredited::find(&state.db, &payment.id).await?;
+    let refunded_in_full = payment.amount_refunded >= payment.amount;
+    match recorded {
+        _ if refunded_in_full => {}
+        Some(duplicate) if duplicate.refund_id.is_some() => audit.notes.push(format!(
+            "{name}: a duplicate payment, its refund is under way"
+        )),
+        _ => audit.differences.push(format!(
+            "{name}: a second captured payment ({}) on a paid top-up, neither credited nor refunded",
+            payment.amount
+        )),
+    }
+    Ok(())
+}
+
+/// The top-up of a refunded payment that was not in the payment list (an older payment).
+async fn topup_of_refund(state: &AppState, refund: &Refund) -> AppResult<Option<Topup>> {
+    if let Some(topup) = topups::find_by_payment(&state.db, &refund.payment_id).await? {
+        return Ok(Some(topup));
+    }
+    match uncredited::find(&state.db, &refund.payment_id).await? {
+        Some(payment) => Ok(topups::find(&state.db, payment.topup_id).await?),
+        None => Ok(None),
+    }
+}
+
+async fn check_refund(
+    state: &AppState,
+    refund: &Refund,
+    topup: &Topup,
+    audit: &mut AuditOutcome,
+) -> AppResult<()> {
+    let credited = topup.credited_by(&refund.payment_id);
+    let record = refunds::find(&state.db, &refund.id).await?;
+    let name = format!(
+        "refund {} of payment {} (top-up #{})",
+        refund.id, refund.payment_id, topup.id
+    );
+    match (&record, refund.status) {
+        (None, RefundState::Failed) => {}
+        (None, _) if credited => audit
+            .differences
+            .push(format!("{name} ({}) was never taken back", refund.amount)),
+        (None, _) => audit.notes.push(format!("{name} is not recorded yet")),
+        (Some(r), RefundState::Failed) if r.status != RefundState::Failed => {
+            audit.differences.push(format!(
+                "{name} failed at Razorpay, but we still treat it as {}{}",
+                r.status_label().to_lowercase(),
+                if credited {
+                    " (its credits were not returned)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        (Some(r), status) if r.status == RefundState::Failed && status != RefundState::Failed => {
+            audit.differences.push(format!(
+                "{name} is {status:?} at Razorpay, but we recorded it failed and returned its credits"
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
 }

@@ -71,7 +71,14 @@ pub struct RazorpaySettings {
     pub webhook_secret: Secret,
     #[serde(default = "empty_secret")]
     pub webhook_previous_secret: Secret,
+    /// Put before every order's receipt (`<prefix>topup_<id>`). Razorpay keeps receipts unique
+    /// per account, so a deployment whose database may be reset (staging) sets its own.
+    #[serde(default)]
+    pub receipt_prefix: String,
 }
+
+/// The longest receipt prefix: `topup_` and the largest id still fit Razorpay's 40 characters.
+pub const MAX_RECEIPT_PREFIX: usize = 40 - "topup_".len() - 19;
 
 fn empty_secret() -> Secret {
     Secret::new("")
@@ -104,6 +111,14 @@ pub struct ReconcileSettings {
     pub interval_secs: u64,
     pub min_age_secs: u64,
     pub expire_after_secs: u64,
+    /// A top-up's page, while it waits for a payment at least this old, asks Razorpay itself
+    /// (at most once per few seconds per top-up) instead of waiting for reconciliation.
+    #[serde(default = "default_page_check_after_secs")]
+    pub page_check_after_secs: u64,
+}
+
+fn default_page_check_after_secs() -> u64 {
+    10
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +196,19 @@ impl Settings {
             if value.chars().any(char::is_whitespace) {
                 return fail(name, "contains whitespace");
             }
+        }
+        let prefix = &self.razorpay.receipt_prefix;
+        if prefix.len() > MAX_RECEIPT_PREFIX
+            || !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            return fail(
+                "razorpay.receipt_prefix",
+                &format!(
+                    "must be at most {MAX_RECEIPT_PREFIX} of A-Z, a-z, 0-9, _ and - (receipts are at most 40 characters)"
+                ),
+            );
         }
         let b = &self.billing;
         if b.paise_per_credit <= 0 {
@@ -286,6 +314,16 @@ mod tests {
                 "billing.min_topup_paise",
                 "50",
                 "KALP__BILLING__MIN_TOPUP_PAISE",
+            ),
+            (
+                "razorpay.receipt_prefix",
+                "a-very-long-staging-prefix",
+                "KALP__RAZORPAY__RECEIPT_PREFIX",
+            ),
+            (
+                "razorpay.receipt_prefix",
+                "stg/1",
+                "KALP__RAZORPAY__RECEIPT_PREFIX",
             ),
         ] {
             let err = Settings::with_overrides(&[(key, value.to_string())]).expect_err(key);

@@ -28,7 +28,21 @@ pub enum AppError {
 
 impl From<sea_orm::DbErr> for AppError {
     fn from(e: sea_orm::DbErr) -> Self {
-        AppError::Internal(e.into())
+        // Through the ledger's error, which knows a deadlock or BUSY when it sees one.
+        AppError::Internal(ledger::LedgerError::from(e).into())
+    }
+}
+
+/// Lets [`ledger::Ledger::transact`] retry a transaction whose body failed with a transient
+/// database error (in a ledger operation or in one of our own statements).
+impl ledger::Retryable for AppError {
+    fn is_transient(&self) -> bool {
+        match self {
+            AppError::Internal(e) => e
+                .downcast_ref::<ledger::LedgerError>()
+                .is_some_and(ledger::LedgerError::is_transient),
+            _ => false,
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 use crate::{
     auth::{CsrfToken, CurrentUser, maybe_user},
-    billing::{routes::TopupRow, topups},
+    billing::{routes::TopupRow, topups, uncredited},
     error::{AppError, AppResult},
     state::AppState,
 };
@@ -289,13 +289,16 @@ fn url_escape(s: &str) -> String {
 
 /// One line of Credit History.
 pub struct HistoryRow {
+    /// When it happened, for ordering.
+    pub at: DateTime<Utc>,
     pub date: String,
     pub kind: &'static str,
     pub description: String,
     pub credits: String,
     /// The signed number of credits, for the CSV.
     pub amount: i64,
-    pub positive: bool,
+    /// `plus`, `minus`, or `zero` for a line that moved no credits.
+    pub tone: &'static str,
     pub amount_paid: String,
     pub method: String,
     pub payment_id: String,
@@ -334,6 +337,7 @@ async fn rows(
                 .filter(|_| t.kind == TransferKind::Purchase);
             let amount = t.signed_amount();
             HistoryRow {
+                at: t.created_at,
                 date: format_time(t.created_at),
                 kind: kind_label(t.kind),
                 description: t
@@ -347,13 +351,74 @@ async fn rows(
                     format_credits(amount.abs())
                 ),
                 amount,
-                positive: amount >= 0,
+                tone: if amount >= 0 { "plus" } else { "minus" },
                 amount_paid: topup.map(|p| p.amount.display_inr()).unwrap_or_default(),
                 method: topup.map(|p| p.method_label()).unwrap_or_default(),
                 payment_id: topup.and_then(|p| p.payment_id.clone()).unwrap_or_default(),
             }
         })
         .collect())
+}
+
+/// Payments on the customer's orders that credited nothing (a duplicate we refunded, one
+/// Razorpay returned), as lines of 0 credits: the ones that fall between this page's oldest
+/// entry and the previous page's, in the filters' range.
+async fn uncredited_rows(
+    state: &AppState,
+    user: &CurrentUser,
+    query: &HistoryQuery,
+    page: &ledger::HistoryPage,
+) -> AppResult<Vec<HistoryRow>> {
+    let wanted = [TransferKind::Purchase, TransferKind::RefundReversal];
+    if !(query.kinds.is_empty() || query.kinds.iter().any(|k| wanted.contains(k))) {
+        return Ok(Vec::new());
+    }
+    let mut upper = query.to.map_or(i64::MAX, |t| t.timestamp_micros());
+    if let Some(before) = query.before {
+        match state.ledger.transfer(before).await? {
+            Some(t) => upper = upper.min(t.created_at.timestamp_micros()),
+            None => return Ok(Vec::new()),
+        }
+    }
+    let mut lower = query.from.map_or(i64::MIN, |t| t.timestamp_micros());
+    if page.next.is_some()
+        && let Some(last) = page.entries.last()
+    {
+        lower = lower.max(last.created_at.timestamp_micros());
+    }
+    let payments = uncredited::of_user_between(&state.db, user.id, lower, upper).await?;
+    Ok(payments
+        .into_iter()
+        .map(|p| HistoryRow {
+            at: p.created_at,
+            date: format_time(p.created_at),
+            kind: if p.kind == uncredited::UncreditedKind::Duplicate {
+                "Refund"
+            } else {
+                "Top-up"
+            },
+            description: format!("{} (top-up #{})", p.kind.label(), p.topup_id),
+            credits: "0".into(),
+            amount: 0,
+            tone: "zero",
+            amount_paid: p.amount.display_inr(),
+            method: String::new(),
+            payment_id: p.payment_id,
+        })
+        .collect())
+}
+
+/// A page of Credit History: the ledger's entries with the uncredited payments among them.
+async fn history_rows(
+    state: &AppState,
+    user: &CurrentUser,
+    query: &HistoryQuery,
+    page: &ledger::HistoryPage,
+) -> AppResult<Vec<HistoryRow>> {
+    let mut all = rows(state, user, &page.entries).await?;
+    all.extend(uncredited_rows(state, user, query, page).await?);
+    all.sort_by_key(|r| std::cmp::Reverse(r.at));
+    Ok(all)
 }
 
 #[derive(Template)]
@@ -383,7 +448,7 @@ pub async fn history(
     let page = state.ledger.history(user.wallet, &query).await?;
     let html = HistoryPage {
         layout: Layout::new(&user, Nav::History, &csrf.token, "Credit History"),
-        rows: rows(&state, &user, &page.entries).await?,
+        rows: history_rows(&state, &user, &query, &page).await?,
         types: TYPES.to_vec(),
         kind: params.kind.clone().unwrap_or_else(|| "all".into()),
         from: params.from.clone().unwrap_or_default(),
@@ -422,7 +487,7 @@ pub async fn history_csv(
     let mut count = 0;
     loop {
         let page = state.ledger.history(user.wallet, &query).await?;
-        for row in rows(&state, &user, &page.entries).await? {
+        for row in history_rows(&state, &user, &query, &page).await? {
             let text = [row.date, row.kind.to_string(), row.description];
             let paid = [row.amount_paid, row.method, row.payment_id];
             let line: Vec<String> = text

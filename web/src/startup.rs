@@ -137,6 +137,7 @@ pub fn router(state: AppState) -> Router {
         .route("/billing/topups/{id}", get(billing::status_page))
         .route("/billing/topups/{id}/callback", post(billing::callback))
         .route("/billing/topups/{id}/cancel", get(billing::cancel))
+        .route("/billing/topups/{id}/retry", get(billing::retry))
         .route("/billing/history", get(pages::history))
         .route("/billing/history.csv", get(pages::history_csv))
         .route("/api-keys", get(api::keys::page).post(api::keys::create))

@@ -269,19 +269,20 @@ async fn process(state: &AppState, event: &WebhookEvent) -> AppResult<()> {
             settle::apply_payment(state, &topup, &payment).await?;
             Ok(())
         }
-        EventType::RefundCreated | EventType::RefundProcessed => {
-            let (Some(refund), Some(payment)) = (event.refund(), event.payment()) else {
+        EventType::RefundCreated | EventType::RefundProcessed | EventType::RefundFailed => {
+            let Some(snapshot) = event.refund() else {
                 return Ok(());
             };
-            let Some(order_id) = payment.order_id.as_deref() else {
-                return Ok(());
-            };
-            let Some(topup) = topups::find_by_order(&state.db, order_id).await? else {
-                return Ok(());
-            };
-            refunds::apply_refund(state, &topup, refund).await
+            // Refund events arrive in any order (refund.failed before refund.created): ask
+            // Razorpay for the refund as it is now, and apply that.
+            let refund = state
+                .razorpay
+                .fetch_refund(&snapshot.id)
+                .await
+                .map_err(anyhow::Error::from)?;
+            refunds::apply_refund(state, &refund).await
         }
-        EventType::RefundFailed | EventType::RefundSpeedChanged | EventType::Other(_) => Ok(()),
+        EventType::RefundSpeedChanged | EventType::Other(_) => Ok(()),
     }
 }
 

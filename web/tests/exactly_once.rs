@@ -204,7 +204,11 @@ async fn reconciliation_finds_late_authorisations_and_expires_dead_top_ups(app: 
             json!({"method": "upi", "vpa": UPI_OK, "late_authorization": true}),
         )
         .await;
-    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
+    assert_eq!(
+        app.post_callback(&answer).await,
+        StatusCode::OK,
+        "a failure gets the neutral page"
+    );
     let payment = answer["payment"]["id"].as_str().expect("id").to_string();
     app.client
         .post(format!(

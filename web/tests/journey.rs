@@ -122,10 +122,15 @@ async fn wallet_top_up(app: TestApp) {
     assert_eq!(app.balance_on_billing().await, "7,500");
 }
 
+/// Each failure shows Razorpay's reason code in our own words (never words from the unsigned
+/// callback), and Try again opens Add Credits with the same amount.
 async fn failed_payments_credit_nothing_and_offer_try_again(app: TestApp) {
     app.sign_up("fail@example.com").await;
     for (pay, reason) in [
-        (Pay::UpiId("failure@razorpay"), "Payment was unsuccessful"),
+        (
+            Pay::UpiId("failure@razorpay"),
+            "The payment did not go through.",
+        ),
         (
             Pay::Card {
                 number: "4100280000060003",
@@ -138,20 +143,29 @@ async fn failed_payments_credit_nothing_and_offer_try_again(app: TestApp) {
                 bank: "ICIC",
                 success: false,
             },
-            "declined by your bank",
+            "The payment did not go through.",
         ),
         (
             Pay::Wallet {
                 wallet: "freecharge",
                 success: false,
             },
-            "declined by your wallet provider",
+            "The payment did not go through.",
         ),
     ] {
-        let (_, page) = app.top_up("1000", pay.clone()).await;
+        let (path, page) = app.top_up("1000", pay.clone()).await;
         assert!(page.contains("Payment failed"), "{pay:?}: {page}");
         assert!(page.contains(reason), "{pay:?} shows {reason}: {page}");
-        assert!(page.contains("Try again") && page.contains("/billing/topup?amount=1000.00"));
+        let retry = format!("{path}/retry");
+        assert!(
+            page.contains("Try again") && page.contains(&retry),
+            "{page}"
+        );
+        let r = app.get(&retry).await;
+        assert_eq!(
+            r.headers().get("location").and_then(|l| l.to_str().ok()),
+            Some("/billing/topup?amount=1000.00")
+        );
     }
     assert_eq!(app.balance_on_billing().await, "0");
     let (_, billing) = app.get_html("/billing").await;

@@ -20,7 +20,7 @@ mod ops;
 mod read;
 mod types;
 
-use std::{collections::HashMap, time::Duration};
+use std::{collections::HashMap, future::Future, pin::Pin, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sea_orm::{DatabaseConnection, DbBackend};
@@ -59,7 +59,13 @@ macro_rules! in_write_tx {
             let $tx = Tx::begin(&$self.pools).await?;
             let result = $body;
             let result = match result {
-                Ok(value) => $tx.commit().await.map(|_| value),
+                Ok(value) => match $self.faults.take() {
+                    Some(injected) => {
+                        let _ = $tx.txn.rollback().await;
+                        Err(injected)
+                    }
+                    None => $tx.commit().await.map(|_| value),
+                },
                 Err(e) => {
                     let _ = $tx.txn.rollback().await;
                     Err(e)
@@ -92,6 +98,39 @@ fn now_micros() -> i64 {
 pub struct Ledger {
     pools: Pools,
     system: SystemIds,
+    faults: InjectedFaults,
+}
+
+/// Transient failures injected on purpose, so that tests and drills can prove every caller
+/// retries (see [`Ledger::inject_transient_failures`]). One atomic load per commit when unused.
+#[derive(Clone, Default)]
+struct InjectedFaults(std::sync::Arc<std::sync::atomic::AtomicU32>);
+
+impl InjectedFaults {
+    /// The next injected failure, if any are left.
+    fn take(&self) -> Option<LedgerError> {
+        use std::sync::atomic::Ordering;
+        self.0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .ok()
+            .map(|_| LedgerError::Contention("injected transient failure".into()))
+    }
+}
+
+/// What a transaction body returns to [`Ledger::transact`]: a boxed future borrowing the
+/// transaction.
+pub type TxFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
+
+/// An error that may say "retrying the whole transaction may cure this" (a deadlock, a
+/// serialization failure, SQLite's BUSY).
+pub trait Retryable {
+    fn is_transient(&self) -> bool;
+}
+
+impl Retryable for LedgerError {
+    fn is_transient(&self) -> bool {
+        LedgerError::is_transient(self)
+    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -124,7 +163,11 @@ impl Ledger {
         for account in SystemAccount::ALL {
             system.get(account)?;
         }
-        Ok(Ledger { pools, system })
+        Ok(Ledger {
+            pools,
+            system,
+            faults: InjectedFaults::default(),
+        })
     }
 
     /// Applies pending migrations without opening a ledger (the `migrate` command).
@@ -393,13 +436,58 @@ impl Ledger {
         })
     }
 
-    /// Starts a write transaction in which several ledger operations, and the caller's own
-    /// statements on the same connection, commit or roll back together.
-    pub async fn begin(&self) -> LedgerResult<LedgerTx<'_>> {
-        Ok(LedgerTx {
-            tx: Tx::begin(&self.pools).await?,
-            ledger: self,
-        })
+    /// Runs `body` in one write transaction in which several ledger operations, and the
+    /// caller's own statements on the same connection, commit or roll back together. A
+    /// transient failure (deadlock, serialization failure, SQLite BUSY) anywhere in it, or at
+    /// the commit, rolls it back and runs `body` again from the start, at most 5 times with
+    /// jittered backoff; any other error rolls back and is returned. `body` must therefore do
+    /// nothing outside the transaction that it cannot repeat.
+    ///
+    /// ```ignore
+    /// ledger.transact(|tx| Box::pin(async move { tx.credit(&request).await })).await
+    /// ```
+    pub async fn transact<'l, T, E, F>(&'l self, mut body: F) -> Result<T, E>
+    where
+        F: for<'t> FnMut(&'t LedgerTx<'l>) -> TxFuture<'t, T, E>,
+        E: From<LedgerError> + Retryable,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match Tx::begin(&self.pools).await {
+                Ok(tx) => {
+                    let tx = LedgerTx { tx, ledger: self };
+                    match body(&tx).await {
+                        Ok(value) => match self.faults.take() {
+                            Some(injected) => {
+                                let _ = tx.tx.txn.rollback().await;
+                                Err(E::from(injected))
+                            }
+                            None => tx.tx.commit().await.map(|_| value).map_err(E::from),
+                        },
+                        Err(e) => {
+                            let _ = tx.tx.txn.rollback().await;
+                            Err(e)
+                        }
+                    }
+                }
+                Err(e) => Err(E::from(e)),
+            };
+            match result {
+                Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "retrying a transaction after a transient failure");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Makes the next `n` commits (of [`Ledger::transact`] and of every ledger operation) fail
+    /// with a transient error instead, rolled back: each caller must retry them. For tests and
+    /// failure drills; nothing injects failures unless this is called.
+    pub fn inject_transient_failures(&self, n: u32) {
+        self.faults.0.store(n, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
@@ -416,6 +504,10 @@ impl Ledger {
 
     pub async fn transfer_by_key(&self, key: &str) -> LedgerResult<Option<Transfer>> {
         read::transfer_by_key(&self.pools, key).await
+    }
+
+    pub async fn transfer(&self, id: TransferId) -> LedgerResult<Option<Transfer>> {
+        read::transfer(&self.pools, id).await
     }
 
     pub async fn transfers_by_reference(&self, reference: &str) -> LedgerResult<Vec<Transfer>> {
@@ -498,7 +590,8 @@ impl Ledger {
     }
 }
 
-/// A write transaction on the ledger. Dropped without [`LedgerTx::commit`], it rolls back.
+/// A write transaction on the ledger, lent to the body of [`Ledger::transact`], which commits
+/// it (or rolls it back).
 pub struct LedgerTx<'l> {
     tx: Tx,
     ledger: &'l Ledger,
@@ -562,11 +655,8 @@ impl LedgerTx<'_> {
         ops::settle_transfer(&self.tx, id).await
     }
 
-    pub async fn commit(self) -> LedgerResult<()> {
-        self.tx.commit().await
-    }
-
-    pub async fn rollback(self) -> LedgerResult<()> {
-        self.tx.txn.rollback().await.map_err(LedgerError::from)
+    /// Reserves credits in this transaction (see [`Ledger::reserve`]).
+    pub async fn reserve(&self, req: &Reserve) -> LedgerResult<Reservation> {
+        ops::reserve(&self.tx, req, now_micros()).await
     }
 }

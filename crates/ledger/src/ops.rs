@@ -78,15 +78,23 @@ pub(crate) fn debit_fingerprint(d: &Debit) -> String {
     )
 }
 
+/// What a reservation request is: who, how much, for what. Not its expiry, which the caller
+/// derives from the clock, so a retry a moment later is the same request (and is answered with
+/// the original reservation and its original expiry).
 fn reserve_fingerprint(r: &Reserve) -> String {
     format!(
-        "reserve|{}|{}|{}|{:?}|{}",
+        "reserve|{}|{}|{}|{:?}",
         r.wallet,
         r.amount,
         r.kind.transfer_kind().as_str(),
         r.reference,
-        r.expires_at.timestamp_micros()
     )
+}
+
+/// The fingerprint reservations were stored with before it left out the expiry (ledger 0.1):
+/// a retry of one of those still finds it.
+fn legacy_reserve_fingerprint(r: &Reserve, stored_expires_at: i64) -> String {
+    format!("{}|{stored_expires_at}", reserve_fingerprint(r))
 }
 
 /// Inserts a transfer row unless its key exists or the wallet does not; returns the new id.
@@ -526,7 +534,14 @@ pub(crate) async fn reserve(tx: &Tx, req: &Reserve, now: i64) -> LedgerResult<Re
             )
             .await?;
         return match existing {
-            Some(row) if col::<String>(&row, "fingerprint")? == fingerprint => {
+            Some(row)
+                if {
+                    let stored = col::<String>(&row, "fingerprint")?;
+                    stored == fingerprint
+                        || stored
+                            == legacy_reserve_fingerprint(req, col::<i64>(&row, "expires_at")?)
+                } =>
+            {
                 let mut found = Reservation::from_row(&row)?;
                 found.replayed = true;
                 Ok(found)
@@ -557,7 +572,8 @@ pub(crate) async fn reserve(tx: &Tx, req: &Reserve, now: i64) -> LedgerResult<Re
         status: ReservationStatus::Pending,
         used: None,
         reference: req.reference.clone(),
-        expires_at: req.expires_at,
+        // As stored (microseconds), so a replay answers exactly the same.
+        expires_at: chrono::DateTime::from_timestamp_micros(expires_at).unwrap_or(req.expires_at),
         created_at: crate::types::from_micros(now),
         replayed: false,
     })

@@ -125,6 +125,19 @@ pub(crate) async fn transfer_by_key(pools: &Pools, key: &str) -> LedgerResult<Op
     row.as_ref().map(Transfer::from_row).transpose()
 }
 
+pub(crate) async fn transfer(pools: &Pools, id: TransferId) -> LedgerResult<Option<Transfer>> {
+    let row = read_one(
+        pools,
+        &format!(
+            "SELECT {} FROM ledger_transfers WHERE id = ?",
+            Transfer::COLUMNS
+        ),
+        vec![id.0.into()],
+    )
+    .await?;
+    row.as_ref().map(Transfer::from_row).transpose()
+}
+
 pub(crate) async fn transfers_by_reference(
     pools: &Pools,
     reference: &str,

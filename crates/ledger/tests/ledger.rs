@@ -76,6 +76,8 @@ on_both_backends!(
     the_database_itself_refuses_a_negative_balance,
     wallets_are_opened_once_per_owner,
     a_transaction_can_span_several_operations,
+    transactions_retry_transient_failures,
+    a_retried_reservation_answers_the_original,
 );
 
 async fn a_purchase_credits_the_wallet_once(ledger: Ledger) {
@@ -892,15 +894,18 @@ async fn wallets_are_opened_once_per_owner(ledger: Ledger) {
 
 async fn a_transaction_can_span_several_operations(ledger: Ledger) {
     let wallet = ledger.open_wallet("user:1").await.expect("wallet");
-    let tx = ledger.begin().await.expect("begin");
-    tx.credit(&purchase(wallet, 100, "pay_A"))
-        .await
-        .expect("credit");
-    tx.debit(&send_email(wallet, 30, "send-1"))
-        .await
-        .expect("debit");
-    assert_eq!(tx.balance(wallet).await.expect("balance").available, 70);
-    tx.rollback().await.expect("rollback");
+    let refused: Result<(), LedgerError> = ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                tx.credit(&purchase(wallet, 100, "pay_A")).await?;
+                tx.debit(&send_email(wallet, 30, "send-1")).await?;
+                assert_eq!(tx.balance(wallet).await?.available, 70);
+                // Anything but a transient error rolls the whole transaction back.
+                Err(LedgerError::InvalidRequest("changed my mind".into()))
+            })
+        })
+        .await;
+    assert!(matches!(refused, Err(LedgerError::InvalidRequest(_))));
     assert_eq!(balance(&ledger, wallet).await.available, 0);
     assert!(
         ledger
@@ -910,12 +915,98 @@ async fn a_transaction_can_span_several_operations(ledger: Ledger) {
             .is_none()
     );
 
-    let tx = ledger.begin().await.expect("begin");
-    tx.credit(&purchase(wallet, 100, "pay_A"))
+    let receipt = ledger
+        .transact(|tx| Box::pin(async move { tx.credit(&purchase(wallet, 100, "pay_A")).await }))
+        .await
+        .expect("committed");
+    assert!(!receipt.replayed);
+    assert_eq!(balance(&ledger, wallet).await.available, 100);
+    assert_audit_clean(&ledger).await;
+}
+
+/// A transaction that meets a transient failure (a deadlock, a serialization failure, BUSY) is
+/// run again from the start; its effects land once.
+async fn transactions_retry_transient_failures(ledger: Ledger) {
+    let wallet = ledger.open_wallet("user:1").await.expect("wallet");
+    ledger.inject_transient_failures(3);
+    let runs = std::sync::atomic::AtomicU32::new(0);
+    let runs = &runs;
+    let receipt = ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let receipt = tx.credit(&purchase(wallet, 100, "pay_R")).await?;
+                tx.debit(&send_email(wallet, 40, "send-R")).await?;
+                Ok::<_, LedgerError>(receipt)
+            })
+        })
+        .await
+        .expect("committed on the fourth run");
+    assert_eq!(runs.load(std::sync::atomic::Ordering::SeqCst), 4);
+    assert!(!receipt.replayed, "each failed run was rolled back");
+    assert_eq!(balance(&ledger, wallet).await.available, 60);
+
+    // Every ledger operation retries the same way.
+    ledger.inject_transient_failures(2);
+    ledger
+        .credit(purchase(wallet, 50, "pay_S"))
+        .await
+        .expect("credited after two retries");
+    ledger.inject_transient_failures(1);
+    let held = ledger
+        .reserve(hold(wallet, 30, "hold-S", 10))
+        .await
+        .expect("reserved after a retry");
+    assert_eq!(
+        balance(&ledger, wallet).await,
+        Balance {
+            available: 80,
+            reserved: 30
+        }
+    );
+
+    // A failure that outlasts the retries is returned, and nothing of it is committed.
+    ledger.inject_transient_failures(10);
+    let failed = ledger
+        .transact(|tx| Box::pin(async move { tx.credit(&purchase(wallet, 1, "pay_T")).await }))
+        .await;
+    assert!(matches!(&failed, Err(e) if e.is_transient()), "{failed:?}");
+    ledger.inject_transient_failures(0);
+    assert!(
+        ledger
+            .transfer_by_key("topup:pay_T")
+            .await
+            .expect("read")
+            .is_none()
+    );
+    ledger.release(held.id).await.expect("release");
+    assert_audit_clean(&ledger).await;
+}
+
+/// The same reservation request retried later (so with a later expiry, derived from the
+/// clock) is the same request: it answers the original reservation, expiry included.
+async fn a_retried_reservation_answers_the_original(ledger: Ledger) {
+    let wallet = ledger.open_wallet("user:1").await.expect("wallet");
+    ledger
+        .credit(purchase(wallet, 100, "pay_H"))
         .await
         .expect("credit");
-    tx.commit().await.expect("commit");
-    assert_eq!(balance(&ledger, wallet).await.available, 100);
+    let first = ledger
+        .reserve(hold(wallet, 60, "hold-H", 10))
+        .await
+        .expect("reserve");
+    let retry = ledger
+        .reserve(hold(wallet, 60, "hold-H", 11))
+        .await
+        .expect("a retry with a later expiry");
+    assert!(retry.replayed);
+    assert_eq!((retry.id, retry.expires_at), (first.id, first.expires_at));
+    assert_eq!(balance(&ledger, wallet).await.reserved, 60, "held once");
+    let other = ledger.reserve(hold(wallet, 50, "hold-H", 10)).await;
+    assert!(
+        matches!(other, Err(LedgerError::IdempotencyConflict { .. })),
+        "the same key for another amount: {other:?}"
+    );
     assert_audit_clean(&ledger).await;
 }
 

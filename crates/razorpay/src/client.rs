@@ -216,6 +216,17 @@ impl Client {
             .await
     }
 
+    /// Every refund of a payment, pending and failed ones included.
+    pub async fn payment_refunds(&self, payment_id: &str) -> Result<Collection<Refund>, Error> {
+        let path = format!("/v1/payments/{}/refunds", checked_id(payment_id)?);
+        self.get(&path, None).await
+    }
+
+    /// Refunds created in a time range, newest first.
+    pub async fn list_refunds(&self, query: &ListQuery) -> Result<Collection<Refund>, Error> {
+        self.get("/v1/refunds", Some(checked_query(query)?)).await
+    }
+
     pub async fn fetch_refund(&self, refund_id: &str) -> Result<Refund, Error> {
         let path = format!("/v1/refunds/{}", checked_id(refund_id)?);
         self.get(&path, None).await

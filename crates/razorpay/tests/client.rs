@@ -97,6 +97,10 @@ async fn fetches_orders_payments_and_refunds() {
             "payment_captured_netbanking.json",
         ),
         ("/v1/refunds/rfnd_FP8QHiV938haTz", "refund_processed.json"),
+        (
+            "/v1/payments/pay_29QQoUBi66xm2f/refunds",
+            "refunds_of_a_payment.json",
+        ),
     ] {
         Mock::given(method("GET"))
             .and(path(route))
@@ -138,12 +142,19 @@ async fn fetches_orders_payments_and_refunds() {
         .await
         .expect("refund");
     assert_eq!(refund.status, RefundState::Processed);
+
+    let refunds = client
+        .payment_refunds("pay_29QQoUBi66xm2f")
+        .await
+        .expect("refunds");
+    let states: Vec<_> = refunds.items.iter().map(|r| r.status).collect();
+    assert_eq!(states, vec![RefundState::Pending, RefundState::Processed]);
 }
 
 #[tokio::test]
 async fn lists_orders_and_payments_with_pagination() {
     let server = MockServer::start().await;
-    for route in ["/v1/orders", "/v1/payments"] {
+    for route in ["/v1/orders", "/v1/payments", "/v1/refunds"] {
         Mock::given(method("GET"))
             .and(path(route))
             .and(query_param("from", "1700000000"))
@@ -171,6 +182,7 @@ async fn lists_orders_and_payments_with_pagination() {
             .items
             .is_empty()
     );
+    assert_eq!(client.list_refunds(&query).await.expect("refunds").count, 0);
     let bad = ListQuery {
         count: Some(101),
         ..ListQuery::default()

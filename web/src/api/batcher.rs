@@ -17,8 +17,9 @@ use crate::{
     db::{col, exec, now_micros},
 };
 
-/// Renders a charge's answer from the transfer and the balance after it.
-pub type RenderAnswer = Box<dyn FnOnce(&Receipt, &Balance) -> String + Send + Sync>;
+/// Renders a charge's answer from the transfer and the balance after it. `Fn`, not `FnOnce`: a
+/// batch that meets a transient failure runs again, and renders again.
+pub type RenderAnswer = Box<dyn Fn(&Receipt, &Balance) -> String + Send + Sync>;
 
 type Reply = oneshot::Sender<LedgerResult<Answer>>;
 
@@ -155,84 +156,91 @@ async fn apply(
     backend: DbBackend,
     work: Vec<(Debit, Option<Record>)>,
 ) -> LedgerResult<Vec<LedgerResult<Answer>>> {
-    let tx = ledger.begin().await?;
-    let conn = tx.connection();
-    // The debits first, set-based. The ledger's unique keys find retries as replays in the same
-    // lookup, so stored answers are read only for those: no statement for them in a batch of new
-    // charges.
     let (debits, records): (Vec<Debit>, Vec<Option<Record>>) = work.into_iter().unzip();
-    let decided = tx.debit_many(&debits).await?;
-    let replayed: Vec<i64> = decided
-        .iter()
-        .filter_map(|result| match result {
-            Ok((receipt, _)) if receipt.replayed => Some(receipt.transfer.id.0),
-            _ => None,
-        })
-        .collect();
-    let stored = stored_answers(conn, backend, &replayed).await?;
-    let users: BTreeSet<i64> = records.iter().flatten().map(|r| r.user_id).collect();
-    let settings = alert_settings(conn, backend, &users).await?;
-    let now = now_micros();
-    let mut rows: Vec<Vec<sea_orm::Value>> = Vec::new();
-    let mut answers = Vec::with_capacity(decided.len());
-    for (record, result) in records.into_iter().zip(decided) {
-        let (receipt, balance) = match result {
-            Ok(charged) => charged,
-            Err(e) => {
-                answers.push(Err(e));
-                continue;
-            }
-        };
-        if let (Some(record), Some((hash, status, body))) =
-            (&record, stored.get(&receipt.transfer.id.0))
-        {
-            // A retry: the original answer, if it is the same request.
-            answers.push(Ok(if *hash == record.request_hash {
-                Answer::Stored {
-                    status: *status,
-                    body: body.clone(),
+    let (debits, records) = (&debits, &records);
+    // One transaction for the batch, run again from the start if it meets a transient failure
+    // (a deadlock, BUSY): nothing of a failed run was committed, so nothing is charged twice.
+    ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                let conn = tx.connection();
+                // The debits first, set-based. The ledger's unique keys find retries as replays
+                // in the same lookup, so stored answers are read only for those: no statement
+                // for them in a batch of new charges.
+                let decided = tx.debit_many(debits).await?;
+                let replayed: Vec<i64> = decided
+                    .iter()
+                    .filter_map(|result| match result {
+                        Ok((receipt, _)) if receipt.replayed => Some(receipt.transfer.id.0),
+                        _ => None,
+                    })
+                    .collect();
+                let stored = stored_answers(conn, backend, &replayed).await?;
+                let users: BTreeSet<i64> = records.iter().flatten().map(|r| r.user_id).collect();
+                let settings = alert_settings(conn, backend, &users).await?;
+                let now = now_micros();
+                let mut rows: Vec<Vec<sea_orm::Value>> = Vec::new();
+                let mut answers = Vec::with_capacity(decided.len());
+                for (record, result) in records.iter().zip(decided) {
+                    let (receipt, balance) = match result {
+                        Ok(charged) => charged,
+                        Err(e) => {
+                            answers.push(Err(e));
+                            continue;
+                        }
+                    };
+                    if let (Some(record), Some((hash, status, body))) =
+                        (record, stored.get(&receipt.transfer.id.0))
+                    {
+                        // A retry: the original answer, if it is the same request.
+                        answers.push(Ok(if *hash == record.request_hash {
+                            Answer::Stored {
+                                status: *status,
+                                body: body.clone(),
+                            }
+                        } else {
+                            Answer::KeyReused
+                        }));
+                        continue;
+                    }
+                    let alert = record
+                        .as_ref()
+                        .and_then(|r| settings.get(&r.user_id).copied());
+                    let answer = record.as_ref().map(|record| {
+                        let text = (record.answer)(&receipt, &balance);
+                        rows.push(vec![
+                            receipt.transfer.id.0.into(),
+                            record.user_id.into(),
+                            record.request_hash.clone().into(),
+                            text.clone().into(),
+                            now.into(),
+                        ]);
+                        text
+                    });
+                    answers.push(Ok(Answer::Charged(Charged {
+                        receipt,
+                        balance,
+                        answer,
+                        alert,
+                    })));
                 }
-            } else {
-                Answer::KeyReused
-            }));
-            continue;
-        }
-        let alert = record
-            .as_ref()
-            .and_then(|r| settings.get(&r.user_id).copied());
-        let answer = record.map(|record| {
-            let text = (record.answer)(&receipt, &balance);
-            rows.push(vec![
-                receipt.transfer.id.0.into(),
-                record.user_id.into(),
-                record.request_hash.into(),
-                text.clone().into(),
-                now.into(),
-            ]);
-            text
-        });
-        answers.push(Ok(Answer::Charged(Charged {
-            receipt,
-            balance,
-            answer,
-            alert,
-        })));
-    }
-    for chunk in rows.chunks(CHUNK) {
-        exec(
-            conn,
-            backend,
-            &format!(
-                "INSERT INTO web_charge_answers (transfer_id, user_id, request_hash, status, response, created_at) \
-                 VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
-                vec!["(?, ?, ?, 201, ?, ?)"; chunk.len()].join(", ")
-            ),
-            chunk.concat(),
-        )
-        .await?;
-    }
-    tx.commit().await?;
-    Ok(answers)
+                for chunk in rows.chunks(CHUNK) {
+                    exec(
+                        conn,
+                        backend,
+                        &format!(
+                            "INSERT INTO web_charge_answers (transfer_id, user_id, request_hash, status, response, created_at) \
+                             VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
+                            vec!["(?, ?, ?, 201, ?, ?)"; chunk.len()].join(", ")
+                        ),
+                        chunk.concat(),
+                    )
+                    .await?;
+                }
+                Ok(answers)
+            })
+        })
+        .await
 }
 
 /// Answers stored for these transfers: transfer id → (request hash, status, body).

@@ -8,6 +8,7 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
+use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -19,7 +20,7 @@ use super::{
 use crate::{
     alerts,
     auth::sha256_hex,
-    db::{col, now_micros},
+    db::{col, exec, now_micros},
     state::AppState,
 };
 
@@ -78,8 +79,8 @@ pub async fn create(
     }
     let unit = request.service.unit_price(&state.settings.prices);
     let ttl = chrono::Duration::seconds(state.settings.usage.reservation_ttl_secs as i64);
-    // The expiry is part of the request's identity, so derive it from the key's first use: a
-    // retry sends the same request, and the ledger answers with the original reservation.
+    // The expiry is not part of the request's identity: a retry a moment later is the same
+    // request, and the ledger answers with the original reservation (and its expiry).
     let reserve = ledger::Reserve {
         wallet: caller.wallet,
         amount: ledger::Credits::new(request.quantity * unit).map_err(ApiError::internal)?,
@@ -93,72 +94,86 @@ pub async fn create(
         reference: request.reference.clone(),
         expires_at: chrono::Utc::now() + ttl,
     };
-    let reservation = match state.ledger.reserve(reserve.clone()).await {
-        Err(ledger::LedgerError::IdempotencyConflict { .. }) => {
-            // Same key again: answer with what it made, if the request is the same.
-            let existing = state
-                .db
-                .one(
-                    "SELECT r.ledger_reservation_id, r.service, r.quantity FROM web_reservations r \
-                     JOIN ledger_reservations l ON l.id = r.ledger_reservation_id WHERE l.idempotency_key = ?",
-                    vec![reserve.key.as_str().to_string().into()],
+    let (reserve, service, quantity, user_id) = (
+        &reserve,
+        request.service.as_str(),
+        request.quantity,
+        caller.user_id,
+    );
+    // The ledger's hold and our record of it commit in one transaction (retried whole on a
+    // transient failure), so a crash can't leave credits held with no reservation to settle.
+    let reservation = state
+        .ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                let reservation = tx.reserve(reserve).await?;
+                let conn = tx.connection();
+                if reservation.replayed {
+                    // The same key again: the same request only if it was for the same service
+                    // and number of messages (the credits alone could match another pair).
+                    let row = conn
+                        .query_one_raw(ledger::statement(
+                            conn.get_database_backend(),
+                            "SELECT service, quantity FROM web_reservations WHERE ledger_reservation_id = ?",
+                            vec![reservation.id.0.into()],
+                        ))
+                        .await?;
+                    let same = match &row {
+                        Some(row) => {
+                            col::<String>(row, "service")? == service
+                                && col::<i64>(row, "quantity")? == quantity
+                        }
+                        None => false,
+                    };
+                    if !same {
+                        return Err(ledger::LedgerError::IdempotencyConflict {
+                            key: reserve.key.as_str().to_string(),
+                        });
+                    }
+                    return Ok(reservation);
+                }
+                exec(
+                    conn,
+                    conn.get_database_backend(),
+                    "INSERT INTO web_reservations (ledger_reservation_id, user_id, service, unit_credits, quantity, created_at) \
+                     VALUES (?, ?, ?, ?, ?, ?)",
+                    vec![
+                        reservation.id.0.into(),
+                        user_id.into(),
+                        service.into(),
+                        unit.into(),
+                        quantity.into(),
+                        now_micros().into(),
+                    ],
                 )
                 .await?;
-            match existing {
-                Some(row)
-                    if col::<String>(&row, "service")? == request.service.as_str()
-                        && col::<i64>(&row, "quantity")? == request.quantity =>
-                {
-                    let found = state
-                        .ledger
-                        .reservation(ledger::ReservationId(col(&row, "ledger_reservation_id")?))
-                        .await?;
-                    let mut response = (
-                        StatusCode::CREATED,
-                        axum::Json(view(
-                            &found,
-                            request.service.as_str(),
-                            unit,
-                            request.quantity,
-                        )),
-                    )
-                        .into_response();
-                    response.headers_mut().insert(
-                        "idempotent-replayed",
-                        axum::http::HeaderValue::from_static("true"),
-                    );
-                    return Ok(response);
-                }
-                _ => return Err(ledger::LedgerError::IdempotencyConflict { key }.into()),
-            }
-        }
-        other => other?,
-    };
-    state
-        .db
-        .exec(
-            "INSERT INTO web_reservations (ledger_reservation_id, user_id, service, unit_credits, quantity, created_at) \
-             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (ledger_reservation_id) DO NOTHING",
-            vec![reservation.id.0.into(), caller.user_id.into(), request.service.as_str().into(), unit.into(), request.quantity.into(), now_micros().into()],
-        )
+                Ok(reservation)
+            })
+        })
         .await?;
-    let balance = state.ledger.balance(caller.wallet).await?;
-    // The charge stands whatever happens to its alert; log and go on.
-    if let Err(e) =
-        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
-    {
-        tracing::warn!(error = %e, "low-balance alert check failed");
+    let replayed = reservation.replayed;
+    if !replayed {
+        let balance = state.ledger.balance(caller.wallet).await?;
+        // The hold stands whatever happens to its alert; log and go on.
+        if let Err(e) =
+            alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available)
+                .await
+        {
+            tracing::warn!(error = %e, "low-balance alert check failed");
+        }
     }
-    Ok((
+    let mut response = (
         StatusCode::CREATED,
-        axum::Json(view(
-            &reservation,
-            request.service.as_str(),
-            unit,
-            request.quantity,
-        )),
+        axum::Json(view(&reservation, service, unit, quantity)),
     )
-        .into_response())
+        .into_response();
+    if replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            axum::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
 }
 
 async fn owned(

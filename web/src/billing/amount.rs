@@ -10,6 +10,8 @@ use crate::configuration::BillingSettings;
 pub struct TopupAmount {
     pub paise: Paise,
     pub credits: i64,
+    /// The rate the credits were worked out at; the top-up keeps it.
+    pub paise_per_credit: i64,
 }
 
 impl TopupAmount {
@@ -46,6 +48,7 @@ impl TopupAmount {
         Ok(TopupAmount {
             paise,
             credits: paise.0 / billing.paise_per_credit,
+            paise_per_credit: billing.paise_per_credit,
         })
     }
 }
@@ -92,7 +95,8 @@ mod tests {
                 TopupAmount::parse(input, &b),
                 Ok(TopupAmount {
                     paise: Paise(paise),
-                    credits
+                    credits,
+                    paise_per_credit: 10,
                 }),
                 "{input}"
             );

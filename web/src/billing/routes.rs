@@ -17,8 +17,9 @@ use crate::{
     auth::{CsrfForm, CsrfToken, CurrentUser, field, form_fields},
     billing::{
         amount::{TopupAmount, credits_per_rupee},
-        settle,
-        topups::{self, Status, Topup},
+        lifecycle, refunds, settle,
+        topups::{self, Topup, TopupStatus},
+        uncredited::{self, UncreditedKind},
     },
     error::{AppError, AppResult},
     pages::{Layout, Nav},
@@ -206,9 +207,19 @@ pub async fn create_topup(
             return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(html)).into_response());
         }
     };
-    let topup_id = topups::create(&state.db, user.id, amount.paise, amount.credits).await?;
+    let topup_id = lifecycle::create(
+        &state.db.write,
+        user.id,
+        amount.paise.0,
+        amount.credits,
+        amount.paise_per_credit,
+    )
+    .await?;
     let mut order = CreateOrder::inr(amount.paise);
-    order.receipt = Some(format!("topup_{topup_id}"));
+    order.receipt = Some(format!(
+        "{}topup_{topup_id}",
+        state.settings.razorpay.receipt_prefix
+    ));
     order.notes = Notes::new()
         .with("account", format!("user:{}", user.id))
         .with("topup", topup_id.to_string())
@@ -217,22 +228,33 @@ pub async fn create_topup(
         Ok(order) => order,
         Err(e) => {
             tracing::warn!(topup = topup_id, error = %e, "could not create the Razorpay order");
-            topups::mark_failed(
-                &state.db,
-                topup_id,
-                "We could not reach Razorpay. Nothing was charged.",
-                None,
-            )
-            .await?;
-            return Err(AppError::Upstream(
-                "We could not reach our payment partner, Razorpay. Nothing was charged. Please try again in a minute."
-                    .into(),
-            ));
+            let (code, message) = match &e {
+                // Razorpay answered and refused: say what it said (its words, from its API).
+                razorpay::Error::BadRequest(refusal) | razorpay::Error::NotFound(refusal) => (
+                    "order_refused",
+                    format!(
+                        "Razorpay could not start this payment: {} Nothing was charged.",
+                        refusal.description.trim_end_matches('.').to_string() + "."
+                    ),
+                ),
+                razorpay::Error::Authentication(_) | razorpay::Error::Config(_) => (
+                    "order_refused",
+                    "Our payment settings were refused by Razorpay, so the payment could not start. Nothing was charged; we have been told."
+                        .to_string(),
+                ),
+                _ => (
+                    "order_unavailable",
+                    "We could not reach our payment partner, Razorpay. Nothing was charged. Please try again in a minute."
+                        .to_string(),
+                ),
+            };
+            lifecycle::failed(&state.db.write, topup_id, code, None).await?;
+            return Err(AppError::Upstream(message));
         }
     };
     if order.amount != amount.paise {
-        topups::flag(
-            &state.db,
+        lifecycle::flagged(
+            &state.db.write,
             topup_id,
             "Razorpay created the order for another amount",
         )
@@ -241,7 +263,7 @@ pub async fn create_topup(
             "Razorpay answered with another amount. Nothing was charged.".into(),
         ));
     }
-    topups::attach_order(&state.db, topup_id, &order.id).await?;
+    lifecycle::order_created(&state.db.write, topup_id, &order.id).await?;
     let base = state.settings.public_url();
     let fields = vec![
         ("key_id", state.settings.razorpay.key_id.clone()),
@@ -315,35 +337,52 @@ pub async fn callback(
         settle::apply_payment(&state, &topup, &payment).await?;
         return Ok(status_page);
     }
-    // A failure: the fields are unsigned, so they are only a hint; Razorpay's own record of the
-    // payment decides.
-    let metadata = field(&form, "error[metadata]");
-    let failed_payment = serde_json::from_str::<serde_json::Value>(metadata)
+    // A failure. Its fields are unsigned: anyone can post them, so by themselves they change
+    // nothing and none of their words are kept. The payment they name is asked of Razorpay, and
+    // counts only if it is on this top-up's order.
+    let named_payment = serde_json::from_str::<serde_json::Value>(field(&form, "error[metadata]"))
         .ok()
         .and_then(|m| m["payment_id"].as_str().map(str::to_string))
         .or_else(|| {
             Some(field(&form, "error[metadata][payment_id]").to_string()).filter(|s| !s.is_empty())
-        });
-    if let Some(payment_id) = failed_payment
-        && let Ok(payment) = state.razorpay.fetch_payment(&payment_id).await
-    {
-        settle::apply_payment(&state, &topup, &payment).await?;
-        return Ok(status_page);
-    }
-    if field(&form, "error[code]").is_empty() {
+        })
+        .filter(|id| id.len() <= 40 && id.starts_with("pay_"));
+    if field(&form, "error[code]").is_empty() && named_payment.is_none() {
         return Err(AppError::BadRequest(
             "This is not a payment result we recognise.".into(),
         ));
     }
-    // No payment to check (e.g. cancelled before paying): say why, credit nothing.
-    let reason = settle::plain_reason(
-        Some(field(&form, "error[reason]")),
-        Some(field(&form, "error[description]")),
-    );
-    if topup.status == Status::Pending {
-        topups::mark_failed(&state.db, id, &reason, None).await?;
+    if let Some(payment_id) = named_payment
+        && topup.status != TopupStatus::Paid
+        && crate::reconcile::claim_check(&state, topup.id, CALLBACK_CHECK_LEASE).await?
+    {
+        match state.razorpay.fetch_payment(&payment_id).await {
+            Ok(payment) if payment.order_id.as_deref() == Some(order_id.as_str()) => {
+                settle::apply_payment(&state, &topup, &payment).await?;
+            }
+            Ok(_) => tracing::warn!(
+                topup = id,
+                "a failure callback named another order's payment"
+            ),
+            Err(e) => {
+                tracing::info!(topup = id, error = %e, "could not check a failure callback's payment")
+            }
+        }
     }
-    Ok(status_page)
+    let page = DidNotCompletePage { topup_id: id };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// How long a failure callback's check of a top-up keeps others from checking it again: a
+/// stranger posting failures can't make us call Razorpay more often than this.
+const CALLBACK_CHECK_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What the browser that posted a failure sees: nothing about the top-up (it may not be its
+/// owner's browser), a way to try again, and the top-up's page for its owner.
+#[derive(Template)]
+#[template(path = "did_not_complete.html")]
+struct DidNotCompletePage {
+    topup_id: i64,
 }
 
 /// Razorpay's cancel_url (a GET): back to Billing; the owner's pending top-up is marked cancelled.
@@ -355,8 +394,25 @@ pub async fn cancel(
     let topup = topups::find_owned(&state.db, id, user.id)
         .await?
         .ok_or(AppError::NotFound)?;
-    topups::mark_cancelled(&state.db, topup.id).await?;
+    lifecycle::cancelled(&state.db.write, topup.id).await?;
     Ok(Redirect::to(&format!("/billing?cancelled={id}")).into_response())
+}
+
+/// "Try again" for a top-up: Add Credits with the same amount (its owner only).
+pub async fn retry(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    user: CurrentUser,
+) -> AppResult<Response> {
+    let topup = topups::find_owned(&state.db, id, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    Ok(Redirect::to(&format!(
+        "/billing/topup?amount={}.{:02}",
+        topup.amount.0 / 100,
+        topup.amount.0 % 100
+    ))
+    .into_response())
 }
 
 #[derive(Template)]
@@ -364,11 +420,33 @@ pub async fn cancel(
 struct StatusPage {
     layout: Layout,
     topup: TopupRow,
-    status: Status,
+    status: TopupStatus,
     payment_id: String,
-    failure: String,
+    failure: &'static str,
     balance: String,
-    retry_amount: String,
+    /// A check found the payment still waiting at the bank.
+    bank_pending: bool,
+    refunds: Vec<RefundLine>,
+    /// Every paisa of the payment was refunded.
+    fully_refunded: bool,
+    /// Other payments on this top-up's order, which credited nothing.
+    uncredited: Vec<UncreditedLine>,
+}
+
+/// A refund of a top-up, as its page shows it.
+struct RefundLine {
+    date: String,
+    amount: String,
+    credits: String,
+    status: &'static str,
+}
+
+/// A payment that credited nothing, as the top-up's page shows it.
+struct UncreditedLine {
+    label: &'static str,
+    amount: String,
+    payment_id: String,
+    refunded: bool,
 }
 
 /// The outcome of a top-up: confirmation, failure with a way to try again, or waiting.
@@ -382,18 +460,49 @@ pub async fn status_page(
     let topup = topups::find_owned(&state.db, id, user.id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // Still waiting a while after the customer paid: ask Razorpay now rather than wait for
+    // reconciliation (in the background, at most once per few seconds per top-up); the page
+    // refreshes itself and shows what the check found.
+    let waited = chrono::Utc::now() - topup.created_at;
+    if topup.status.is_open()
+        && waited.num_seconds() >= state.settings.reconcile.page_check_after_secs as i64
+    {
+        crate::reconcile::check_soon(&state, topup.id);
+    }
     let balance = state.ledger.balance(user.wallet).await?;
+    let refunds = refunds::of_topup(&state.db, topup.id).await?;
+    let credited_refunds: Vec<_> = refunds
+        .iter()
+        .filter(|r| topup.payment_id.as_deref() == Some(r.payment_id.as_str()))
+        .collect();
+    let uncredited = uncredited::of_topup(&state.db, topup.id).await?;
     let page = StatusPage {
         layout: Layout::new(&user, Nav::Billing, &csrf.token, "Top-up"),
         topup: TopupRow::of(&topup),
         status: topup.status,
         payment_id: topup.payment_id.clone().unwrap_or_default(),
-        failure: topup
-            .failure_reason
-            .clone()
-            .unwrap_or_else(|| "The payment did not go through.".into()),
+        failure: settle::plain_reason(topup.failure_code.as_deref()),
         balance: crate::pages::format_credits(balance.available),
-        retry_amount: format!("{}.{:02}", topup.amount.0 / 100, topup.amount.0 % 100),
+        bank_pending: topup.bank_pending_at.is_some(),
+        fully_refunded: topup.status == TopupStatus::Paid && topup.refunded_paise >= topup.amount.0,
+        refunds: credited_refunds
+            .iter()
+            .map(|r| RefundLine {
+                date: crate::pages::format_time(r.created_at),
+                amount: Paise(r.amount_paise).display_inr(),
+                credits: crate::pages::format_credits(r.taken - r.returned),
+                status: r.status_label(),
+            })
+            .collect(),
+        uncredited: uncredited
+            .iter()
+            .map(|p| UncreditedLine {
+                label: p.kind.label(),
+                amount: p.amount.display_inr(),
+                payment_id: p.payment_id.clone(),
+                refunded: p.refund_id.is_some() || p.kind == UncreditedKind::Returned,
+            })
+            .collect(),
     };
     Ok(csrf.attach(Html(page.render()?).into_response()))
 }
