@@ -2,8 +2,6 @@
 //! (shown on the Dashboard) and one email queued in the outbox, in one transaction; no more until
 //! the balance has been back at or above the threshold.
 
-use sea_orm::TransactionTrait;
-
 use crate::{
     db::{col, exec, now_micros},
     error::AppResult,
@@ -112,47 +110,54 @@ pub async fn after_balance_change_with(
         return Ok(());
     }
     let backend = state.db.backend;
-    let txn = state.db.write.begin().await?;
-    // Disarming is the claim: of concurrent requests that cross the threshold, one fires.
-    let fired = exec(
-        &txn,
-        backend,
-        "UPDATE web_alert_settings SET armed = 0 WHERE user_id = ? AND armed = 1 AND threshold > ?",
-        vec![user_id.into(), available.into()],
-    )
-    .await?;
-    if fired == 1 {
-        let now = now_micros();
-        exec(
-            &txn,
-            backend,
-            "INSERT INTO web_alerts (user_id, threshold, balance, created_at) VALUES (?, ?, ?, ?)",
-            vec![
-                user_id.into(),
-                threshold.into(),
-                available.into(),
-                now.into(),
-            ],
-        )
-        .await?;
-        exec(
-            &txn,
-            backend,
-            "INSERT INTO web_outbox (kind, recipient, subject, body, created_at) VALUES ('low_balance', ?, ?, ?, ?)",
-            vec![
-                email.into(),
-                "Your Kalp Studio credits are running low".into(),
-                format!(
-                    "Your balance is {available} credits, below your alert level of {threshold}. Top up from Billing to keep your emails and SMS going."
+    // Disarming is the claim: of concurrent requests that cross the threshold, one fires. The
+    // claim, the alert and its email commit together (retried whole on a transient failure).
+    state
+        .ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                let txn = tx.connection();
+                let fired = exec(
+                    txn,
+                    backend,
+                    "UPDATE web_alert_settings SET armed = 0 WHERE user_id = ? AND armed = 1 AND threshold > ?",
+                    vec![user_id.into(), available.into()],
                 )
-                .into(),
-                now.into(),
-            ],
-        )
-        .await?;
-    }
-    txn.commit().await?;
-    Ok(())
+                .await?;
+                if fired == 1 {
+                    let now = now_micros();
+                    exec(
+                        txn,
+                        backend,
+                        "INSERT INTO web_alerts (user_id, threshold, balance, created_at) VALUES (?, ?, ?, ?)",
+                        vec![
+                            user_id.into(),
+                            threshold.into(),
+                            available.into(),
+                            now.into(),
+                        ],
+                    )
+                    .await?;
+                    exec(
+                        txn,
+                        backend,
+                        "INSERT INTO web_outbox (kind, recipient, subject, body, created_at) VALUES ('low_balance', ?, ?, ?, ?)",
+                        vec![
+                            email.into(),
+                            "Your Kalp Studio credits are running low".into(),
+                            format!(
+                                "Your balance is {available} credits, below your alert level of {threshold}. Top up from Billing to keep your emails and SMS going."
+                            )
+                            .into(),
+                            now.into(),
+                        ],
+                    )
+                    .await?;
+                }
+                AppResult::Ok(())
+            })
+        })
+        .await
 }
 
 /// After credits arrive: re-arm the alert once the balance is back at or above the threshold.

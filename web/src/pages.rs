@@ -369,8 +369,16 @@ async fn uncredited_rows(
     query: &HistoryQuery,
     page: &ledger::HistoryPage,
 ) -> AppResult<Vec<HistoryRow>> {
-    let wanted = [TransferKind::Purchase, TransferKind::RefundReversal];
-    if !(query.kinds.is_empty() || query.kinds.iter().any(|k| wanted.contains(k))) {
+    // A duplicate we refunded is listed with refunds, a payment Razorpay returned with top-ups.
+    let shown = |kind: uncredited::UncreditedKind| {
+        let as_kind = match kind {
+            uncredited::UncreditedKind::Duplicate => TransferKind::RefundReversal,
+            uncredited::UncreditedKind::Returned => TransferKind::Purchase,
+        };
+        query.kinds.is_empty() || query.kinds.contains(&as_kind)
+    };
+    if !shown(uncredited::UncreditedKind::Duplicate) && !shown(uncredited::UncreditedKind::Returned)
+    {
         return Ok(Vec::new());
     }
     let mut upper = query.to.map_or(i64::MAX, |t| t.timestamp_micros());
@@ -389,6 +397,7 @@ async fn uncredited_rows(
     let payments = uncredited::of_user_between(&state.db, user.id, lower, upper).await?;
     Ok(payments
         .into_iter()
+        .filter(|p| shown(p.kind))
         .map(|p| HistoryRow {
             at: p.created_at,
             date: format_time(p.created_at),

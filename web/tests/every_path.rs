@@ -607,3 +607,197 @@ async fn a_price_change_between_add_credits_and_payment_credits_what_was_shown(a
         .expect("audit");
     assert!(outcome.is_clean(), "{:?}", outcome.differences);
 }
+
+on_both_backends!(
+    receipts_carry_the_prefix_and_a_refused_order_says_why,
+    the_audit_names_a_broken_row_and_fails,
+);
+
+/// A receipt is unique per Razorpay account: a deployment whose database was reset collides
+/// with its own old receipts unless it sets `KALP__RAZORPAY__RECEIPT_PREFIX`. The collision is
+/// shown in Razorpay's own words, not as "could not reach Razorpay".
+async fn receipts_carry_the_prefix_and_a_refused_order_says_why(app: TestApp) {
+    app.sign_up("receipts@example.com").await;
+    let (status, redirect) = app.add_credits("100").await;
+    assert_eq!(status, StatusCode::OK);
+    let order = common::field(&common::hidden_fields(&redirect), "order_id");
+    let fetched: Value = common::browser()
+        .get(format!("{}/v1/orders/{order}", app.fake.url()))
+        .basic_auth(
+            fake_razorpay::DEV_KEY_ID,
+            Some(fake_razorpay::DEV_KEY_SECRET),
+        )
+        .send()
+        .await
+        .expect("order")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched["receipt"], "topup_1");
+    // An earlier life of this deployment already used the next receipt.
+    let taken = common::browser()
+        .post(format!("{}/v1/orders", app.fake.url()))
+        .basic_auth(
+            fake_razorpay::DEV_KEY_ID,
+            Some(fake_razorpay::DEV_KEY_SECRET),
+        )
+        .json(&json!({"amount": 10_000, "currency": "INR", "receipt": "topup_2"}))
+        .send()
+        .await
+        .expect("order");
+    assert_eq!(taken.status(), StatusCode::OK);
+    let (status, page) = app.add_credits("100").await;
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    assert!(
+        page.contains("An order with the same receipt value has already been created")
+            && !page.contains("could not reach"),
+        "{page}"
+    );
+    // With a prefix of its own, the deployment's receipts are its own.
+    let mut settings = app.settings.clone();
+    settings.razorpay.receipt_prefix = "stg1-".into();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!(
+        "http://127.0.0.1:{}",
+        listener.local_addr().expect("addr").port()
+    );
+    settings.server.public_url = url.clone();
+    let prefixed = web::startup::Application::build_on(settings, listener)
+        .await
+        .expect("app");
+    tokio::spawn(prefixed.run_until_stopped(std::future::pending()));
+    let visitor = common::browser();
+    let login = visitor
+        .get(format!("{url}/login"))
+        .send()
+        .await
+        .expect("login")
+        .text()
+        .await
+        .expect("html");
+    visitor
+        .post(format!("{url}/login"))
+        .form(&[
+            ("csrf", common::csrf_of(&login).as_str()),
+            ("email", "receipts@example.com"),
+            ("password", "correct horse battery"),
+        ])
+        .send()
+        .await
+        .expect("log in");
+    let form = visitor
+        .get(format!("{url}/billing/topup"))
+        .send()
+        .await
+        .expect("form")
+        .text()
+        .await
+        .expect("html");
+    let redirect = visitor
+        .post(format!("{url}/billing/topups"))
+        .form(&[("csrf", common::csrf_of(&form).as_str()), ("amount", "100")])
+        .send()
+        .await
+        .expect("add credits");
+    assert_eq!(redirect.status(), StatusCode::OK);
+    let order = common::field(
+        &common::hidden_fields(&redirect.text().await.expect("html")),
+        "order_id",
+    );
+    let fetched: Value = common::browser()
+        .get(format!("{}/v1/orders/{order}", app.fake.url()))
+        .basic_auth(
+            fake_razorpay::DEV_KEY_ID,
+            Some(fake_razorpay::DEV_KEY_SECRET),
+        )
+        .send()
+        .await
+        .expect("order")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(fetched["receipt"], "stg1-topup_3");
+    let (_, billing) = app.get_html("/billing").await;
+    assert!(
+        billing.contains(">Failed<"),
+        "the refused top-up is marked failed"
+    );
+    app.money_audit_clean().await;
+}
+
+/// The audit must be able to fail: a row broken on purpose is reported, naming the payment and
+/// the top-up, and `web audit` exits non-zero.
+async fn the_audit_names_a_broken_row_and_fails(app: TestApp) {
+    app.sign_up("broken@example.com").await;
+    let (_, answer) = app.pay_directly("1000", upi_ok()).await;
+    app.post_callback(&answer).await;
+    settled(&app).await;
+    let payment = answer["payment"]["id"].as_str().expect("id").to_string();
+    app.razorpay_refund(&payment, Some(20_000)).await;
+    settled(&app).await;
+    app.money_audit_clean().await;
+    assert!(run_audit_command(&app), "clean before the row is broken");
+
+    // Our record of the refund says less was refunded than Razorpay says.
+    app.state
+        .db
+        .exec(
+            "UPDATE web_topups SET refunded_paise = 0 WHERE razorpay_payment_id = ?",
+            vec![payment.clone().into()],
+        )
+        .await
+        .expect("break it");
+    let outcome = app.money_audit().await;
+    assert!(!outcome.is_clean());
+    assert!(
+        outcome
+            .differences
+            .iter()
+            .any(|d| d.contains(&payment) && d.contains("top-up #1")),
+        "{:#?}",
+        outcome.differences
+    );
+    assert!(!run_audit_command(&app), "`web audit` exits non-zero");
+
+    // A refund we never applied is reported too.
+    app.state
+        .db
+        .exec(
+            "UPDATE web_topups SET refunded_paise = 20000 WHERE razorpay_payment_id = ?",
+            vec![payment.clone().into()],
+        )
+        .await
+        .expect("mend it");
+    app.state
+        .db
+        .exec("DELETE FROM web_refunds", vec![])
+        .await
+        .expect("lose the refund");
+    let outcome = app.money_audit().await;
+    assert!(
+        outcome
+            .differences
+            .iter()
+            .any(|d| d.contains("was never taken back") && d.contains(&payment)),
+        "{:#?}",
+        outcome.differences
+    );
+}
+
+/// Runs the `web audit` command against the test's database; true when it exits 0.
+fn run_audit_command(app: &TestApp) -> bool {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_web"));
+    command
+        .args(["audit", "--days", "1"])
+        .env("KALP__DATABASE__URL", &app.settings.database.url)
+        .env("KALP__RAZORPAY__BASE_URL", app.fake.url())
+        .env("KALP_CONFIG_DIR", "/nonexistent")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null());
+    if let Some(schema) = &app.settings.database.schema {
+        command.env("KALP__DATABASE__SCHEMA", schema);
+    }
+    command.status().expect("web audit runs").success()
+}

@@ -15,6 +15,7 @@ on_both_backends!(
     one_key_sent_sixteen_times_at_once_charges_once,
     reservations_hold_settle_release_and_expire,
     low_balance_alerts_fire_once_per_crossing,
+    charges_and_reservations_retry_transient_database_failures,
 );
 
 async fn new_key(app: &TestApp, name: &str) -> String {
@@ -730,4 +731,87 @@ async fn rate_limits_answer_429_with_retry_after() {
     assert!(r.headers().get("retry-after").is_some());
     let body: Value = r.json().await.expect("json");
     assert_eq!(body["error"]["code"], "rate_limited");
+}
+
+/// Deadlocks, serialization failures and SQLite's BUSY happen: every transaction that charges
+/// or holds credits is run again from the start, so each request is answered once and moves
+/// credits once. The failures are injected at the commit (`Ledger::inject_transient_failures`).
+async fn charges_and_reservations_retry_transient_database_failures(app: TestApp) {
+    app.sign_up("flaky@example.com").await;
+    grant(&app, "flaky@example.com", 10_000).await;
+    let key = new_key(&app, "flaky").await;
+    let app = std::sync::Arc::new(app);
+    // Group commits that fail three times, with twenty charges in them.
+    app.state.ledger.inject_transient_failures(3);
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let (app, key) = (app.clone(), key.clone());
+            tokio::spawn(async move {
+                let api = Api { app: &app, key };
+                api.charge(
+                    &format!("flaky-{i}"),
+                    json!({"service": "email", "quantity": 5}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for task in tasks {
+        let (status, body, _) = task.await.expect("task");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        ids.insert(body["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(ids.len(), 20, "twenty distinct charges");
+    assert_eq!(app.credits_of("flaky@example.com").await, 10_000 - 100);
+    let api = Api {
+        app: &app,
+        key: key.clone(),
+    };
+    // Their retries are answered from what was stored, not charged again.
+    let (status, _, replayed) = api
+        .charge("flaky-3", json!({"service": "email", "quantity": 5}))
+        .await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true));
+    assert_eq!(app.credits_of("flaky@example.com").await, 9_900);
+
+    // A reservation whose transaction fails twice: held once, recorded once.
+    app.state.ledger.inject_transient_failures(2);
+    let body = json!({"service": "sms", "quantity": 100, "reference": "flaky-campaign"});
+    let (status, held, _) = api
+        .post("/api/v1/reservations", Some("hold-flaky"), body.clone())
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{held}");
+    // The same request a second later (a later clock): the original reservation, its expiry
+    // included, not a 409.
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    let (status, again, replayed) = api
+        .post("/api/v1/reservations", Some("hold-flaky"), body)
+        .await;
+    assert_eq!((status, replayed), (StatusCode::CREATED, true), "{again}");
+    assert_eq!(
+        (&again["id"], &again["expires_at"]),
+        (&held["id"], &held["expires_at"])
+    );
+    let balance = api.get("/api/v1/balance").await.1;
+    assert_eq!(
+        (balance["available"].as_i64(), balance["reserved"].as_i64()),
+        (Some(9_600), Some(300))
+    );
+    // Settling through a failing transaction, too.
+    app.state.ledger.inject_transient_failures(1);
+    let id = held["id"].as_str().expect("id");
+    let (status, settled, _) = api
+        .post(
+            &format!("/api/v1/reservations/{id}/settle"),
+            None,
+            json!({"quantity": 40}),
+        )
+        .await;
+    assert_eq!(
+        (status, settled["used_credits"].as_i64()),
+        (StatusCode::OK, Some(120))
+    );
+    assert_eq!(app.credits_of("flaky@example.com").await, 9_780);
+    app.audit_clean().await;
 }

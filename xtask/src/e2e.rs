@@ -14,6 +14,10 @@ use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+/// fake-razorpay's development credentials, which the stack's web app uses too.
+const DEV_KEY_ID: &str = "rzp_test_KalpDevKey0001";
+const DEV_KEY_SECRET: &str = "kalp_dev_key_secret_not_for_production";
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
@@ -41,6 +45,15 @@ pub struct Step {
     pub outcome: Option<String>,
     pub late_authorization: Option<bool>,
     pub close_tab: Option<bool>,
+    /// Pay even though the order is paid: a second payment both the bank and Razorpay accepted.
+    pub second_payment: Option<bool>,
+    // authorize, resolve, process_refund: which payment or refund of this scenario (1-based;
+    // the latest when left out)
+    pub nth: Option<usize>,
+    // wait
+    pub ms: Option<u64>,
+    // set_price
+    pub paise_per_credit: Option<i64>,
     // callback
     pub times: Option<u32>,
     // check
@@ -60,6 +73,10 @@ pub struct Expect {
     pub balance: i64,
     pub history_rows: usize,
     pub page: Option<String>,
+    /// Text the top-up's page must not show (a stranger's words).
+    pub page_lacks: Option<String>,
+    /// Text Credit History must show.
+    pub history_contains: Option<String>,
     pub deliveries_at_least: Option<usize>,
     #[serde(default)]
     pub audit_clean: bool,
@@ -79,6 +96,8 @@ pub struct Stack {
     pub fake: String,
     port: u16,
     database: String,
+    /// Settings the web app runs with beyond the defaults (a scenario's price change).
+    settings: Vec<(String, String)>,
     web: Option<Child>,
     fake_child: Child,
     _dir: TempDir,
@@ -144,6 +163,7 @@ impl Stack {
             fake,
             port,
             database,
+            settings: Vec::new(),
             web: None,
             fake_child,
             _dir: TempDir(dir),
@@ -163,8 +183,18 @@ impl Stack {
             .env("KALP__RECONCILE__INTERVAL_SECS", "0")
             .env("KALP__RECONCILE__MIN_AGE_SECS", "0")
             .env("KALP_CONFIG_DIR", "/nonexistent")
-            .env("RUST_LOG", "warn");
+            .env("RUST_LOG", "warn")
+            .envs(self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         command
+    }
+
+    /// Restarts the web app with `name=value` among its settings (`None`: back to defaults).
+    pub fn restart_with(&mut self, setting: Option<(&str, String)>) -> Result<()> {
+        self.settings.clear();
+        if let Some((name, value)) = setting {
+            self.settings.push((name.to_string(), value));
+        }
+        self.restart()
     }
 
     fn start_web(&mut self) -> Result<()> {
@@ -219,6 +249,9 @@ struct Run<'a> {
     callback_url: String,
     cancel_url: String,
     answer: Value,
+    /// Every payment and refund this scenario made, in order.
+    payments: Vec<String>,
+    refunds: Vec<String>,
     differences: Vec<String>,
 }
 
@@ -334,6 +367,7 @@ impl Run<'_> {
         for (key, value) in [
             ("late_authorization", step.late_authorization),
             ("close_tab", step.close_tab),
+            ("second_payment", step.second_payment),
         ] {
             if let Some(v) = value {
                 body[key] = json!(v);
@@ -356,6 +390,76 @@ impl Run<'_> {
         self.answer = response.json().await?;
         if status != 200 {
             bail!("the fake refused the payment: {}", self.answer);
+        }
+        if let Some(id) = self.answer["payment"]["id"].as_str() {
+            self.payments.push(id.to_string());
+        }
+        Ok(())
+    }
+
+    /// The `nth` (1-based) of `items`, or the latest.
+    fn pick<'a>(items: &'a [String], nth: Option<usize>, what: &str) -> Result<&'a str> {
+        let index = match nth {
+            Some(n) => n.checked_sub(1).context("nth counts from 1")?,
+            None => items
+                .len()
+                .checked_sub(1)
+                .context(format!("no {what} yet"))?,
+        };
+        items
+            .get(index)
+            .map(String::as_str)
+            .with_context(|| format!("there is no {what} number {}", index + 1))
+    }
+
+    /// Someone without an account posts failure fields for this top-up, with words of their
+    /// own and a payment of another order named in `error[metadata]`. Nothing may change.
+    async fn stranger_failure(&mut self) -> Result<()> {
+        let receipt = format!("stranger_{}", self.order);
+        let order: Value = self
+            .client
+            .post(format!("{}/v1/orders", self.stack.fake))
+            .basic_auth(DEV_KEY_ID, Some(DEV_KEY_SECRET))
+            .json(&json!({"amount": 10_000, "currency": "INR", "receipt": receipt}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let other = order["id"].as_str().context("the fake made no order")?;
+        let paid: Value = self
+            .client
+            .post(format!("{}/_fake/orders/{other}/pay", self.stack.fake))
+            .json(&json!({"method": "upi", "vpa": "success@razorpay", "close_tab": true}))
+            .send()
+            .await?
+            .json()
+            .await?;
+        let named = paid["payment"]["id"]
+            .as_str()
+            .unwrap_or("pay_000000000000000");
+        let words = "Call +91 90000 00000 or pay at http://evil.example";
+        let response = browser_client()?
+            .post(&self.callback_url)
+            .form(&[
+                ("error[code]", "BAD_REQUEST_ERROR"),
+                ("error[description]", words),
+                ("error[reason]", words),
+                (
+                    "error[metadata]",
+                    &json!({"payment_id": named, "order_id": self.order}).to_string(),
+                ),
+            ])
+            .send()
+            .await?;
+        let status = response.status();
+        let page = response.text().await?;
+        if status != 200 || !page.contains("The payment did not complete") {
+            self.differences
+                .push(format!("a stranger's failure post answered {status}"));
+        }
+        if page.contains("evil.example") {
+            self.differences
+                .push("the answer to a stranger repeats their words".into());
         }
         Ok(())
     }
@@ -449,12 +553,19 @@ impl Run<'_> {
                     if self.answer["callback"].is_null() {
                         bail!("no callback fields: the tab was closed");
                     }
-                    let status = self
-                        .callback(&self.answer["callback"].clone(), &self.callback_url.clone())
-                        .await?;
-                    if status != 303 {
-                        self.differences
-                            .push(format!("the callback answered {status}"));
+                    let fields = self.answer["callback"].clone();
+                    let status = self.callback(&fields, &self.callback_url.clone()).await?;
+                    // A signed success goes on to the top-up's page; a failure (unsigned) gets
+                    // a neutral page of its own.
+                    let expected = if fields["razorpay_signature"].is_string() {
+                        303
+                    } else {
+                        200
+                    };
+                    if status != expected {
+                        self.differences.push(format!(
+                            "the callback answered {status}, expected {expected}"
+                        ));
                     }
                 }
                 Ok(())
@@ -496,10 +607,7 @@ impl Run<'_> {
                 .await
             }
             "authorize" => {
-                let payment = self.answer["payment"]["id"]
-                    .as_str()
-                    .context("no payment to authorise")?
-                    .to_string();
+                let payment = Self::pick(&self.payments, step.nth, "payment")?.to_string();
                 let response = self
                     .client
                     .post(format!(
@@ -525,18 +633,49 @@ impl Run<'_> {
                 let response = self
                     .client
                     .post(format!("{}/v1/payments/{payment}/refund", self.stack.fake))
-                    .basic_auth(
-                        "rzp_test_KalpDevKey0001",
-                        Some("kalp_dev_key_secret_not_for_production"),
-                    )
+                    .basic_auth(DEV_KEY_ID, Some(DEV_KEY_SECRET))
                     .json(&body)
                     .send()
                     .await?;
                 if response.status() != 200 {
                     bail!("the refund was refused: {}", response.text().await?);
                 }
+                let refund: Value = response.json().await?;
+                if let Some(id) = refund["id"].as_str() {
+                    self.refunds.push(id.to_string());
+                }
                 Ok(())
             }
+            "resolve" => {
+                let payment = Self::pick(&self.payments, step.nth, "payment")?.to_string();
+                let outcome = step.outcome.clone().unwrap_or_else(|| "complete".into());
+                self.fake_control(
+                    &format!("/_fake/payments/{payment}/resolve"),
+                    json!({ "outcome": outcome }),
+                )
+                .await
+            }
+            "process_refund" => {
+                let refund = Self::pick(&self.refunds, step.nth, "refund")?.to_string();
+                let outcome = step.outcome.clone().unwrap_or_else(|| "processed".into());
+                self.fake_control(
+                    &format!("/_fake/refunds/{refund}/process"),
+                    json!({ "outcome": outcome }),
+                )
+                .await
+            }
+            "wait" => {
+                tokio::time::sleep(Duration::from_millis(step.ms.unwrap_or(500))).await;
+                Ok(())
+            }
+            "set_price" => {
+                let price = step
+                    .paise_per_credit
+                    .context("set_price needs paise_per_credit")?;
+                self.stack
+                    .restart_with(Some(("KALP__BILLING__PAISE_PER_CREDIT", price.to_string())))
+            }
+            "stranger_failure" => self.stranger_failure().await,
             "restart" => self.stack.restart(),
             "reconcile" => {
                 if !self.stack.web_tool(&["reconcile"])? {
@@ -589,6 +728,20 @@ impl Run<'_> {
         }
     }
 
+    /// A control call on the fake that must succeed.
+    async fn fake_control(&self, path: &str, body: Value) -> Result<()> {
+        let response = self
+            .client
+            .post(format!("{}{path}", self.stack.fake))
+            .json(&body)
+            .send()
+            .await?;
+        if response.status() != 200 {
+            bail!("the fake refused {path}: {}", response.text().await?);
+        }
+        Ok(())
+    }
+
     async fn fake_config(&self, body: Value) -> Result<()> {
         self.client
             .post(format!("{}/_fake/config", self.stack.fake))
@@ -631,6 +784,8 @@ async fn run_scenario(stack: &mut Stack, name: &str, scenario: &Scenario) -> Res
         callback_url: String::new(),
         cancel_url: String::new(),
         answer: Value::Null,
+        payments: Vec::new(),
+        refunds: Vec::new(),
         differences: Vec::new(),
     };
     run.sign_up().await?;
@@ -643,6 +798,20 @@ async fn run_scenario(stack: &mut Stack, name: &str, scenario: &Scenario) -> Res
     let expect = &scenario.expect;
     run.check("end", Some(expect.balance), expect.page.as_deref())
         .await?;
+    if let Some(text) = &expect.page_lacks {
+        let shown = run.get(&run.topup_path.clone()).await?;
+        if shown.contains(text.as_str()) {
+            run.differences
+                .push(format!("the top-up page shows {text:?}"));
+        }
+    }
+    if let Some(text) = &expect.history_contains {
+        let shown = run.get("/billing/history").await?;
+        if !shown.contains(text.as_str()) {
+            run.differences
+                .push(format!("Credit History does not say {text:?}"));
+        }
+    }
     let csv = run.get("/billing/history.csv?type=topups").await?;
     let rows = csv.lines().count().saturating_sub(1);
     if rows != expect.history_rows {
@@ -673,7 +842,12 @@ async fn run_scenario(stack: &mut Stack, name: &str, scenario: &Scenario) -> Res
     if expect.audit_clean && !run.stack.web_tool(&["audit", "--days", "1"])? {
         run.differences.push("`web audit` found differences".into());
     }
-    Ok(run.differences)
+    let differences = std::mem::take(&mut run.differences);
+    // A scenario that changed the app's settings leaves the next one the defaults.
+    if !stack.settings.is_empty() {
+        stack.restart_with(None)?;
+    }
+    Ok(differences)
 }
 
 pub fn load_scenarios(dir: &Path) -> Result<Vec<(String, Scenario)>> {
@@ -771,6 +945,6 @@ mod tests {
     fn every_scenario_file_parses() {
         let scenarios =
             load_scenarios(&workspace().join("fixtures/scenarios")).expect("scenarios load");
-        assert!(scenarios.len() >= 17, "{} scenarios", scenarios.len());
+        assert!(scenarios.len() >= 30, "{} scenarios", scenarios.len());
     }
 }

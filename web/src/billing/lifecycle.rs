@@ -234,3 +234,27 @@ async fn moved<C: ConnectionTrait>(
 ) -> Result<bool, DbErr> {
     Ok(exec(conn, conn.get_database_backend(), sql, values).await? == 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_reads_back_and_an_unknown_one_is_an_error() {
+        for status in [
+            TopupStatus::Creating,
+            TopupStatus::Pending,
+            TopupStatus::Paid,
+            TopupStatus::Failed,
+            TopupStatus::Cancelled,
+            TopupStatus::Expired,
+            TopupStatus::Flagged,
+        ] {
+            assert_eq!(TopupStatus::parse(status.as_str()).ok(), Some(status));
+        }
+        assert!(
+            TopupStatus::parse("refunded").is_err(),
+            "never guessed as flagged"
+        );
+    }
+}
