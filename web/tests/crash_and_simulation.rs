@@ -4,9 +4,11 @@
 //!   captured, webhooks in flight, processing under way), restarted, and reconciled: every
 //!   captured payment ends credited exactly once and the audit is clean.
 //! - A seeded simulation (TigerBeetle's approach, scaled down) drives random top-ups, methods,
-//!   faults, replayed callbacks, re-sent webhooks, reconciliation, restarts, late
-//!   authorisations and refunds, and checks after every step that the ledger is consistent and
-//!   every captured payment is credited exactly once. `KALP_SIM_SEEDS=N` runs more seeds.
+//!   faults (manual capture, banks that do not answer, no failure callback), replayed callbacks,
+//!   re-sent webhooks, reconciliation, restarts (at another price), late authorisations,
+//!   second payments on one order, strangers' failure posts, and refunds (full or partial,
+//!   processed, pending or failed), and checks after every step that the money audit against
+//!   Razorpay is clean. `KALP_SIM_SEEDS=N` runs more seeds.
 
 mod common;
 
@@ -16,7 +18,7 @@ use std::{
 };
 
 use common::{Backend, TestApp};
-use fake_razorpay::Faults;
+use fake_razorpay::{Faults, RefundOutcome};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -229,11 +231,13 @@ async fn simulate(seed: u64, steps: usize) {
     let mut instances: Vec<(web::state::AppState, String)> =
         vec![(app.state.clone(), app.url.clone())];
     let mut answers: Vec<serde_json::Value> = Vec::new();
+    let mut refunds: Vec<String> = Vec::new();
     for step in 0..steps {
-        let action = rng.below(8);
+        let action = rng.below(13);
         let context = format!("seed {seed}, step {step}, action {action}");
         match action {
-            // A new top-up, paid with random method, outcome and faults.
+            // A new top-up, paid with random method, outcome and faults: late authorisation,
+            // manual capture, a bank that has not answered, no failure callback.
             0..=2 => {
                 let faults = Faults {
                     webhook_duplicates: rng.below(3) as u32,
@@ -242,6 +246,9 @@ async fn simulate(seed: u64, steps: usize) {
                     webhook_fail_first: rng.below(3) as u32,
                     close_tab: rng.chance(25),
                     late_authorization: rng.chance(15),
+                    manual_capture: rng.chance(20),
+                    pending_ms: if rng.chance(15) { 600_000 } else { 0 },
+                    failure_callback: rng.chance(80),
                     ..Faults::default()
                 };
                 app.fake.fake.set_faults(faults);
@@ -283,34 +290,118 @@ async fn simulate(seed: u64, steps: usize) {
                     .await
                     .expect("reconcile");
             }
-            // A restart: another instance on the same database.
-            5 if instances.len() < 3 => instances.push(app.another_instance().await),
-            // Late authorisation of a failed payment.
+            // A restart: another instance on the same database, sometimes with a new price.
+            5 if instances.len() < 3 => {
+                let price = if rng.chance(50) { 20 } else { 10 };
+                instances.push(
+                    app.another_instance_with(|s| s.billing.paise_per_credit = price)
+                        .await,
+                )
+            }
+            // Late authorisation of a failed payment (on a paid order, Razorpay returns it).
             6 if !answers.is_empty() => {
                 let answer = &answers[rng.below(answers.len() as u64) as usize];
                 if let Some(id) = answer["payment"]["id"].as_str() {
                     let _ = app
-                        .client
-                        .post(format!("{}/_fake/payments/{id}/authorize", app.fake.url()))
-                        .send()
+                        .fake_control(&format!("/_fake/payments/{id}/authorize"), json!({}))
                         .await;
                 }
             }
-            // A refund from Razorpay's side of a random payment.
+            // A refund from Razorpay's side of a random payment, full or partial, which may
+            // stay pending or fail later.
             7 if !answers.is_empty() => {
                 let answer = &answers[rng.below(answers.len() as u64) as usize];
+                let mut faults = app.fake.fake.faults();
+                faults.refund_outcome = match rng.below(3) {
+                    0 => RefundOutcome::Processed,
+                    1 => RefundOutcome::Pending,
+                    _ => RefundOutcome::Failed,
+                };
+                app.fake.fake.set_faults(faults);
                 if let Some(id) = answer["payment"]["id"].as_str() {
-                    let _ = app
+                    let body = if rng.chance(50) {
+                        json!({})
+                    } else {
+                        json!({"amount": 100 + 10 * rng.below(900)})
+                    };
+                    let refund: serde_json::Value = app
                         .client
                         .post(format!("{}/v1/payments/{id}/refund", app.fake.url()))
                         .basic_auth(
                             fake_razorpay::DEV_KEY_ID,
                             Some(fake_razorpay::DEV_KEY_SECRET),
                         )
-                        .json(&json!({}))
+                        .json(&body)
+                        .send()
+                        .await
+                        .expect("refund")
+                        .json()
+                        .await
+                        .unwrap_or_default();
+                    if let Some(rid) = refund["id"].as_str() {
+                        refunds.push(rid.to_string());
+                    }
+                }
+            }
+            // A pending refund is processed or fails.
+            8 if !refunds.is_empty() => {
+                let rid = &refunds[rng.below(refunds.len() as u64) as usize];
+                let outcome = if rng.chance(60) {
+                    "processed"
+                } else {
+                    "failed"
+                };
+                let _ = app
+                    .fake_control(
+                        &format!("/_fake/refunds/{rid}/process"),
+                        json!({ "outcome": outcome }),
+                    )
+                    .await;
+            }
+            // The bank answers a payment left pending, or never does.
+            9 if !answers.is_empty() => {
+                let answer = &answers[rng.below(answers.len() as u64) as usize];
+                if let Some(id) = answer["payment"]["id"].as_str() {
+                    let outcome = if rng.chance(70) {
+                        "complete"
+                    } else {
+                        "timeout"
+                    };
+                    let _ = app
+                        .fake_control(
+                            &format!("/_fake/payments/{id}/resolve"),
+                            json!({ "outcome": outcome }),
+                        )
+                        .await;
+                }
+            }
+            // A second payment captured on an order (paid or not).
+            10 if !answers.is_empty() => {
+                let answer = &answers[rng.below(answers.len() as u64) as usize];
+                if let Some(order) = answer["order_id"].as_str() {
+                    let _ = app
+                        .client
+                        .post(format!("{}/_fake/orders/{order}/pay", app.fake.url()))
+                        .json(&json!({"method": "wallet", "wallet": "payzapp", "second_payment": true}))
                         .send()
                         .await;
                 }
+            }
+            // A stranger posts failure fields for a random top-up, naming a random payment.
+            11 if !answers.is_empty() => {
+                let target = &answers[rng.below(answers.len() as u64) as usize];
+                let named = &answers[rng.below(answers.len() as u64) as usize];
+                let metadata =
+                    json!({"payment_id": named["payment"]["id"], "order_id": target["order_id"]});
+                let _ = common::browser()
+                    .post(target["callback_url"].as_str().unwrap_or_default())
+                    .form(&[
+                        ("error[code]", "BAD_REQUEST_ERROR"),
+                        ("error[description]", "pay me at http://evil.example"),
+                        ("error[metadata]", metadata.to_string().as_str()),
+                    ])
+                    .send()
+                    .await;
             }
             _ => {}
         }
@@ -329,7 +420,7 @@ async fn seeded_simulation_keeps_every_payment_credited_once() {
     let seeds: u64 = std::env::var("KALP_SIM_SEEDS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(8);
     for seed in 1..=seeds {
         simulate(seed, 14).await;
     }

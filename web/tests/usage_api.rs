@@ -813,5 +813,36 @@ async fn charges_and_reservations_retry_transient_database_failures(app: TestApp
         (StatusCode::OK, Some(120))
     );
     assert_eq!(app.credits_of("flaky@example.com").await, 9_780);
+    // Releasing, too.
+    let (_, held, _) = api
+        .post(
+            "/api/v1/reservations",
+            Some("hold-flaky-2"),
+            json!({"service": "email", "quantity": 50}),
+        )
+        .await;
+    app.state.ledger.inject_transient_failures(2);
+    let id = held["id"].as_str().expect("id");
+    let (status, released, _) = api
+        .post(
+            &format!("/api/v1/reservations/{id}/release"),
+            None,
+            json!({}),
+        )
+        .await;
+    assert_eq!(
+        (status, released["status"].as_str()),
+        (StatusCode::OK, Some("released"))
+    );
+    // A batch in which one charge is refused, through a failing commit: the refusal and the
+    // charge that fits are each answered once.
+    app.state.ledger.inject_transient_failures(2);
+    let (big, small) = tokio::join!(
+        api.charge("too-big", json!({"service": "email", "quantity": 100_000})),
+        api.charge("fits", json!({"service": "email", "quantity": 80})),
+    );
+    assert_eq!(big.0, StatusCode::PAYMENT_REQUIRED, "{}", big.1);
+    assert_eq!(small.0, StatusCode::CREATED, "{}", small.1);
+    assert_eq!(app.credits_of("flaky@example.com").await, 9_700);
     app.audit_clean().await;
 }

@@ -11,6 +11,9 @@ pub struct TestApp {
     pub url: String,
     pub fake: RunningFake,
     pub state: AppState,
+    /// Stops this app and every other instance it started, when the test ends (a simulation
+    /// starts hundreds; left running, their workers slow everything after them).
+    stop: tokio::sync::watch::Sender<bool>,
     pub client: Client,
     pub settings: Settings,
     _dir: Option<tempfile::TempDir>,
@@ -95,10 +98,12 @@ pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp>
         .await
         .expect("app builds");
     let state = app.state.clone();
-    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(app.run_until_stopped(until_stopped(stopped)));
     fake.fake
         .set_webhook(Some(format!("{url}/webhooks/razorpay")), None);
     Some(TestApp {
+        stop,
         url,
         fake,
         state,
@@ -123,8 +128,14 @@ pub fn postgres_url() -> Option<String> {
     url
 }
 
+/// Resolves once the test app is told to stop (or dropped).
+async fn until_stopped(mut stopped: tokio::sync::watch::Receiver<bool>) {
+    let _ = stopped.wait_for(|stop| *stop).await;
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
+        let _ = self.stop.send(true);
         if let Some((url, schema)) = self.pg.take() {
             let _ = std::thread::spawn(move || {
                 let Ok(rt) = tokio::runtime::Builder::new_current_thread()
@@ -339,6 +350,14 @@ impl TestApp {
     /// Another instance of the app on the same database (a second server, or the app restarted
     /// after a crash). Returns its state and URL; it serves until the test ends.
     pub async fn another_instance(&self) -> (AppState, String) {
+        self.another_instance_with(|_| {}).await
+    }
+
+    /// [`TestApp::another_instance`], with some settings changed.
+    pub async fn another_instance_with(
+        &self,
+        change: impl FnOnce(&mut Settings),
+    ) -> (AppState, String) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
@@ -347,12 +366,13 @@ impl TestApp {
             listener.local_addr().expect("addr").port()
         );
         let mut settings = self.settings.clone();
+        change(&mut settings);
         settings.server.public_url = url.clone();
         let app = Application::build_on(settings, listener)
             .await
             .expect("instance builds");
         let state = app.state.clone();
-        tokio::spawn(app.run_until_stopped(std::future::pending()));
+        tokio::spawn(app.run_until_stopped(until_stopped(self.stop.subscribe())));
         (state, url)
     }
 
