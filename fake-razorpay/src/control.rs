@@ -20,6 +20,8 @@ pub(crate) fn routes() -> Router<Fake> {
         .route("/_fake/", get(dashboard))
         .route("/_fake", get(dashboard))
         .route("/_fake/healthz", get(|| async { "ok" }))
+        .route("/favicon.svg", get(favicon))
+        .route("/favicon.ico", get(favicon))
         .route("/_fake/orders/{id}/pay", post(pay))
         .route("/_fake/payments/{id}/authorize", post(authorize))
         .route("/_fake/payments/{id}/resolve", post(resolve))
@@ -97,6 +99,17 @@ async fn process_refund(
         return Err(ApiError::bad_request("The outcome is processed or failed."));
     }
     Ok(Json(fake.settle_refund(&id, body.outcome).await?).into_response())
+}
+
+async fn favicon() -> Response {
+    (
+        [
+            (axum::http::header::CONTENT_TYPE, "image/svg+xml"),
+            (axum::http::header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        include_str!("../static/favicon.svg"),
+    )
+        .into_response()
 }
 
 async fn get_faults(State(fake): State<Fake>) -> Json<Faults> {

@@ -1,10 +1,7 @@
-//! Accounts and sessions: sign up, log in, log out; argon2 password hashes; server-side sessions
-//! (only a hash of the cookie's token is stored); CSRF tokens; login throttling.
+//! Accounts and sessions: sign up, log in, log out (here or everywhere); argon2 password hashes
+//! (bounded: `passwords`); server-side sessions (only a hash of the cookie's token is stored);
+//! CSRF tokens bound to the session; log-in limits (`limits`).
 
-use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash},
-};
 use askama::Template;
 use axum::{
     Form,
@@ -12,19 +9,21 @@ use axum::{
     http::{HeaderMap, HeaderValue, header, request::Parts},
     response::{Html, IntoResponse, Redirect, Response},
 };
+use axum_extra::extract::cookie::{Cookie, CookieJar, SameSite};
 use sha2::{Digest, Sha256};
 
 use crate::{
     db::{col, now_micros},
     error::{AppError, AppResult},
+    limits::ClientIp,
+    pages::{Layout, Nav},
+    passwords::check_new_password,
     state::AppState,
 };
 
 pub const SESSION_COOKIE: &str = "kalp_session";
+/// The CSRF token of a browser with no session (the log-in and sign-up forms).
 pub const CSRF_COOKIE: &str = "kalp_csrf";
-/// Failed logins allowed per email within [`THROTTLE_WINDOW_MINUTES`].
-const MAX_FAILED_LOGINS: i64 = 5;
-const THROTTLE_WINDOW_MINUTES: i64 = 15;
 
 /// 32 random bytes as hex, from the operating system's CSPRNG.
 pub fn random_token() -> AppResult<String> {
@@ -42,46 +41,55 @@ pub fn sha256_hex(value: &str) -> String {
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_string())
+    CookieJar::from_headers(headers)
+        .get(name)
+        .map(|c| c.value().to_string())
 }
 
+/// `HttpOnly; SameSite=Lax` (Lax, because Razorpay's callback is a cross-site POST followed by
+/// a redirect), `Secure` whenever the app is served over https.
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age_secs: i64) -> HeaderValue {
-    let secure = if state.settings.session.secure_cookies {
-        "; Secure"
-    } else {
-        ""
-    };
-    let text =
-        format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{secure}");
-    HeaderValue::from_str(&text).unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
+    let cookie = Cookie::build((name.to_string(), value.to_string()))
+        .path("/")
+        .http_only(true)
+        .same_site(SameSite::Lax)
+        .secure(state.settings.served_over_https())
+        .max_age(cookie::time::Duration::seconds(max_age_secs))
+        .build();
+    HeaderValue::from_str(&cookie.encoded().to_string())
+        .unwrap_or_else(|_| HeaderValue::from_static("invalid=1"))
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The CSRF token for forms on a page: the one in the browser's cookie, or a new one to set.
-/// (Double-submit: a cross-site page can neither read our cookie nor make the browser send a
-/// matching form field.)
+/// The CSRF token for forms on a page. Signed in, it is derived from the session's secret token,
+/// so it is bound to the session and changes with it (at log-in and log-out). Without a session
+/// (the log-in and sign-up forms) it is a random token in its own cookie (double submit: a
+/// cross-site page can neither read our cookies nor make the browser send a matching field).
 pub struct CsrfToken {
     pub token: String,
     set: Option<HeaderValue>,
 }
 
+fn session_csrf(session_token: &str) -> String {
+    sha256_hex(&format!("csrf|{session_token}"))
+}
+
 impl CsrfToken {
     pub fn for_request(state: &AppState, headers: &HeaderMap) -> AppResult<CsrfToken> {
+        if let Some(session) = cookie(headers, SESSION_COOKIE) {
+            return Ok(CsrfToken {
+                token: session_csrf(&session),
+                set: None,
+            });
+        }
         match cookie(headers, CSRF_COOKIE).filter(|t| t.len() == 64) {
             Some(token) => Ok(CsrfToken { token, set: None }),
             None => {
                 let token = random_token()?;
-                let set = Some(set_cookie(state, CSRF_COOKIE, &token, 60 * 60 * 24 * 30));
+                let set = Some(set_cookie(state, CSRF_COOKIE, &token, 60 * 60 * 24));
                 Ok(CsrfToken { token, set })
             }
         }
@@ -98,14 +106,18 @@ impl CsrfToken {
     }
 }
 
-/// Checks a form's `csrf` field against the cookie.
+/// Checks a form's `csrf` field against the session's token (or, with no session, the cookie).
 pub fn verify_csrf(headers: &HeaderMap, form: &[(String, String)]) -> AppResult<()> {
     let sent = form
         .iter()
         .find(|(k, _)| k == "csrf")
         .map(|(_, v)| v.as_str())
         .unwrap_or("");
-    match cookie(headers, CSRF_COOKIE) {
+    let expected = match cookie(headers, SESSION_COOKIE) {
+        Some(session) => Some(session_csrf(&session)),
+        None => cookie(headers, CSRF_COOKIE),
+    };
+    match expected {
         Some(expected) if !sent.is_empty() && constant_time_eq(sent.as_bytes(), expected.as_bytes()) => Ok(()),
         _ => Err(AppError::Forbidden(
             "This form expired or did not come from Kalp Studio. Go back, reload the page and try again.".into(),
@@ -135,8 +147,13 @@ impl axum::extract::FromRequest<AppState> for CsrfForm {
 pub fn form_fields(
     form: Result<Form<Vec<(String, String)>>, FormRejection>,
 ) -> AppResult<Vec<(String, String)>> {
-    form.map(|Form(f)| f)
-        .map_err(|_| AppError::BadRequest("The form could not be read.".into()))
+    form.map(|Form(f)| f).map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::TooLarge
+        } else {
+            AppError::BadRequest("The form could not be read.".into())
+        }
+    })
 }
 
 pub fn field<'a>(form: &'a [(String, String)], name: &str) -> &'a str {
@@ -275,50 +292,17 @@ pub fn parse_email(raw: &str) -> Result<String, &'static str> {
     }
 }
 
-fn check_password(password: &str) -> Result<(), &'static str> {
-    match password.chars().count() {
-        0 => Err("Choose a password."),
-        1..=9 => Err("Use at least 10 characters."),
-        10..=128 => Ok(()),
-        _ => Err("Use at most 128 characters."),
-    }
-}
-
-async fn hash_password(password: String) -> AppResult<String> {
-    tokio::task::spawn_blocking(move || {
-        Argon2::default()
-            .hash_password(password.as_bytes())
-            .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("hashing failed: {e}"))
-    })
-    .await
-    .map_err(|e| anyhow::anyhow!(e))?
-    .map_err(AppError::Internal)
-}
-
-async fn password_matches(password: String, hash: String) -> AppResult<bool> {
-    tokio::task::spawn_blocking(move || {
-        PasswordHash::new(&hash)
-            .map(|parsed| {
-                Argon2::default()
-                    .verify_password(password.as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await
-    .map_err(|e| AppError::Internal(anyhow::anyhow!(e)))
-}
-
 pub async fn signup(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
+    password_request_allowed(&state, ip)?;
     let raw_email = field(&form, "email");
     let password = field(&form, "password");
     let email = parse_email(raw_email);
-    let password_ok = check_password(password);
+    let password_ok = check_new_password(password, raw_email);
     if email.is_err() || password_ok.is_err() {
         let errors = Errors {
             status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
@@ -355,34 +339,57 @@ pub async fn signup(
     start_session(&state, user_id, "/dashboard").await
 }
 
+/// One password request from this address, or "slow down".
+fn password_request_allowed(state: &AppState, ip: std::net::IpAddr) -> AppResult<()> {
+    state
+        .address_limits
+        .password_request(ip)
+        .map_err(|wait| AppError::TooManyRequests {
+            message: "Too many attempts from your network. Wait a minute and try again.".into(),
+            retry_after: wait.as_secs().max(1),
+        })
+}
+
 pub async fn login(
     State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
     headers: HeaderMap,
     CsrfForm(form): CsrfForm,
 ) -> AppResult<Response> {
+    password_request_allowed(&state, ip)?;
     let raw_email = field(&form, "email");
-    let password = field(&form, "password").to_string();
+    let password = field(&form, "password");
     let email = raw_email.trim().to_lowercase();
-    let since = now_micros() - THROTTLE_WINDOW_MINUTES * 60 * 1_000_000;
-    let failures = state
-        .db
-        .one(
-            "SELECT COUNT(*) AS n FROM web_login_failures WHERE email = ? AND at > ?",
-            vec![email.clone().into(), since.into()],
-        )
-        .await?
-        .map(|row| col::<i64>(&row, "n"))
-        .transpose()?
-        .unwrap_or(0);
-    if failures >= MAX_FAILED_LOGINS {
+    if email.is_empty() || email.len() > 254 {
         let errors = Errors {
-            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
-            general: Some(format!(
-                "Too many failed attempts for this email. Wait {THROTTLE_WINDOW_MINUTES} minutes and try again."
-            )),
+            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            email: Some("Enter your email address.".into()),
             ..Errors::default()
         };
         return auth_page(&state, &headers, false, raw_email, errors);
+    }
+    // Counted before the password is checked: of many guesses at once, only the allowed few
+    // are ever checked.
+    if let Err(refused) =
+        crate::limits::log_in_attempt(&state.db, &state.settings.security, &email, ip).await
+    {
+        let AppError::TooManyRequests {
+            message,
+            retry_after,
+        } = refused
+        else {
+            return Err(refused);
+        };
+        let errors = Errors {
+            status: axum::http::StatusCode::TOO_MANY_REQUESTS,
+            general: Some(message),
+            ..Errors::default()
+        };
+        let mut page = auth_page(&state, &headers, false, raw_email, errors)?;
+        if let Ok(value) = HeaderValue::from_str(&retry_after.to_string()) {
+            page.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return Ok(page);
     }
     let user = state
         .db
@@ -391,35 +398,21 @@ pub async fn login(
             vec![email.clone().into()],
         )
         .await?;
-    // Verify against a real hash even for unknown emails, so timing does not reveal accounts.
-    const DUMMY: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2SjyOpEBYHcXPzyy6TBBHcpdPL47J6UBQxeFv0EMXKA";
     let (user_id, hash) = match &user {
         Some(row) => (
             Some(col::<i64>(row, "id")?),
-            col::<String>(row, "password_hash")?,
+            Some(col::<String>(row, "password_hash")?),
         ),
-        None => (None, DUMMY.to_string()),
+        None => (None, None),
     };
-    let ok = password_matches(password, hash).await? && user_id.is_some();
+    // Verified against a real hash even for unknown emails, so timing does not reveal accounts.
+    let ok = state.passwords.verify(password, hash).await?;
     match (ok, user_id) {
         (true, Some(user_id)) => {
-            state
-                .db
-                .exec(
-                    "DELETE FROM web_login_failures WHERE email = ?",
-                    vec![email.into()],
-                )
-                .await?;
+            crate::limits::logged_in(&state.db, &email, ip).await?;
             start_session(&state, user_id, "/dashboard").await
         }
         _ => {
-            state
-                .db
-                .exec(
-                    "INSERT INTO web_login_failures (email, at) VALUES (?, ?)",
-                    vec![email.into(), now_micros().into()],
-                )
-                .await?;
             let errors = Errors {
                 status: axum::http::StatusCode::UNAUTHORIZED,
                 general: Some("Incorrect email or password.".into()),
@@ -437,7 +430,7 @@ pub async fn create_account(
     email: &str,
     password: &str,
 ) -> AppResult<Option<i64>> {
-    let hash = hash_password(password.to_string()).await?;
+    let hash = state.passwords.hash(password).await?;
     // The wallet is keyed by email (stable and unique), so a retried sign-up reuses it.
     let wallet = state.ledger.open_wallet(&format!("user:{email}")).await?;
     let inserted = state
@@ -466,6 +459,7 @@ pub async fn create_account(
     }
 }
 
+/// A new session (and with it a new CSRF token); the pre-session CSRF cookie is dropped.
 async fn start_session(state: &AppState, user_id: i64, to: &str) -> AppResult<Response> {
     let token = random_token()?;
     let ttl_secs = state.settings.session.ttl_hours * 3600;
@@ -478,9 +472,23 @@ async fn start_session(state: &AppState, user_id: i64, to: &str) -> AppResult<Re
         )
         .await?;
     let mut response = Redirect::to(to).into_response();
-    response.headers_mut().append(
+    let headers = response.headers_mut();
+    headers.append(
         header::SET_COOKIE,
         set_cookie(state, SESSION_COOKIE, &token, ttl_secs),
+    );
+    headers.append(header::SET_COOKIE, set_cookie(state, CSRF_COOKIE, "", 0));
+    Ok(response)
+}
+
+/// Ends the session and sends the browser to log in with a fresh CSRF token.
+fn signed_out(state: &AppState) -> AppResult<Response> {
+    let mut response = Redirect::to("/login").into_response();
+    let headers = response.headers_mut();
+    headers.append(header::SET_COOKIE, set_cookie(state, SESSION_COOKIE, "", 0));
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(state, CSRF_COOKIE, &random_token()?, 60 * 60 * 24),
     );
     Ok(response)
 }
@@ -499,12 +507,55 @@ pub async fn logout(
             )
             .await?;
     }
-    let mut response = Redirect::to("/login").into_response();
-    response.headers_mut().append(
-        header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, "", 0),
-    );
-    Ok(response)
+    signed_out(&state)
+}
+
+/// Ends every session of the account, this one included (a lost laptop, a shared computer).
+pub async fn logout_everywhere(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfForm(_): CsrfForm,
+) -> AppResult<Response> {
+    let ended = state
+        .db
+        .exec(
+            "DELETE FROM web_sessions WHERE user_id = ?",
+            vec![user.id.into()],
+        )
+        .await?;
+    tracing::info!(user_id = user.id, sessions = ended, "logged out everywhere");
+    signed_out(&state)
+}
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage {
+    layout: Layout,
+    sessions: i64,
+}
+
+/// The account: who is signed in, on how many devices, and "Log out everywhere".
+pub async fn account_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let csrf = CsrfToken::for_request(&state, &headers)?;
+    let sessions = state
+        .db
+        .one(
+            "SELECT COUNT(*) AS n FROM web_sessions WHERE user_id = ? AND expires_at > ?",
+            vec![user.id.into(), now_micros().into()],
+        )
+        .await?
+        .map(|row| col::<i64>(&row, "n"))
+        .transpose()?
+        .unwrap_or(0);
+    let page = AccountPage {
+        layout: Layout::new(&user, Nav::Account, &csrf.token, "Account"),
+        sessions,
+    };
+    Ok(csrf.attach(Html(page.render()?).into_response()))
 }
 
 #[cfg(test)]

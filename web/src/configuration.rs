@@ -12,6 +12,10 @@ const BASE: &str = include_str!("../config/base.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct Settings {
+    /// `development` (the default) or `production`, which refuses development secrets and a
+    /// public URL that is not https.
+    #[serde(default)]
+    pub environment: Environment,
     pub server: ServerSettings,
     pub database: DatabaseSettings,
     pub razorpay: RazorpaySettings,
@@ -20,6 +24,43 @@ pub struct Settings {
     pub session: SessionSettings,
     pub reconcile: ReconcileSettings,
     pub usage: UsageSettings,
+    pub security: SecuritySettings,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    #[default]
+    Development,
+    Production,
+}
+
+impl Environment {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Environment::Development => "development",
+            Environment::Production => "production",
+        }
+    }
+}
+
+/// How the app protects itself and its accounts (docs/security.md).
+#[derive(Debug, Clone, Deserialize)]
+pub struct SecuritySettings {
+    /// Password hashes computed at once (0: one per core); each takes ~19 MiB while it runs.
+    pub password_hash_workers: usize,
+    /// Hashes that may wait for a worker; beyond them a request gets 503 "try again shortly".
+    pub password_hash_queue: usize,
+    /// Log-in attempts for one account from one address, per `attempt_window_secs`.
+    pub attempts_per_account_and_address: u32,
+    /// Log-in attempts for one account from anywhere, per window: loose, so that a stranger's
+    /// guesses from elsewhere do not lock the owner out.
+    pub attempts_per_account: u32,
+    pub attempt_window_secs: u64,
+    /// Log-in, sign-up and other password requests from one address, per minute (and burst).
+    pub password_requests_per_address_per_minute: u32,
+    /// Requests with an API key we do not know, per address per minute, before any lookup.
+    pub unknown_api_keys_per_address_per_minute: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -44,6 +85,17 @@ pub struct ServerSettings {
     pub host: String,
     pub port: u16,
     pub public_url: String,
+    /// A client that has not sent a request's headers within this long is disconnected.
+    pub header_read_timeout_secs: u64,
+    /// A request not answered within this long is answered 408 (its work is cancelled).
+    pub request_timeout_secs: u64,
+    /// Connections served at once; more are closed as they arrive.
+    pub max_connections: usize,
+    /// Behind a proxy that sets it, the header carrying the client's address (its first
+    /// address is used, e.g. `x-forwarded-for`). Empty: the connection's own address. Only set
+    /// it when every request comes through that proxy, or anyone can claim any address.
+    #[serde(default)]
+    pub client_ip_header: String,
 }
 
 #[derive(Clone, Deserialize)]
@@ -253,7 +305,82 @@ impl Settings {
         if self.session.ttl_hours <= 0 {
             return fail("session.ttl_hours", "must be positive");
         }
+        let s = &self.server;
+        if s.header_read_timeout_secs == 0 || s.request_timeout_secs == 0 || s.max_connections == 0
+        {
+            return fail(
+                "server.header_read_timeout_secs",
+                "and server.request_timeout_secs and server.max_connections must be positive",
+            );
+        }
+        let sec = &self.security;
+        if sec.attempts_per_account_and_address == 0
+            || sec.attempts_per_account == 0
+            || sec.attempt_window_secs == 0
+            || sec.password_requests_per_address_per_minute == 0
+            || sec.unknown_api_keys_per_address_per_minute == 0
+        {
+            return fail(
+                "security.attempts_per_account_and_address",
+                "and the other security limits must be positive",
+            );
+        }
+        if self.environment == Environment::Production {
+            self.validate_production()?;
+        }
         Ok(())
+    }
+
+    /// What production refuses: the committed development secrets (or none), and a public URL
+    /// that is not https (cookies and Razorpay's callbacks would travel in the clear).
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        let fail = |name: &str, why: &str| {
+            Err(ConfigError(format!(
+                "{} {why} (KALP__ENVIRONMENT=production)",
+                env_name(name)
+            )))
+        };
+        let committed: Settings = config::Config::builder()
+            .add_source(config::File::from_str(BASE, config::FileFormat::Toml))
+            .build()
+            .and_then(config::Config::try_deserialize)
+            .map_err(|e| ConfigError(describe(&e)))?;
+        for (name, value, development) in [
+            (
+                "razorpay.key_secret",
+                self.razorpay.key_secret.expose(),
+                committed.razorpay.key_secret.expose(),
+            ),
+            (
+                "razorpay.webhook_secret",
+                self.razorpay.webhook_secret.expose(),
+                committed.razorpay.webhook_secret.expose(),
+            ),
+            (
+                "razorpay.key_id",
+                self.razorpay.key_id.as_str(),
+                committed.razorpay.key_id.as_str(),
+            ),
+        ] {
+            if value.trim().is_empty() {
+                return fail(name, "is not set");
+            }
+            if value == development {
+                return fail(
+                    name,
+                    "is the development value committed in web/config/base.toml; set your own",
+                );
+            }
+        }
+        if !self.server.public_url.starts_with("https://") {
+            return fail("server.public_url", "must be an https:// URL");
+        }
+        Ok(())
+    }
+
+    /// Cookies are `Secure` (and HSTS is sent) whenever the app is served over https.
+    pub fn served_over_https(&self) -> bool {
+        self.server.public_url.starts_with("https://") || self.session.secure_cookies
     }
 
     pub fn listen_address(&self) -> String {
@@ -296,6 +423,59 @@ mod tests {
             !format!("{s:?}").contains("kalp_dev_key_secret"),
             "secrets never print"
         );
+    }
+
+    #[test]
+    fn production_refuses_development_secrets_and_plain_http() {
+        let production = |extra: &[(&str, &str)]| {
+            let mut overrides: Vec<(&str, String)> = vec![
+                ("environment", "production".into()),
+                ("server.public_url", "https://credits.kalp.studio".into()),
+                ("razorpay.key_id", "rzp_live_Abcdefghijklmn".into()),
+                (
+                    "razorpay.key_secret",
+                    "live-secret-from-the-dashboard".into(),
+                ),
+                ("razorpay.webhook_secret", "live-webhook-secret".into()),
+            ];
+            for (k, v) in extra {
+                overrides.retain(|(key, _)| key != k);
+                overrides.push((k, v.to_string()));
+            }
+            Settings::with_overrides(&overrides)
+        };
+        let good = production(&[]).expect("a production configuration");
+        assert_eq!(good.environment, Environment::Production);
+        assert!(good.served_over_https());
+        for (key, value, named) in [
+            (
+                "razorpay.key_secret",
+                "kalp_dev_key_secret_not_for_production",
+                "KALP__RAZORPAY__KEY_SECRET",
+            ),
+            (
+                "razorpay.webhook_secret",
+                "kalp_dev_webhook_secret",
+                "KALP__RAZORPAY__WEBHOOK_SECRET",
+            ),
+            (
+                "razorpay.key_id",
+                "rzp_test_KalpDevKey0001",
+                "KALP__RAZORPAY__KEY_ID",
+            ),
+            (
+                "server.public_url",
+                "http://credits.kalp.studio",
+                "KALP__SERVER__PUBLIC_URL",
+            ),
+        ] {
+            let err = production(&[(key, value)]).expect_err(key).to_string();
+            assert!(err.contains(named), "{key}: {err}");
+            assert!(!err.contains(value) || key == "server.public_url", "{err}");
+        }
+        let dev = Settings::with_overrides(&[]).expect("development accepts the defaults");
+        assert_eq!(dev.environment, Environment::Development);
+        assert!(!dev.served_over_https());
     }
 
     #[test]

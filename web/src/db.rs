@@ -83,6 +83,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateWebTables),
             Box::new(ChargeAnswersByTransfer),
             Box::new(EveryPaymentPath),
+            Box::new(AuthAttempts),
         ]
     }
 
@@ -396,6 +397,45 @@ impl MigrationTrait for EveryPaymentPath {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         let backend = manager.get_database_backend();
         for statement in ledger::schema_statements(backend, EVERY_PAYMENT_PATH) {
+            manager
+                .get_connection()
+                .execute_unprepared(&statement)
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// Log-in attempts counted per key (an account, or an account and an address) in one row each,
+/// so a count is one atomic statement (`limits::log_in_attempt`). They replace the table of
+/// failures, whose count-then-insert let parallel guesses through.
+struct AuthAttempts;
+
+impl MigrationName for AuthAttempts {
+    fn name(&self) -> &str {
+        "m0004_auth_attempts"
+    }
+}
+
+const AUTH_ATTEMPTS: &str = r#"
+CREATE TABLE web_auth_attempts (
+    key TEXT PRIMARY KEY,
+    window_start {INT} NOT NULL,
+    attempts {INT} NOT NULL CHECK (attempts > 0)
+){STRICT};
+CREATE INDEX web_auth_attempts_window ON web_auth_attempts (window_start);
+DROP TABLE web_login_failures;
+"#;
+
+#[async_trait::async_trait]
+impl MigrationTrait for AuthAttempts {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let backend = manager.get_database_backend();
+        for statement in ledger::schema_statements(backend, AUTH_ATTEMPTS) {
             manager
                 .get_connection()
                 .execute_unprepared(&statement)

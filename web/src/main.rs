@@ -140,11 +140,40 @@ async fn seed_demo(settings: Settings) -> anyhow::Result<()> {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let public = settings.public_url().to_string();
+    let environment = settings.environment.as_str();
     let app = startup::Application::build(settings).await?;
-    tracing::info!("Kalp Credits on port {} ({public})", app.port());
+    tracing::info!(
+        environment,
+        "Kalp Credits on port {} ({public}), {environment} settings",
+        app.port()
+    );
     app.run_until_stopped(async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("stopping");
+        let signal = shutdown_signal().await;
+        tracing::info!(signal, "stopping: finishing requests in flight");
     })
     .await
+}
+
+/// SIGTERM (what service managers and containers send) or Ctrl-C.
+async fn shutdown_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => tokio::select! {
+                _ = terminate.recv() => "SIGTERM",
+                _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; Ctrl-C only");
+                let _ = tokio::signal::ctrl_c().await;
+                "Ctrl-C"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

@@ -24,6 +24,7 @@ pub enum Nav {
     Billing,
     History,
     ApiKeys,
+    Account,
 }
 
 /// What every signed-in page shares: who is signed in, where they are, the form token.

@@ -390,8 +390,11 @@ async fn refund_duplicates(state: &AppState) -> AppResult<()> {
     Ok(())
 }
 
-/// The reconciliation worker: one pass every `interval_secs` (0 turns it off).
-pub fn spawn_worker(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
+/// The reconciliation worker: one pass every `interval_secs` (0 turns it off), until `stop`.
+pub fn spawn_worker(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
     let settings = state.settings.reconcile.clone();
     if settings.interval_secs == 0 {
         return None;
@@ -400,7 +403,13 @@ pub fn spawn_worker(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
         let mut ticker = tokio::time::interval(Duration::from_secs(settings.interval_secs));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = ticker.tick() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
             match run_once(
                 &state,
                 Duration::from_secs(settings.min_age_secs),
@@ -416,14 +425,24 @@ pub fn spawn_worker(state: AppState) -> Option<tokio::task::JoinHandle<()>> {
     }))
 }
 
-/// Every few seconds: lapse reservations whose time is up (their credits return), move what is
-/// left of expired lots to the expiry account, and draw the debits made since from their lots
-/// (the ledger draws them after the fact; anything that needs the lots draws first anyway).
-pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
+/// Every few seconds, until `stop`: lapse reservations whose time is up (their credits return),
+/// move what is left of expired lots to the expiry account, draw the debits made since from
+/// their lots (the ledger draws them after the fact; anything that needs the lots draws first
+/// anyway), and forget rate-limit state of clients gone quiet.
+pub fn spawn_housekeeping(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = ticker.tick() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
             let now = chrono::Utc::now();
             if let Err(e) = state.ledger.expire_reservations(now).await {
                 tracing::error!(error = %e, "expiring reservations failed");
@@ -434,6 +453,8 @@ pub fn spawn_housekeeping(state: AppState) -> tokio::task::JoinHandle<()> {
             if let Err(e) = state.ledger.draw_pending().await {
                 tracing::error!(error = %e, "drawing debits from their lots failed");
             }
+            state.address_limits.forget_idle();
+            state.api_limits.forget_idle();
         }
     })
 }

@@ -4,12 +4,13 @@ use std::{sync::Arc, time::Duration};
 
 use axum::{
     Router,
-    extract::{DefaultBodyLimit, Request},
-    http::{HeaderValue, header},
+    extract::{DefaultBodyLimit, Request, State},
+    http::{HeaderValue, StatusCode, header},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    routing::{get, post},
+    routing::{any, get, post},
 };
+use tower_http::timeout::TimeoutLayer;
 
 use crate::{
     api, auth,
@@ -59,25 +60,40 @@ impl Application {
         self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
-    /// Serves requests and runs the background workers (webhook inbox, reconciliation).
+    /// Serves requests and runs the background workers (webhook inbox, reconciliation,
+    /// housekeeping) until `shutdown` resolves. Then: stop accepting, let requests in flight
+    /// finish (a charge in flight is answered and committed), let each worker finish what it is
+    /// doing, and return.
     pub async fn run_until_stopped(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> anyhow::Result<()> {
-        let webhooks = crate::webhooks::spawn_worker(self.state.clone());
-        let reconcile = crate::reconcile::spawn_worker(self.state.clone());
-        let housekeeping = crate::reconcile::spawn_housekeeping(self.state.clone());
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
-        webhooks.abort();
-        housekeeping.abort();
-        if let Some(worker) = reconcile {
-            worker.abort();
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut workers = vec![
+            crate::webhooks::spawn_worker(self.state.clone(), stopped.clone()),
+            crate::reconcile::spawn_housekeeping(self.state.clone(), stopped.clone()),
+        ];
+        workers.extend(crate::reconcile::spawn_worker(self.state.clone(), stopped));
+        crate::server::serve(
+            self.listener,
+            self.router,
+            &self.state.settings.server,
+            shutdown,
+        )
+        .await;
+        let _ = stop.send(true);
+        for worker in workers {
+            if tokio::time::timeout(WORKER_GRACE, worker).await.is_err() {
+                tracing::warn!("a background worker did not stop within {WORKER_GRACE:?}");
+            }
         }
-        Ok(served?)
+        tracing::info!("stopped");
+        Ok(())
     }
 }
+
+/// How long a background worker may take to finish its round at shutdown.
+const WORKER_GRACE: Duration = Duration::from_secs(10);
 
 /// The state without a server: for commands (migrate, reconcile) and the app itself.
 pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
@@ -106,7 +122,15 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
     );
     Ok(AppState::new(crate::state::Shared {
         charger,
-        rate_limiter: Arc::new(crate::api::RateLimiter::default()),
+        api_limits: crate::api::rate_limits::ApiRateLimits::new(
+            &settings.usage,
+            &settings.security,
+        ),
+        address_limits: crate::limits::AddressLimits::new(&settings.security),
+        passwords: crate::passwords::PasswordHashing::new(
+            settings.security.password_hash_workers,
+            settings.security.password_hash_queue,
+        ),
         api_keys: Arc::new(crate::api::KeyCache::new(Duration::from_secs(
             settings.usage.key_cache_secs,
         ))),
@@ -124,25 +148,7 @@ const FORM_LIMIT: usize = 16 * 1024;
 const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/", get(pages::root))
-        .route("/healthz", get(pages::healthz))
-        .route("/signup", get(auth::signup_page).post(auth::signup))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/dashboard", get(pages::dashboard))
-        .route("/billing", get(billing::billing_page))
-        .route("/billing/topup", get(billing::topup_form))
-        .route("/billing/topups", post(billing::create_topup))
-        .route("/billing/topups/{id}", get(billing::status_page))
-        .route("/billing/topups/{id}/callback", post(billing::callback))
-        .route("/billing/topups/{id}/cancel", get(billing::cancel))
-        .route("/billing/topups/{id}/retry", get(billing::retry))
-        .route("/billing/history", get(pages::history))
-        .route("/billing/history.csv", get(pages::history_csv))
-        .route("/api-keys", get(api::keys::page).post(api::keys::create))
-        .route("/api-keys/alert", post(api::keys::set_threshold))
-        .route("/api-keys/{id}/revoke", post(api::keys::revoke))
+    let api = Router::new()
         .route("/api/v1/openapi.json", get(api::openapi))
         .route("/api/v1/balance", get(api::balance))
         .route("/api/v1/whoami", get(api::whoami))
@@ -160,7 +166,34 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/reservations/{id}/release",
             post(api::reservations::release),
         )
-        .route("/api/v1/{*rest}", get(api::not_found).post(api::not_found))
+        .route("/api/v1/{*rest}", any(api::not_found))
+        .route("/api/{*rest}", any(api::not_found))
+        .layer(middleware::from_fn(api::rate_limits::rate_limit_headers));
+    Router::new()
+        .route("/", get(pages::root))
+        .route("/healthz", get(pages::healthz))
+        .route("/signup", get(auth::signup_page).post(auth::signup))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route("/account", get(auth::account_page))
+        .route("/account/logout-everywhere", post(auth::logout_everywhere))
+        .route("/dashboard", get(pages::dashboard))
+        .route("/billing", get(billing::billing_page))
+        .route("/billing/topup", get(billing::topup_form))
+        .route("/billing/topups", post(billing::create_topup))
+        .route("/billing/topups/{id}", get(billing::status_page))
+        .route("/billing/topups/{id}/callback", post(billing::callback))
+        .route(
+            "/billing/topups/{id}/cancel",
+            get(billing::cancel_page).post(billing::cancel),
+        )
+        .route("/billing/topups/{id}/retry", get(billing::retry))
+        .route("/billing/history", get(pages::history))
+        .route("/billing/history.csv", get(pages::history_csv))
+        .route("/api-keys", get(api::keys::page).post(api::keys::create))
+        .route("/api-keys/alert", post(api::keys::set_threshold))
+        .route("/api-keys/{id}/revoke", post(api::keys::revoke))
+        .merge(api)
         .route(
             "/webhooks/razorpay",
             post(crate::webhooks::receive).layer(DefaultBodyLimit::max(crate::webhooks::MAX_BODY)),
@@ -178,9 +211,34 @@ pub fn router(state: AppState) -> Router {
                 )
             }),
         )
+        .route(
+            "/static/redirect.js",
+            get(|| {
+                static_file(
+                    include_str!("../static/redirect.js"),
+                    "text/javascript; charset=utf-8",
+                )
+            }),
+        )
+        .route(
+            "/static/favicon.svg",
+            get(|| static_file(include_str!("../static/favicon.svg"), "image/svg+xml")),
+        )
+        .route(
+            "/favicon.ico",
+            get(|| static_file(include_str!("../static/favicon.svg"), "image/svg+xml")),
+        )
         .fallback(|| async { AppError::NotFound })
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
-        .layer(middleware::from_fn(security_headers))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            Duration::from_secs(state.settings.server.request_timeout_secs),
+        ))
+        .layer(middleware::from_fn(crate::error::shape_errors))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            security_headers,
+        ))
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -196,8 +254,20 @@ async fn static_file(body: &'static str, content_type: &'static str) -> Response
         .into_response()
 }
 
-async fn security_headers(request: Request, next: Next) -> Response {
+/// What the browser may do with our pages. No inline script anywhere: every script is a file
+/// under /static. Forms may post here and to Razorpay's checkout (Add Credits hands the browser
+/// over with a form).
+fn content_security_policy(settings: &Settings) -> String {
+    let razorpay = settings.razorpay.base_url.trim_end_matches('/');
+    format!(
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+         connect-src 'self'; form-action 'self' {razorpay}; frame-ancestors 'none'; base-uri 'none'"
+    )
+}
+
+async fn security_headers(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
+    let https = state.settings.served_over_https();
     let headers = response.headers_mut();
     headers.insert(
         "x-content-type-options",
@@ -205,6 +275,20 @@ async fn security_headers(request: Request, next: Next) -> Response {
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
+    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&state.settings)) {
+        headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    }
+    if https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
+    }
+    // Pages show balances, payments and keys: never kept by a browser or a proxy. Static
+    // files say otherwise for themselves.
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 

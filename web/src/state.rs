@@ -32,7 +32,12 @@ pub struct Shared {
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Group commit for charges.
     pub charger: crate::api::batcher::Charger,
-    pub rate_limiter: Arc<crate::api::RateLimiter>,
+    /// The API's rate limits (per key, and per address for unknown keys).
+    pub api_limits: crate::api::rate_limits::ApiRateLimits,
+    /// Password requests per client address.
+    pub address_limits: crate::limits::AddressLimits,
+    /// Bounded password hashing.
+    pub passwords: crate::passwords::PasswordHashing,
     /// API keys verified recently.
     pub api_keys: Arc<crate::api::KeyCache>,
 }

@@ -286,16 +286,21 @@ async fn process(state: &AppState, event: &WebhookEvent) -> AppResult<()> {
     }
 }
 
-/// Runs the worker until the process ends: on every stored event, and every few seconds for
-/// retries.
-pub fn spawn_worker(state: AppState) -> tokio::task::JoinHandle<()> {
+/// Runs the worker until `stop`: on every stored event, and every few seconds for retries. A
+/// round under way when `stop` comes is finished first.
+pub fn spawn_worker(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        loop {
+        while !*stop.borrow() {
             if let Err(e) = process_pending(&state).await {
                 tracing::error!(error = %e, "webhook worker");
             }
-            let _ =
-                tokio::time::timeout(Duration::from_secs(2), state.webhook_wakeup.notified()).await;
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = tokio::time::timeout(Duration::from_secs(2), state.webhook_wakeup.notified()) => {}
+            }
         }
     })
 }

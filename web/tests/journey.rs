@@ -279,7 +279,24 @@ async fn cancelling_returns_to_billing(app: TestApp) {
     let (_, redirect) = app.add_credits("300").await;
     let fields = common::hidden_fields(&redirect);
     let cancel = common::field(&fields, "cancel_url");
-    let r = app.client.get(&cancel).send().await.expect("cancel");
+    // Razorpay's cancel_url is a GET: a page offering Try again or Cancel this top-up.
+    let page = app
+        .client
+        .get(&cancel)
+        .send()
+        .await
+        .expect("cancel page")
+        .text()
+        .await
+        .expect("html");
+    assert!(page.contains("Cancel this top-up"), "{page}");
+    let r = app
+        .client
+        .post(&cancel)
+        .form(&[("csrf", common::csrf_of(&page))])
+        .send()
+        .await
+        .expect("cancel");
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let location = r.headers()["location"]
         .to_str()

@@ -584,7 +584,20 @@ impl Run<'_> {
                 Ok(())
             }
             "cancel" => {
-                let response = self.client.get(&self.cancel_url).send().await?;
+                // Razorpay's cancel_url is a GET: a page offering Cancel this top-up, a form.
+                let page = self
+                    .client
+                    .get(&self.cancel_url)
+                    .send()
+                    .await?
+                    .text()
+                    .await?;
+                let response = self
+                    .client
+                    .post(&self.cancel_url)
+                    .form(&[("csrf", csrf_of(&page)?)])
+                    .send()
+                    .await?;
                 let location = response
                     .headers()
                     .get("location")

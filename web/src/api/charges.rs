@@ -56,7 +56,29 @@ fn invalid(message: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
 }
 
-pub fn parse_json<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+/// The request's JSON body. A body sent as another type (a form, text) is refused with 415; no
+/// Content-Type at all is taken as JSON (curl and many clients leave it out).
+pub fn parse_json<T: serde::de::DeserializeOwned>(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<T, ApiError> {
+    if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
+        let essence = content_type
+            .to_str()
+            .unwrap_or_default()
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Send the body as JSON, with Content-Type: application/json.",
+            ));
+        }
+    }
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "malformed_json",
@@ -203,7 +225,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let request: ChargeRequest = parse_json(&body)?;
+    let request: ChargeRequest = parse_json(&headers, &body)?;
     let canonical = serde_json::to_string(&request).map_err(ApiError::internal)?;
     let request_hash = sha256_hex(&canonical);
     let priced = request.price(&state)?;

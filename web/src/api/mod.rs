@@ -5,6 +5,7 @@ pub mod batcher;
 pub mod charges;
 pub mod keys;
 pub mod pricing;
+pub mod rate_limits;
 pub mod reservations;
 
 use std::{collections::HashMap, sync::Mutex, time::Instant};
@@ -155,10 +156,41 @@ impl FromRequestParts<AppState> for ApiCaller {
             .map(str::trim)
             .filter(|k| !k.is_empty() && k.len() <= 200)
             .ok_or_else(unauthorized)?;
+        let slot = parts.extensions.get::<rate_limits::RateSlot>().cloned();
+        let rate_limited =
+            |state: rate_limits::RateState, wait: std::time::Duration, what: &str| {
+                if let Some(slot) = &slot {
+                    slot.set(state);
+                }
+                let mut e = ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("Too many requests {what}; retry after the delay in Retry-After."),
+                );
+                e.retry_after = Some(wait.as_secs().max(1));
+                e
+            };
         let hash = sha256_hex(key);
         let caller = match state.api_keys.get(&hash) {
             Some(caller) => caller,
             None => {
+                // A key this instance has not verified lately costs a database lookup: bounded
+                // per address, so a flood of made-up keys can't turn into a flood of lookups.
+                let ip = crate::limits::ClientIp::of(parts, &state.settings).0;
+                match state.api_limits.unknown_key(ip) {
+                    Ok(rate) => {
+                        if let Some(slot) = &slot {
+                            slot.set(rate);
+                        }
+                    }
+                    Err((rate, wait)) => {
+                        return Err(rate_limited(
+                            rate,
+                            wait,
+                            "with unknown API keys from your address",
+                        ));
+                    }
+                }
                 let row = state
                     .db
                     .one(
@@ -178,19 +210,15 @@ impl FromRequestParts<AppState> for ApiCaller {
                 caller
             }
         };
-        if let Err(wait) = state
-            .rate_limiter
-            .take(caller.key_id, &state.settings.usage)
-        {
-            let mut e = ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests for this API key; retry after the delay in Retry-After.",
-            );
-            e.retry_after = Some(wait);
-            return Err(e);
+        match state.api_limits.key(caller.key_id) {
+            Ok(rate) => {
+                if let Some(slot) = &slot {
+                    slot.set(rate);
+                }
+                Ok(caller)
+            }
+            Err((rate, wait)) => Err(rate_limited(rate, wait, "for this API key")),
         }
-        Ok(caller)
     }
 }
 
@@ -239,32 +267,6 @@ impl KeyCache {
     pub fn forget(&self, key_id: i64) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
         entries.retain(|_, (caller, _)| caller.key_id != key_id);
-    }
-}
-
-/// A token bucket per API key, in thousandths of a request (integers, no floats).
-#[derive(Default)]
-pub struct RateLimiter {
-    buckets: Mutex<HashMap<i64, (u64, Instant)>>,
-}
-
-impl RateLimiter {
-    /// Takes one request's token, or says how many seconds until one is available.
-    pub fn take(&self, key: i64, usage: &crate::configuration::UsageSettings) -> Result<(), u64> {
-        let rate = u64::from(usage.rate_per_sec) * 1000;
-        let capacity = u64::from(usage.rate_burst.max(usage.rate_per_sec)) * 1000;
-        let now = Instant::now();
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let (tokens, last) = buckets.entry(key).or_insert((capacity, now));
-        let refill = now.duration_since(*last).as_micros() as u64 * rate / 1_000_000;
-        *tokens = (*tokens + refill).min(capacity);
-        *last = now;
-        if *tokens >= 1000 {
-            *tokens -= 1000;
-            Ok(())
-        } else {
-            Err(((1000 - *tokens) / rate.max(1)).max(1))
-        }
     }
 }
 

@@ -68,7 +68,7 @@ pub async fn create(
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
-    let request: ReserveRequest = parse_json(&body)?;
+    let request: ReserveRequest = parse_json(&headers, &body)?;
     check_reference(&request.reference)?;
     if !(1..=1_000_000).contains(&request.quantity) {
         return Err(ApiError::new(
@@ -227,10 +227,11 @@ pub async fn settle(
     State(state): State<AppState>,
     caller: ApiCaller,
     Path(id): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
-    let request: SettleRequest = parse_json(&body)?;
+    let request: SettleRequest = parse_json(&headers, &body)?;
     if request.quantity < 0 || request.quantity > quantity {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -385,11 +385,40 @@ struct DidNotCompletePage {
     topup_id: i64,
 }
 
-/// Razorpay's cancel_url (a GET): back to Billing; the owner's pending top-up is marked cancelled.
+#[derive(Template)]
+#[template(path = "topup_cancel.html")]
+struct CancelPage {
+    layout: Layout,
+    topup: TopupRow,
+    open: bool,
+}
+
+/// Razorpay's `cancel_url` (a GET, so it changes nothing): the customer left the checkout.
+/// Offers Try again, or Cancel this top-up (a form, with CSRF).
+pub async fn cancel_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    user: CurrentUser,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let csrf = CsrfToken::for_request(&state, &headers)?;
+    let topup = topups::find_owned(&state.db, id, user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let page = CancelPage {
+        layout: Layout::new(&user, Nav::Billing, &csrf.token, "Payment not completed"),
+        open: topup.status == TopupStatus::Pending,
+        topup: TopupRow::of(&topup),
+    };
+    Ok(csrf.attach(Html(page.render()?).into_response()))
+}
+
+/// Cancel this top-up: the owner's pending top-up is marked cancelled; back to Billing.
 pub async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     user: CurrentUser,
+    CsrfForm(_): CsrfForm,
 ) -> AppResult<Response> {
     let topup = topups::find_owned(&state.db, id, user.id)
         .await?

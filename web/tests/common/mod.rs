@@ -40,6 +40,15 @@ pub async fn spawn_app(backend: Backend) -> Option<TestApp> {
 }
 
 pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp> {
+    spawn_app_configured(backend, faults, &[]).await
+}
+
+/// [`spawn_app_with`], with some settings of the app replaced (keys like `server.port`).
+pub async fn spawn_app_configured(
+    backend: Backend,
+    faults: Faults,
+    settings: &[(&str, &str)],
+) -> Option<TestApp> {
     let fake_settings = fake_razorpay::Settings {
         webhook_backoff: std::time::Duration::from_millis(50),
         webhook_max_attempts: 6,
@@ -89,9 +98,15 @@ pub async fn spawn_app_with(backend: Backend, faults: Faults) -> Option<TestApp>
             "razorpay.webhook_previous_secret",
             "previous_webhook_secret".to_string(),
         ),
+        // Tests speak for several clients from one machine (limits are per address).
+        ("server.client_ip_header", "x-forwarded-for".to_string()),
     ];
     if let Some(schema) = schema {
         overrides.push(("database.schema", schema));
+    }
+    for (key, value) in settings {
+        overrides.retain(|(k, _)| k != key);
+        overrides.push((key, value.to_string()));
     }
     let settings = Settings::with_overrides(&overrides).expect("settings");
     let app = Application::build_on(settings.clone(), listener)

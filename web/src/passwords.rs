@@ -1,0 +1,210 @@
+//! Passwords: what we accept, and hashing them with argon2 within bounds.
+//!
+//! An argon2 hash takes ~19 MiB and tens of milliseconds of a core. Unbounded, a storm of log-ins
+//! runs hundreds at once (150 parallel log-ins took the app to 3.5 GB, measured). So at most
+//! `workers` hash at a time and `queue` more may wait; anything beyond is refused at once with
+//! "try again shortly", and memory stays flat whatever arrives.
+
+use std::sync::{
+    Arc, LazyLock,
+    atomic::{AtomicUsize, Ordering},
+};
+
+use argon2::{
+    Argon2,
+    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+};
+use tokio::sync::Semaphore;
+
+/// Hashing refused or failed.
+#[derive(Debug, thiserror::Error)]
+pub enum HashingError {
+    /// Every worker is busy and the queue is full.
+    #[error("too many password checks at once")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+/// Runs argon2 on at most `workers` blocking threads, with at most `queue` callers waiting.
+pub struct PasswordHashing {
+    workers: Arc<Semaphore>,
+    /// Callers holding or waiting for a worker.
+    admitted: AtomicUsize,
+    capacity: usize,
+}
+
+/// A hash to verify against when the account does not exist, so that the time taken does not
+/// tell which emails have accounts.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$2SjyOpEBYHcXPzyy6TBBHcpdPL47J6UBQxeFv0EMXKA";
+
+impl PasswordHashing {
+    /// `workers` 0 means one per core.
+    pub fn new(workers: usize, queue: usize) -> PasswordHashing {
+        let workers = if workers == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            workers
+        };
+        PasswordHashing {
+            workers: Arc::new(Semaphore::new(workers)),
+            admitted: AtomicUsize::new(0),
+            capacity: workers + queue,
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashingError> {
+        // Admission and its count are one atomic step: of callers arriving at once, exactly
+        // `capacity` get in.
+        if self
+            .admitted
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                (n < self.capacity).then_some(n + 1)
+            })
+            .is_err()
+        {
+            return Err(HashingError::Busy);
+        }
+        let result = async {
+            let _permit = self
+                .workers
+                .acquire()
+                .await
+                .map_err(|e| HashingError::Failed(e.to_string()))?;
+            tokio::task::spawn_blocking(work)
+                .await
+                .map_err(|e| HashingError::Failed(e.to_string()))
+        }
+        .await;
+        self.admitted.fetch_sub(1, Ordering::SeqCst);
+        result
+    }
+
+    pub async fn hash(&self, password: &str) -> Result<String, HashingError> {
+        let password = password.to_string();
+        self.run(move || {
+            Argon2::default()
+                .hash_password(password.as_bytes())
+                .map(|h| h.to_string())
+                .map_err(|e| HashingError::Failed(e.to_string()))
+        })
+        .await?
+    }
+
+    /// True when `password` matches `hash`; with no hash (no such account), a real check against
+    /// a dummy hash, which never matches.
+    pub async fn verify(&self, password: &str, hash: Option<String>) -> Result<bool, HashingError> {
+        let password = password.to_string();
+        let known = hash.is_some();
+        let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
+        let matches = self
+            .run(move || {
+                PasswordHash::new(&hash)
+                    .map(|parsed| {
+                        Argon2::default()
+                            .verify_password(password.as_bytes(), &parsed)
+                            .is_ok()
+                    })
+                    .unwrap_or(false)
+            })
+            .await?;
+        Ok(known && matches)
+    }
+}
+
+/// Common passwords of 10 characters or more (shorter ones are refused by length):
+/// `web/data/common-passwords.txt`, lower-cased.
+static COMMON: LazyLock<std::collections::HashSet<String>> = LazyLock::new(|| {
+    include_str!("../data/common-passwords.txt")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+});
+
+/// A new password: 10 to 128 characters, not only spaces, not the email (or its name part), and
+/// not one of the most common passwords. Every refusal is a sentence for the person.
+pub fn check_new_password(password: &str, email: &str) -> Result<(), &'static str> {
+    match password.chars().count() {
+        0 => return Err("Choose a password."),
+        1..=9 => return Err("Use at least 10 characters."),
+        10..=128 => {}
+        _ => return Err("Use at most 128 characters."),
+    }
+    if password.trim().is_empty() {
+        return Err("A password can't be only spaces.");
+    }
+    let lowered = password.trim().to_lowercase();
+    let email = email.trim().to_lowercase();
+    let name = email.split('@').next().unwrap_or_default();
+    if lowered == email || (!name.is_empty() && lowered == name) {
+        return Err("Don't use your email address as your password.");
+    }
+    if COMMON.contains(&lowered) {
+        return Err(
+            "That password is one of the most common ones, and easy to guess. Choose another.",
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_passwords_are_refused_with_a_reason() {
+        for (password, email, why) in [
+            ("", "asha@example.com", "Choose"),
+            ("short", "asha@example.com", "at least 10"),
+            ("          ", "asha@example.com", "only spaces"),
+            ("asha@example.com", "asha@example.com", "email"),
+            ("ashaprasad1", "ashaprasad1@example.com", "email"),
+            ("qwertyuiop", "asha@example.com", "common"),
+            ("1234567890", "asha@example.com", "common"),
+            ("Password123", "asha@example.com", "common"),
+        ] {
+            let err = check_new_password(password, email).expect_err(password);
+            assert!(err.contains(why), "{password:?}: {err}");
+        }
+        assert!(check_new_password("correct horse battery", "asha@example.com").is_ok());
+        assert!(
+            COMMON.len() > 9_000,
+            "the list is shipped: {}",
+            COMMON.len()
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn beyond_the_queue_hashing_is_refused_at_once() {
+        let hashing = Arc::new(PasswordHashing::new(1, 1));
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let hashing = hashing.clone();
+                tokio::spawn(async move { hashing.hash("correct horse battery").await })
+            })
+            .collect();
+        let mut busy = 0;
+        let mut hashed = 0;
+        for task in tasks {
+            match task.await.expect("task") {
+                Ok(_) => hashed += 1,
+                Err(HashingError::Busy) => busy += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert!(hashed >= 2 && busy >= 1, "hashed {hashed}, refused {busy}");
+        let hash = hashing.hash("correct horse battery").await.expect("hash");
+        assert!(
+            hashing
+                .verify("correct horse battery", Some(hash.clone()))
+                .await
+                .expect("verify")
+        );
+        assert!(!hashing.verify("wrong", Some(hash)).await.expect("verify"));
+        assert!(!hashing.verify("anything", None).await.expect("verify"));
+    }
+}
