@@ -55,6 +55,17 @@ pub fn run(args: &[String]) -> Result<()> {
             _ => bail!(USAGE),
         }
     }
+    build_release()?;
+    let mut command = Command::new(release_bin("xtask"));
+    command.arg("bench-run").args(&forwarded);
+    if !command.status()?.success() {
+        bail!("the benchmark failed");
+    }
+    Ok(())
+}
+
+/// xtask, the web app and fake-razorpay, optimised.
+pub(crate) fn build_release() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     println!("building in release mode…");
     let built = Command::new(&cargo)
@@ -74,15 +85,10 @@ pub fn run(args: &[String]) -> Result<()> {
     if !built.success() {
         bail!("the release build failed");
     }
-    let mut command = Command::new(release_bin("xtask"));
-    command.arg("bench-run").args(&forwarded);
-    if !command.status()?.success() {
-        bail!("the benchmark failed");
-    }
     Ok(())
 }
 
-fn release_bin(name: &str) -> std::path::PathBuf {
+pub(crate) fn release_bin(name: &str) -> std::path::PathBuf {
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| workspace().join("target"));
@@ -419,7 +425,8 @@ async fn baseline_debit(
     Ok(())
 }
 
-struct Server(Child);
+/// A child process killed when dropped.
+pub(crate) struct Server(pub(crate) Child);
 
 impl Drop for Server {
     fn drop(&mut self) {
@@ -428,7 +435,7 @@ impl Drop for Server {
     }
 }
 
-fn rss_kb(pid: u32, field: &str) -> u64 {
+pub(crate) fn rss_kb(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string))

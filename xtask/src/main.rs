@@ -9,6 +9,7 @@ mod browser;
 mod ci;
 mod dev;
 mod e2e;
+mod storm;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ commands:
   ci     run what CI runs: cargo test, the PostgreSQL tests, e2e, fmt --check, clippy
   bench  measure the ledger and the API against same-run baselines [--quick] [--only ledger|app]
          (target/bench/results.json; PostgreSQL too when DATABASE_URL is set)
+  storm  a log-in storm and a slow-client storm against a release build: peak memory and
+         /healthz latency against their goals (target/bench/storm.json)
   e2e    run the scenarios in fixtures/scenarios/ against the real stack over HTTP
          [--browser: the journey in headless Chromium, screenshots in target/e2e/]
   dev    run Kalp Credits locally: fake-razorpay and the web app, a demo account
@@ -31,6 +34,7 @@ fn main() -> ExitCode {
         Some("e2e") => e2e::run(&args[1..]),
         Some("bench") => bench::run(&args[1..]),
         Some("bench-run") => bench::run_measurements(&args[1..]),
+        Some("storm") => storm::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())
