@@ -1,7 +1,8 @@
 //! Errors for people: one type, rendered as the app's error page. (The JSON API has its own,
 //! `api::ApiError`, and webhooks theirs.) And [`shape_errors`], which gives every rejection the
 //! framework makes by itself (a malformed path or form, a wrong method, a body too large, a
-//! timeout) the shape of its audience: the error page for people, JSON under `/api/`.
+//! timeout) the shape of its audience: the error page for people, JSON under `/api/` and
+//! `/webhooks/`.
 
 use askama::Template;
 use axum::{
@@ -158,7 +159,9 @@ pub type AppResult<T> = Result<T, AppError>;
 /// are plain text or empty (axum's rejections, a 405, a 408 from the timeout layer); ours are
 /// pages or JSON already and pass untouched, as do successes and redirects.
 pub async fn shape_errors(request: Request, next: Next) -> Response {
-    let api = request.uri().path().starts_with("/api/");
+    // Machines get JSON: the usage API, and Razorpay at the webhook endpoint.
+    let path = request.uri().path();
+    let api = path.starts_with("/api/") || path.starts_with("/webhooks/");
     let method = request.method().clone();
     let response = next.run(request).await;
     let status = response.status();

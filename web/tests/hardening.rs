@@ -14,6 +14,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_backends!(
     api_rejections_are_json_with_a_code,
+    webhook_rejections_are_json,
+    password_requests_per_address_are_limited,
     page_rejections_are_the_error_page,
     pages_carry_csp_no_store_and_a_favicon,
     api_answers_carry_rate_limit_headers_and_unknown_keys_are_limited,
@@ -155,6 +157,89 @@ async fn api_rejections_are_json_with_a_code(app: TestApp) {
         "insufficient_credits",
     )
     .await;
+}
+
+/// Razorpay, at the webhook endpoint, gets JSON too.
+async fn webhook_rejections_are_json(app: TestApp) {
+    let url = app.at("/webhooks/razorpay");
+    assert_json_error(
+        common::browser().get(&url).send().await.expect("405"),
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+    )
+    .await;
+    assert_json_error(
+        common::browser()
+            .post(&url)
+            .header("x-razorpay-signature", "00")
+            .body(vec![b'{'; 300 * 1024])
+            .send()
+            .await
+            .expect("413"),
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "payload_too_large",
+    )
+    .await;
+    assert_json_error(
+        common::browser()
+            .post(&url)
+            .body("{}")
+            .send()
+            .await
+            .expect("400"),
+        StatusCode::BAD_REQUEST,
+        "missing_signature",
+    )
+    .await;
+}
+
+/// Password requests from one address are limited whatever accounts they name (30 a minute).
+async fn password_requests_per_address_are_limited(app: TestApp) {
+    let (_, page) = app.get_html("/login").await;
+    let csrf = csrf_of(&page);
+    let mut limited = 0;
+    for i in 0..35 {
+        let r = app
+            .client
+            .post(app.at("/login"))
+            .header("x-forwarded-for", "192.0.2.77")
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("email", &format!("someone{i}@example.com")),
+                ("password", "not the password"),
+            ])
+            .send()
+            .await
+            .expect("log in");
+        if r.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(r.headers().contains_key("retry-after"));
+            assert!(
+                r.text()
+                    .await
+                    .expect("page")
+                    .contains("Too many attempts from your network")
+            );
+            limited += 1;
+        }
+    }
+    assert_eq!(limited, 5, "thirty a minute from one address");
+    let r = app
+        .client
+        .post(app.at("/login"))
+        .header("x-forwarded-for", "192.0.2.78")
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("email", "else@example.com"),
+            ("password", "not the password"),
+        ])
+        .send()
+        .await
+        .expect("log in");
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "another address is not limited"
+    );
 }
 
 async fn assert_error_page(response: reqwest::Response, status: StatusCode, words: &str) {
