@@ -12,13 +12,11 @@ use ledger::TransferKind;
 use razorpay::wire::{ListQuery, Payment, PaymentStatus, Refund, RefundState};
 
 use crate::{
-    billing::{
-        refunds,
+    services::{ServiceResult, Services},
+    store::{
+        payments, refunds,
         topups::{self, Topup, TopupStatus},
-        uncredited,
     },
-    error::AppResult,
-    state::AppState,
 };
 
 pub struct AuditOutcome {
@@ -42,8 +40,8 @@ impl AuditOutcome {
 const PAGE: u32 = 100;
 
 /// `from`/`to` are Unix seconds.
-pub async fn run(state: &AppState, from: i64, to: i64) -> AppResult<AuditOutcome> {
-    let ledger = state.ledger.audit().await?;
+pub async fn run(services: &Services, from: i64, to: i64) -> ServiceResult<AuditOutcome> {
+    let ledger = services.ledger.audit().await?;
     let mut audit = AuditOutcome {
         ledger,
         payments_checked: 0,
@@ -52,37 +50,37 @@ pub async fn run(state: &AppState, from: i64, to: i64) -> AppResult<AuditOutcome
         notes: Vec::new(),
     };
     let payments: Vec<Payment> = list_all(
-        |query| async move { Ok(state.razorpay.list_payments(&query).await?.items) },
+        |query| async move { Ok(services.razorpay.list_payments(&query).await?.items) },
         from,
         to,
     )
     .await?;
     let refund_list: Vec<Refund> = list_all(
-        |query| async move { Ok(state.razorpay.list_refunds(&query).await?.items) },
+        |query| async move { Ok(services.razorpay.list_refunds(&query).await?.items) },
         from,
         to,
     )
     .await?;
     let mut topup_of_payment: HashMap<String, Topup> = HashMap::new();
     for payment in &payments {
-        let Some(topup) = payment_topup(state, payment, &mut audit).await? else {
+        let Some(topup) = payment_topup(services, payment, &mut audit).await? else {
             continue;
         };
         audit.payments_checked += 1;
-        check_payment(state, payment, &topup, &mut audit).await?;
+        check_payment(services, payment, &topup, &mut audit).await?;
         topup_of_payment.insert(payment.id.clone(), topup);
     }
     for refund in &refund_list {
         let topup = match topup_of_payment.get(&refund.payment_id) {
             Some(topup) => Some(topup.clone()),
-            None => topup_of_refund(state, refund).await?,
+            None => topup_of_refund(services, refund).await?,
         };
         let Some(topup) = topup else { continue };
         audit.refunds_checked += 1;
-        check_refund(state, refund, &topup, &mut audit).await?;
+        check_refund(services, refund, &topup, &mut audit).await?;
     }
     let listed: std::collections::HashSet<&str> = payments.iter().map(|p| p.id.as_str()).collect();
-    for topup in topups::paid_between(&state.db, from * 1_000_000, to * 1_000_000).await? {
+    for topup in topups::paid_between(&services.reads, from * 1_000_000, to * 1_000_000).await? {
         if let Some(payment) = &topup.payment_id
             && !listed.contains(payment.as_str())
         {
@@ -92,7 +90,7 @@ pub async fn run(state: &AppState, from: i64, to: i64) -> AppResult<AuditOutcome
             ));
         }
     }
-    for topup in topups::flagged(&state.db).await? {
+    for topup in topups::flagged(&services.reads).await? {
         audit.differences.push(format!(
             "top-up #{} (order {}) is flagged and not resolved: {}",
             topup.id,
@@ -100,7 +98,7 @@ pub async fn run(state: &AppState, from: i64, to: i64) -> AppResult<AuditOutcome
             topup.flag_reason.as_deref().unwrap_or("no reason recorded")
         ));
     }
-    for record in refunds::with_shortfall(&state.db).await? {
+    for record in refunds::with_shortfall(&services.reads).await? {
         audit.notes.push(format!(
             "refund {} of payment {} (top-up #{}): {} credits could not be taken back (already spent)",
             record.refund_id, record.payment_id, record.topup_id, record.shortfall
@@ -110,7 +108,7 @@ pub async fn run(state: &AppState, from: i64, to: i64) -> AppResult<AuditOutcome
 }
 
 /// Every item of a Razorpay list created in `[from, to]`, page by page.
-async fn list_all<T, F, Fut>(mut page: F, from: i64, to: i64) -> AppResult<Vec<T>>
+async fn list_all<T, F, Fut>(mut page: F, from: i64, to: i64) -> ServiceResult<Vec<T>>
 where
     F: FnMut(ListQuery) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<T>, razorpay::Error>>,
@@ -124,7 +122,7 @@ where
             count: Some(PAGE),
             skip: Some(skip),
         };
-        let items = page(query).await.map_err(anyhow::Error::from)?;
+        let items = page(query).await?;
         let n = items.len();
         all.extend(items);
         if n < PAGE as usize {
@@ -141,10 +139,10 @@ fn is_captured(payment: &Payment) -> bool {
 
 /// The top-up of a payment's order, when the order is ours.
 async fn payment_topup(
-    state: &AppState,
+    services: &Services,
     payment: &Payment,
     audit: &mut AuditOutcome,
-) -> AppResult<Option<Topup>> {
+) -> ServiceResult<Option<Topup>> {
     let Some(order_id) = payment.order_id.as_deref() else {
         if is_captured(payment) {
             audit
@@ -153,7 +151,7 @@ async fn payment_topup(
         }
         return Ok(None);
     };
-    let topup = topups::find_by_order(&state.db, order_id).await?;
+    let topup = topups::find_by_order(&services.reads, order_id).await?;
     if topup.is_none() && is_captured(payment) {
         audit.notes.push(format!(
             "captured payment {} (order {order_id}) is not a top-up of ours",
@@ -164,10 +162,10 @@ async fn payment_topup(
 }
 
 /// Credits given and taken back for a payment, from the ledger.
-async fn ledger_sums(state: &AppState, payment_id: &str) -> AppResult<(i64, i64)> {
+async fn ledger_sums(services: &Services, payment_id: &str) -> ServiceResult<(i64, i64)> {
     let mut given = 0;
     let mut taken = 0;
-    for t in state.ledger.transfers_by_reference(payment_id).await? {
+    for t in services.ledger.transfers_by_reference(payment_id).await? {
         match t.kind {
             TransferKind::Purchase => given += t.amount,
             TransferKind::RefundReversal => taken += t.amount,
@@ -178,12 +176,12 @@ async fn ledger_sums(state: &AppState, payment_id: &str) -> AppResult<(i64, i64)
 }
 
 async fn check_payment(
-    state: &AppState,
+    services: &Services,
     payment: &Payment,
     topup: &Topup,
     audit: &mut AuditOutcome,
-) -> AppResult<()> {
-    let (given, taken) = ledger_sums(state, &payment.id).await?;
+) -> ServiceResult<()> {
+    let (given, taken) = ledger_sums(services, &payment.id).await?;
     let name = format!("payment {} (top-up #{})", payment.id, topup.id);
     if topup.credited_by(&payment.id) {
         if !is_captured(payment) {
@@ -241,7 +239,7 @@ async fn check_payment(
         ));
         return Ok(());
     }
-    let recorded = uncredited::find(&state.db, &payment.id).await?;
+    let recorded = payments::find(&services.reads, &payment.id).await?;
     let refunded_in_full = payment.amount_refunded >= payment.amount;
     match recorded {
         _ if refunded_in_full => {}
@@ -257,24 +255,24 @@ async fn check_payment(
 }
 
 /// The top-up of a refunded payment that was not in the payment list (an older payment).
-async fn topup_of_refund(state: &AppState, refund: &Refund) -> AppResult<Option<Topup>> {
-    if let Some(topup) = topups::find_by_payment(&state.db, &refund.payment_id).await? {
+async fn topup_of_refund(services: &Services, refund: &Refund) -> ServiceResult<Option<Topup>> {
+    if let Some(topup) = topups::find_by_payment(&services.reads, &refund.payment_id).await? {
         return Ok(Some(topup));
     }
-    match uncredited::find(&state.db, &refund.payment_id).await? {
-        Some(payment) => Ok(topups::find(&state.db, payment.topup_id).await?),
+    match payments::find(&services.reads, &refund.payment_id).await? {
+        Some(payment) => Ok(topups::find(&services.reads, payment.topup_id).await?),
         None => Ok(None),
     }
 }
 
 async fn check_refund(
-    state: &AppState,
+    services: &Services,
     refund: &Refund,
     topup: &Topup,
     audit: &mut AuditOutcome,
-) -> AppResult<()> {
+) -> ServiceResult<()> {
     let credited = topup.credited_by(&refund.payment_id);
-    let record = refunds::find(&state.db, &refund.id).await?;
+    let record = refunds::find(&services.reads, &refund.id).await?;
     let name = format!(
         "refund {} of payment {} (top-up #{})",
         refund.id, refund.payment_id, topup.id

@@ -1,22 +1,28 @@
 //! The Kalp Credits web app: sign-in, Billing with Top up → Add Credits, paying through Razorpay's
-//! hosted checkout and coming back, the Dashboard and Credit History.
+//! hosted checkout and coming back, the Dashboard and Credit History, the usage API, Razorpay's
+//! webhooks, reconciliation and the audit. `docs/architecture.md` maps the modules and the
+//! direction of their imports.
 
+pub mod accounts;
 pub mod alerts;
 pub mod api;
 pub mod audit;
-pub mod auth;
 pub mod billing;
+pub mod client_ip;
 pub mod configuration;
-pub mod db;
-pub mod error;
+pub mod crypto;
 pub mod limits;
 pub mod pages;
 pub mod passwords;
 pub mod reconcile;
+pub mod rejections;
 pub mod server;
+pub mod services;
 pub mod startup;
 pub mod state;
+pub mod store;
 pub mod webhooks;
+pub mod workers;
 
 /// Logs to stderr; `RUST_LOG` filters (default: info).
 pub fn init_tracing() {

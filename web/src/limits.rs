@@ -10,62 +10,13 @@
 //!   elsewhere does not lock the owner out. Attempts are counted before the password is checked,
 //!   so forty guesses at once get five checks, not forty.
 
-use std::{
-    net::{IpAddr, Ipv4Addr, SocketAddr},
-    num::NonZeroU32,
-    time::Duration,
-};
-
-use axum::{
-    extract::{ConnectInfo, FromRequestParts},
-    http::request::Parts,
-};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use sea_orm::DbErr;
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
 use crate::{
-    configuration::{SecuritySettings, Settings},
-    db::{Db, col, now_micros},
-    error::AppError,
-    state::AppState,
+    configuration::SecuritySettings,
+    store::{StoreResult, auth_attempts, now_micros},
 };
-
-/// The client's address: the connection's, or the first address of the configured proxy header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClientIp(pub IpAddr);
-
-impl ClientIp {
-    pub fn of(parts: &Parts, settings: &Settings) -> ClientIp {
-        let header = settings.server.client_ip_header.trim();
-        if !header.is_empty()
-            && let Some(ip) = parts
-                .headers
-                .get(header)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.split(',').next())
-                .and_then(|v| v.trim().parse::<IpAddr>().ok())
-        {
-            return ClientIp(ip);
-        }
-        ClientIp(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip()),
-        )
-    }
-}
-
-impl FromRequestParts<AppState> for ClientIp {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp::of(parts, &state.settings))
-    }
-}
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 /// The in-memory limits per address.
 pub struct AddressLimits {
@@ -108,70 +59,62 @@ fn check(limiter: &DefaultKeyedRateLimiter<IpAddr>, ip: IpAddr) -> Result<(), Du
     })
 }
 
+/// A log-in refused before its password was checked, and when to try again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogInRefused {
+    pub message: String,
+    pub retry_after_secs: u64,
+}
+
 /// Counts one log-in attempt for `email` from `ip`, for the account and address and for the
 /// account alone; refuses when either is over its limit (without checking the password).
 pub async fn log_in_attempt(
-    db: &Db,
+    ledger: &ledger::Ledger,
     settings: &SecuritySettings,
     email: &str,
     ip: IpAddr,
-) -> Result<(), AppError> {
+) -> StoreResult<Result<(), LogInRefused>> {
     let window = settings.attempt_window_secs as i64 * 1_000_000;
     let minutes = settings.attempt_window_secs.div_ceil(60);
-    let pair = count_attempt(db, &format!("pair:{email}|{ip}"), window).await?;
-    if pair > i64::from(settings.attempts_per_account_and_address) {
-        return Err(AppError::TooManyRequests {
-            message: format!(
-                "Too many attempts to log in to this account from here. Wait {minutes} minutes and try again."
-            ),
-            retry_after: settings.attempt_window_secs,
-        });
-    }
-    let account = count_attempt(db, &format!("account:{email}"), window).await?;
-    if account > i64::from(settings.attempts_per_account) {
-        return Err(AppError::TooManyRequests {
-            message: format!(
-                "Too many attempts to log in to this account. Wait {minutes} minutes and try again."
-            ),
-            retry_after: settings.attempt_window_secs,
-        });
-    }
-    Ok(())
+    let (pair_key, account_key) = (pair_key(email, ip), format!("account:{email}"));
+    let (pair_limit, account_limit) = (
+        i64::from(settings.attempts_per_account_and_address),
+        i64::from(settings.attempts_per_account),
+    );
+    let (pair_key, account_key) = (&pair_key, &account_key);
+    let refused = ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                let now = now_micros();
+                if auth_attempts::count(tx, pair_key, now, window).await? > pair_limit {
+                    return Ok(Some(
+                        "Too many attempts to log in to this account from here.",
+                    ));
+                }
+                if auth_attempts::count(tx, account_key, now, window).await? > account_limit {
+                    return Ok(Some("Too many attempts to log in to this account."));
+                }
+                StoreResult::Ok(None)
+            })
+        })
+        .await?;
+    Ok(match refused {
+        Some(what) => Err(LogInRefused {
+            message: format!("{what} Wait {minutes} minutes and try again."),
+            retry_after_secs: settings.attempt_window_secs,
+        }),
+        None => Ok(()),
+    })
+}
+
+fn pair_key(email: &str, ip: IpAddr) -> String {
+    format!("pair:{email}|{ip}")
 }
 
 /// A successful log-in clears its (account, address) count.
-pub async fn logged_in(db: &Db, email: &str, ip: IpAddr) -> Result<(), DbErr> {
-    db.exec(
-        "DELETE FROM web_auth_attempts WHERE key = ?",
-        vec![format!("pair:{email}|{ip}").into()],
-    )
-    .await?;
-    Ok(())
-}
-
-/// Adds one attempt to `key`'s window (a new window when the old one is over) and returns the
-/// count, in one statement.
-async fn count_attempt(db: &Db, key: &str, window_micros: i64) -> Result<i64, DbErr> {
-    let now = now_micros();
-    let expired = now - window_micros;
-    let row = db
-        .write_returning(
-            "INSERT INTO web_auth_attempts (key, window_start, attempts) VALUES (?, ?, 1) \
-             ON CONFLICT (key) DO UPDATE SET \
-               attempts = CASE WHEN web_auth_attempts.window_start <= ? THEN 1 ELSE web_auth_attempts.attempts + 1 END, \
-               window_start = CASE WHEN web_auth_attempts.window_start <= ? THEN ? ELSE web_auth_attempts.window_start END \
-             RETURNING attempts",
-            vec![
-                key.into(),
-                now.into(),
-                expired.into(),
-                expired.into(),
-                now.into(),
-            ],
-        )
-        .await?;
-    match row.first() {
-        Some(row) => col(row, "attempts"),
-        None => Err(DbErr::Custom("the attempt was not counted".into())),
-    }
+pub async fn logged_in(ledger: &ledger::Ledger, email: &str, ip: IpAddr) -> StoreResult<()> {
+    let key = &pair_key(email, ip);
+    ledger
+        .transact(|tx| Box::pin(async move { auth_attempts::clear(tx, key).await }))
+        .await
 }

@@ -2,7 +2,13 @@
 
 use std::process::ExitCode;
 
-use web::{configuration::Settings, startup};
+use web::{
+    accounts::{EmailAddress, create_account},
+    configuration::Settings,
+    passwords::PasswordHashing,
+    services::Services,
+    startup,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -17,7 +23,7 @@ async fn main() -> ExitCode {
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
     let result = match command.as_str() {
         "serve" => serve(settings).await,
-        "migrate" => startup::connect(settings)
+        "migrate" => web::services::open_ledger(&settings)
             .await
             .map(|_| println!("migrations applied")),
         "reconcile" => reconcile(settings).await,
@@ -53,8 +59,8 @@ Settings: web/config/base.toml, then config/local.toml, then KALP__* environment
 async fn reconcile(settings: Settings) -> anyhow::Result<()> {
     let min_age = std::time::Duration::from_secs(settings.reconcile.min_age_secs);
     let expire_after = std::time::Duration::from_secs(settings.reconcile.expire_after_secs);
-    let state = startup::connect(settings).await?;
-    let report = web::reconcile::run_once(&state, min_age, expire_after).await?;
+    let services = Services::connect(settings).await?;
+    let report = web::reconcile::run_once(&services, min_age, expire_after).await?;
     println!("reconciliation: {report}");
     Ok(())
 }
@@ -68,9 +74,9 @@ async fn audit(settings: Settings) -> anyhow::Result<bool> {
             .map_err(|_| anyhow::anyhow!("--days takes a number"))?,
         _ => anyhow::bail!("usage: web audit [--days N]"),
     };
-    let state = startup::connect(settings).await?;
+    let services = Services::connect(settings).await?;
     let to = chrono::Utc::now().timestamp();
-    let outcome = web::audit::run(&state, to - days * 86_400, to + 60).await?;
+    let outcome = web::audit::run(&services, to - days * 86_400, to + 60).await?;
     println!("{}", outcome.ledger);
     println!(
         "Razorpay: {} captured payments checked over {days} day(s)",
@@ -98,14 +104,14 @@ async fn seed_demo(settings: Settings) -> anyhow::Result<()> {
     let [email, password, credits] = args.as_slice() else {
         anyhow::bail!("usage: web seed-demo EMAIL PASSWORD CREDITS");
     };
-    let email = web::auth::parse_email(email).map_err(|e| anyhow::anyhow!(e))?;
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!(e))?;
     let credits: i64 = credits
         .parse()
         .map_err(|_| anyhow::anyhow!("CREDITS must be a number"))?;
-    let state = startup::connect(settings).await?;
-    let created = web::auth::create_account(&state, &email, password)
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let passwords = PasswordHashing::new(1, 1);
+    let state = Services::connect(settings).await?;
+    let created = create_account(&state, &passwords, &email, password).await?;
+    let email = email.as_str();
     let wallet = state
         .ledger
         .find_wallet(&format!("user:{email}"))

@@ -17,14 +17,14 @@ use razorpay::wire::{ListQuery, Payment, PaymentStatus};
 
 use crate::{
     billing::{
-        lifecycle, refunds,
-        settle::{self, PaymentOutcome},
-        topups::{self, TopupStatus},
-        uncredited,
+        crediting::{self, PaymentOutcome},
+        refunds,
     },
-    db::{col, now_micros},
-    error::AppResult,
-    state::AppState,
+    services::{ServiceResult, Services},
+    store::{
+        self, cursors, now_micros, payments,
+        topups::{self, TopupStatus},
+    },
 };
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -61,6 +61,8 @@ impl std::fmt::Display for ReconcileReport {
 /// Late authorisation can come days after a failure; failed top-ups are rechecked this long.
 const RECHECK_FAILED_FOR_SECS: i64 = 5 * 24 * 3600;
 const LEASE_SECS: i64 = 120;
+/// Top-ups claimed per round.
+const CLAIM: u64 = 50;
 /// Razorpay's lists are read again from this long before where the last pass stopped: they can
 /// lag by minutes.
 const LIST_OVERLAP_SECS: i64 = 3600;
@@ -72,20 +74,20 @@ const PENDING_REFUND_AFTER: Duration = Duration::from_secs(60);
 /// One pass: every top-up due for a check, then Razorpay's recent payments and refunds, pending
 /// refunds and unrefunded duplicates.
 pub async fn run_once(
-    state: &AppState,
+    services: &Services,
     min_age: Duration,
     expire_after: Duration,
-) -> AppResult<ReconcileReport> {
+) -> ServiceResult<ReconcileReport> {
     let mut report = ReconcileReport::default();
-    check_due_topups(state, min_age, expire_after, &mut report).await?;
+    check_due_topups(services, min_age, expire_after, &mut report).await?;
     for (what, result) in [
-        ("payments", sweep_payments(state, &mut report).await),
-        ("refunds", sweep_refunds(state, &mut report).await),
+        ("payments", sweep_payments(services, &mut report).await),
+        ("refunds", sweep_refunds(services, &mut report).await),
         (
             "pending refunds",
-            follow_pending_refunds(state, &mut report).await,
+            follow_pending_refunds(services, &mut report).await,
         ),
-        ("duplicate refunds", refund_duplicates(state).await),
+        ("duplicate refunds", refund_duplicates(services).await),
     ] {
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconciliation could not read Razorpay's {what}");
@@ -96,41 +98,43 @@ pub async fn run_once(
 }
 
 async fn check_due_topups(
-    state: &AppState,
+    services: &Services,
     min_age: Duration,
     expire_after: Duration,
     report: &mut ReconcileReport,
-) -> AppResult<()> {
+) -> ServiceResult<()> {
     let now = now_micros();
     let older_than = now - min_age.as_micros() as i64;
     let recheck_since = now - RECHECK_FAILED_FOR_SECS * 1_000_000;
     loop {
-        let claimed = state
-            .db
-            .write_returning(
-                "UPDATE web_topups SET reconcile_locked_until = ? WHERE id IN ( \
-                   SELECT id FROM web_topups WHERE created_at <= ? AND \
-                   (status IN ('creating', 'pending', 'cancelled') OR (status = 'failed' AND created_at > ?)) \
-                   AND (reconcile_locked_until IS NULL OR reconcile_locked_until < ?) ORDER BY id LIMIT 50) \
-                 AND (reconcile_locked_until IS NULL OR reconcile_locked_until < ?) RETURNING id",
-                vec![(now + LEASE_SECS * 1_000_000).into(), older_than.into(), recheck_since.into(), now.into(), now.into()],
-            )
+        let lease_until = now + LEASE_SECS * 1_000_000;
+        let claimed = services
+            .ledger
+            .transact(|tx| {
+                Box::pin(async move {
+                    topups::claim_for_reconciliation(
+                        tx,
+                        now,
+                        older_than,
+                        recheck_since,
+                        lease_until,
+                        CLAIM,
+                    )
+                    .await
+                })
+            })
             .await?;
         if claimed.is_empty() {
             return Ok(());
         }
-        for row in &claimed {
-            let id: i64 = col(row, "id")?;
+        for id in claimed {
             report.checked += 1;
-            let checked = check(state, id, expire_after).await;
+            let checked = check(services, id, expire_after).await;
             // Done: the lease ends at this pass's start, so the next pass (and not this one)
             // checks it again.
-            state
-                .db
-                .exec(
-                    "UPDATE web_topups SET reconcile_locked_until = ? WHERE id = ?",
-                    vec![now.into(), id.into()],
-                )
+            services
+                .ledger
+                .transact(|tx| Box::pin(async move { topups::release_check(tx, id, now).await }))
                 .await?;
             match checked {
                 Ok(Checked::Outcome(PaymentOutcome::Credited {
@@ -158,8 +162,8 @@ enum Checked {
 }
 
 /// Checks one top-up against its order's payments at Razorpay.
-async fn check(state: &AppState, id: i64, expire_after: Duration) -> AppResult<Checked> {
-    let Some(topup) = topups::find(&state.db, id).await? else {
+async fn check(services: &Services, id: i64, expire_after: Duration) -> ServiceResult<Checked> {
+    let Some(topup) = topups::find(&services.reads, id).await? else {
         return Ok(Checked::Nothing);
     };
     let age = chrono::Utc::now() - topup.created_at;
@@ -167,17 +171,12 @@ async fn check(state: &AppState, id: i64, expire_after: Duration) -> AppResult<C
     let Some(order_id) = topup.order_id.clone() else {
         // Recorded but its Razorpay order never came back: nobody could have paid it.
         if dead || topup.status == TopupStatus::Creating {
-            lifecycle::expired(&state.db.write, id).await?;
+            expire(services, id).await?;
             return Ok(Checked::Expired);
         }
         return Ok(Checked::Nothing);
     };
-    let mut payments = state
-        .razorpay
-        .order_payments(&order_id)
-        .await
-        .map_err(anyhow::Error::from)?
-        .items;
+    let mut payments = services.razorpay.order_payments(&order_id).await?.items;
     payments.sort_by_key(|p| p.created_at);
     let captured = |p: &&Payment| {
         p.status == PaymentStatus::Captured || (p.status == PaymentStatus::Refunded && p.captured)
@@ -185,7 +184,7 @@ async fn check(state: &AppState, id: i64, expire_after: Duration) -> AppResult<C
     // Every captured payment, oldest first: the first credits, any other is a duplicate.
     let mut outcome = None;
     for payment in payments.iter().filter(captured) {
-        let result = settle::apply_payment(state, &topup, payment).await?;
+        let result = crediting::apply_payment(services, &topup, payment).await?;
         outcome.get_or_insert(result);
     }
     // Payments Razorpay returned without capturing them.
@@ -193,7 +192,7 @@ async fn check(state: &AppState, id: i64, expire_after: Duration) -> AppResult<C
         .iter()
         .filter(|p| p.status == PaymentStatus::Refunded && !p.captured)
     {
-        settle::apply_payment(state, &topup, payment).await?;
+        crediting::apply_payment(services, &topup, payment).await?;
     }
     if let Some(outcome) = outcome {
         return Ok(Checked::Outcome(outcome));
@@ -201,15 +200,15 @@ async fn check(state: &AppState, id: i64, expire_after: Duration) -> AppResult<C
     let latest = |status: PaymentStatus| payments.iter().rev().find(|p| p.status == status);
     if let Some(payment) = latest(PaymentStatus::Authorized).or(latest(PaymentStatus::Created)) {
         return Ok(Checked::Outcome(
-            settle::apply_payment(state, &topup, payment).await?,
+            crediting::apply_payment(services, &topup, payment).await?,
         ));
     }
     match latest(PaymentStatus::Failed) {
         Some(payment) if topup.status != TopupStatus::Failed => Ok(Checked::Outcome(
-            settle::apply_payment(state, &topup, payment).await?,
+            crediting::apply_payment(services, &topup, payment).await?,
         )),
         _ if dead && topup.status != TopupStatus::Failed => {
-            lifecycle::expired(&state.db.write, id).await?;
+            expire(services, id).await?;
             Ok(Checked::Expired)
         }
         _ => Ok(Checked::Nothing),
@@ -217,36 +216,35 @@ async fn check(state: &AppState, id: i64, expire_after: Duration) -> AppResult<C
 }
 
 /// Takes the top-up's check lease for `lease` if nobody holds it; true when taken.
-pub async fn claim_check(state: &AppState, id: i64, lease: Duration) -> AppResult<bool> {
+pub async fn claim_check(services: &Services, id: i64, lease: Duration) -> ServiceResult<bool> {
     let now = now_micros();
-    Ok(state
-        .db
-        .exec(
-            "UPDATE web_topups SET reconcile_locked_until = ? WHERE id = ? \
-             AND (reconcile_locked_until IS NULL OR reconcile_locked_until < ?)",
-            vec![
-                (now + lease.as_micros() as i64).into(),
-                id.into(),
-                now.into(),
-            ],
-        )
-        .await?
-        == 1)
+    let until = now + lease.as_micros() as i64;
+    Ok(services
+        .ledger
+        .transact(|tx| Box::pin(async move { topups::claim_check(tx, id, now, until).await }))
+        .await?)
+}
+
+async fn expire(services: &Services, id: i64) -> ServiceResult<bool> {
+    Ok(services
+        .ledger
+        .transact(|tx| Box::pin(async move { topups::expired(tx, id).await }))
+        .await?)
 }
 
 /// How often one top-up's page may ask Razorpay about it.
 const PAGE_CHECK_LEASE: Duration = Duration::from_secs(5);
 
 /// Checks one top-up now, in the background, unless it was checked in the last few seconds.
-pub fn check_soon(state: &AppState, id: i64) {
-    let state = state.clone();
+pub fn check_soon(services: &Services, id: i64) {
+    let services = services.clone();
     tokio::spawn(async move {
-        let expire_after = Duration::from_secs(state.settings.reconcile.expire_after_secs);
+        let expire_after = Duration::from_secs(services.settings.reconcile.expire_after_secs);
         let result = async {
-            if claim_check(&state, id, PAGE_CHECK_LEASE).await? {
-                check(&state, id, expire_after).await?;
+            if claim_check(&services, id, PAGE_CHECK_LEASE).await? {
+                check(&services, id, expire_after).await?;
             }
-            AppResult::Ok(())
+            ServiceResult::Ok(())
         }
         .await;
         if let Err(e) = result {
@@ -256,31 +254,19 @@ pub fn check_soon(state: &AppState, id: i64) {
 }
 
 /// Where a list was read up to (Unix seconds), and the time to read it from now.
-async fn cursor(state: &AppState, name: &str) -> AppResult<i64> {
-    let row = state
-        .db
-        .one(
-            "SELECT position FROM web_cursors WHERE name = ?",
-            vec![name.into()],
-        )
-        .await?;
+async fn cursor(services: &Services, name: &str) -> ServiceResult<i64> {
     let now = chrono::Utc::now().timestamp();
-    Ok(match row {
-        Some(row) => col::<i64>(&row, "position")? - LIST_OVERLAP_SECS,
+    Ok(match cursors::get(&services.reads, name).await? {
+        Some(position) => position - LIST_OVERLAP_SECS,
         None => now - FIRST_LIST_WINDOW_SECS,
     })
 }
 
-async fn advance(state: &AppState, name: &str, position: i64) -> AppResult<()> {
-    state
-        .db
-        .exec(
-            "INSERT INTO web_cursors (name, position) VALUES (?, ?) \
-             ON CONFLICT (name) DO UPDATE SET position = excluded.position",
-            vec![name.into(), position.into()],
-        )
-        .await?;
-    Ok(())
+async fn advance(services: &Services, name: &str, position: i64) -> ServiceResult<()> {
+    Ok(services
+        .ledger
+        .transact(|tx| Box::pin(async move { cursors::set(tx, name, position).await }))
+        .await?)
 }
 
 /// Pages of a Razorpay list from `from` on; calls `each` for every item.
@@ -290,11 +276,11 @@ const MAX_PAGES: u32 = 50;
 
 /// Captured payments on our orders that credited nothing and are not recorded (their webhooks
 /// were lost): the first on a top-up credits it, any other is a duplicate to refund.
-async fn sweep_payments(state: &AppState, report: &mut ReconcileReport) -> AppResult<()> {
+async fn sweep_payments(services: &Services, report: &mut ReconcileReport) -> ServiceResult<()> {
     let started = chrono::Utc::now().timestamp();
-    let from = cursor(state, "payments").await?;
+    let from = cursor(services, "payments").await?;
     for page in 0..MAX_PAGES {
-        let items = state
+        let items = services
             .razorpay
             .list_payments(&ListQuery {
                 from: Some(from),
@@ -302,8 +288,7 @@ async fn sweep_payments(state: &AppState, report: &mut ReconcileReport) -> AppRe
                 count: Some(PAGE),
                 skip: Some(page * PAGE),
             })
-            .await
-            .map_err(anyhow::Error::from)?
+            .await?
             .items;
         for payment in &items {
             let captured = payment.status == PaymentStatus::Captured
@@ -314,15 +299,17 @@ async fn sweep_payments(state: &AppState, report: &mut ReconcileReport) -> AppRe
             let Some(order_id) = payment.order_id.as_deref() else {
                 continue;
             };
-            let Some(topup) = topups::find_by_order(&state.db, order_id).await? else {
+            let Some(topup) = topups::find_by_order(&services.reads, order_id).await? else {
                 continue;
             };
             if topup.credited_by(&payment.id)
-                || uncredited::find(&state.db, &payment.id).await?.is_some()
+                || payments::find(&services.reads, &payment.id)
+                    .await?
+                    .is_some()
             {
                 continue;
             }
-            match settle::apply_payment(state, &topup, payment).await? {
+            match crediting::apply_payment(services, &topup, payment).await? {
                 PaymentOutcome::Duplicate => report.duplicates += 1,
                 PaymentOutcome::Credited {
                     replayed: false, ..
@@ -334,15 +321,15 @@ async fn sweep_payments(state: &AppState, report: &mut ReconcileReport) -> AppRe
             break;
         }
     }
-    advance(state, "payments", started).await
+    advance(services, "payments", started).await
 }
 
 /// Refunds of our payments that are not recorded, or whose status moved on.
-async fn sweep_refunds(state: &AppState, report: &mut ReconcileReport) -> AppResult<()> {
+async fn sweep_refunds(services: &Services, report: &mut ReconcileReport) -> ServiceResult<()> {
     let started = chrono::Utc::now().timestamp();
-    let from = cursor(state, "refunds").await?;
+    let from = cursor(services, "refunds").await?;
     for page in 0..MAX_PAGES {
-        let items = state
+        let items = services
             .razorpay
             .list_refunds(&ListQuery {
                 from: Some(from),
@@ -350,111 +337,46 @@ async fn sweep_refunds(state: &AppState, report: &mut ReconcileReport) -> AppRes
                 count: Some(PAGE),
                 skip: Some(page * PAGE),
             })
-            .await
-            .map_err(anyhow::Error::from)?
+            .await?
             .items;
         for refund in &items {
-            let known = refunds::find(&state.db, &refund.id).await?;
+            let known = store::refunds::find(&services.reads, &refund.id).await?;
             if known.is_some_and(|r| r.status == refund.status) {
                 continue;
             }
             report.refunds_seen += 1;
-            refunds::apply_refund(state, refund).await?;
+            refunds::apply_refund(services, refund).await?;
         }
         if items.len() < PAGE as usize {
             break;
         }
     }
-    advance(state, "refunds", started).await
+    advance(services, "refunds", started).await
 }
 
 /// Refunds still pending are asked after until they are processed or fail.
-async fn follow_pending_refunds(state: &AppState, report: &mut ReconcileReport) -> AppResult<()> {
-    for record in refunds::pending(&state.db, PENDING_REFUND_AFTER.as_micros() as i64, 100).await? {
-        let refund = state
-            .razorpay
-            .fetch_refund(&record.refund_id)
-            .await
-            .map_err(anyhow::Error::from)?;
+async fn follow_pending_refunds(
+    services: &Services,
+    report: &mut ReconcileReport,
+) -> ServiceResult<()> {
+    for record in store::refunds::pending(
+        &services.reads,
+        now_micros() - PENDING_REFUND_AFTER.as_micros() as i64,
+        100,
+    )
+    .await?
+    {
+        let refund = services.razorpay.fetch_refund(&record.refund_id).await?;
         report.refunds_seen += 1;
-        refunds::apply_refund(state, &refund).await?;
+        refunds::apply_refund(services, &refund).await?;
     }
     Ok(())
 }
 
 /// Duplicates whose refund did not go through yet.
-async fn refund_duplicates(state: &AppState) -> AppResult<()> {
-    for payment in uncredited::refunds_due(&state.db, 50).await? {
-        settle::refund_duplicate(state, &payment.payment_id).await?;
+async fn refund_duplicates(services: &Services) -> ServiceResult<()> {
+    for payment in payments::refunds_due(&services.reads, 50).await? {
+        crediting::refund_duplicate(services, &payment.payment_id).await?;
     }
     Ok(())
-}
-
-/// The reconciliation worker: one pass every `interval_secs` (0 turns it off), until `stop`.
-pub fn spawn_worker(
-    state: AppState,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> Option<tokio::task::JoinHandle<()>> {
-    let settings = state.settings.reconcile.clone();
-    if settings.interval_secs == 0 {
-        return None;
-    }
-    Some(tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(settings.interval_secs));
-        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
-            match run_once(
-                &state,
-                Duration::from_secs(settings.min_age_secs),
-                Duration::from_secs(settings.expire_after_secs),
-            )
-            .await
-            {
-                Ok(report) if report.checked > 0 => tracing::info!(%report, "reconciliation"),
-                Ok(_) => {}
-                Err(e) => tracing::error!(error = %e, "reconciliation failed"),
-            }
-        }
-    }))
-}
-
-/// Every few seconds, until `stop`: lapse reservations whose time is up (their credits return),
-/// move what is left of expired lots to the expiry account, draw the debits made since from
-/// their lots (the ledger draws them after the fact; anything that needs the lots draws first
-/// anyway), and forget rate-limit state of clients gone quiet.
-pub fn spawn_housekeeping(
-    state: AppState,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(async move {
-        let mut ticker = tokio::time::interval(Duration::from_secs(5));
-        loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            if *stop.borrow() {
-                break;
-            }
-            let now = chrono::Utc::now();
-            if let Err(e) = state.ledger.expire_reservations(now).await {
-                tracing::error!(error = %e, "expiring reservations failed");
-            }
-            if let Err(e) = state.ledger.expire_lots(now).await {
-                tracing::error!(error = %e, "expiring lots failed");
-            }
-            if let Err(e) = state.ledger.draw_pending().await {
-                tracing::error!(error = %e, "drawing debits from their lots failed");
-            }
-            state.address_limits.forget_idle();
-            state.api_limits.forget_idle();
-        }
-    })
 }

@@ -1,4 +1,5 @@
-//! Building and running the app: connect the ledger, migrate, bind, route.
+//! Building and running the app: open the services, start what only the app needs (the charge
+//! batcher, limits, password hashing), bind, route, and run the background workers.
 
 use std::{sync::Arc, time::Duration};
 
@@ -13,13 +14,12 @@ use axum::{
 use tower_http::timeout::TimeoutLayer;
 
 use crate::{
-    api, auth,
-    billing::routes as billing,
+    api,
     configuration::Settings,
-    db::{self, Db},
-    error::AppError,
-    pages,
+    pages::{self, error::PageError},
+    services::Services,
     state::AppState,
+    store, webhooks, workers,
 };
 
 /// The app, bound to its port and ready to serve.
@@ -70,10 +70,10 @@ impl Application {
     ) -> anyhow::Result<()> {
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut workers = vec![
-            crate::webhooks::spawn_worker(self.state.clone(), stopped.clone()),
-            crate::reconcile::spawn_housekeeping(self.state.clone(), stopped.clone()),
+            workers::spawn_webhook_worker(self.state.clone(), stopped.clone()),
+            workers::spawn_housekeeping(self.state.clone(), stopped.clone()),
         ];
-        workers.extend(crate::reconcile::spawn_worker(self.state.clone(), stopped));
+        workers.extend(workers::spawn_reconciliation(self.state.clone(), stopped));
         crate::server::serve(
             self.listener,
             self.router,
@@ -95,51 +95,39 @@ impl Application {
 /// How long a background worker may take to finish its round at shutdown.
 const WORKER_GRACE: Duration = Duration::from_secs(10);
 
-/// The state without a server: for commands (migrate, reconcile) and the app itself.
+/// The app's state: the services, and what serving needs besides (the charge batcher's thread,
+/// rate limits, password hashing, the API key cache). Commands use [`Services`] alone.
 pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
-    let mut ledger_config = ledger::ConnectConfig::new(settings.database.url.clone());
-    ledger_config.pg_schema = settings.database.schema.clone().filter(|s| !s.is_empty());
-    let ledger = ledger::Ledger::connect(&ledger_config).await.map_err(|e| {
-        anyhow::anyhow!(
-            "database {}: {e}",
-            ledger::redact_url(&settings.database.url)
-        )
-    })?;
-    let db = Db::new(&ledger);
-    db::migrate(&db).await?;
-    let mut client = razorpay::ClientConfig::new(
-        settings.razorpay.base_url.clone(),
-        settings.razorpay.key_id.clone(),
-        settings.razorpay.key_secret.clone(),
-    );
-    client.request_timeout = Duration::from_secs(15);
-    let razorpay = razorpay::Client::new(client)?;
-    let charger = crate::api::batcher::Charger::start(
-        ledger.clone(),
-        db.backend,
+    let services = Services::connect(settings).await?;
+    let settings = services.settings.clone();
+    let charger = api::batcher::Charger::start(
+        services.ledger.clone(),
         Duration::from_micros(settings.usage.batch_window_micros),
         settings.usage.batch_max,
     );
     Ok(AppState::new(crate::state::Shared {
         charger,
-        api_limits: crate::api::rate_limits::ApiRateLimits::new(
-            &settings.usage,
-            &settings.security,
-        ),
+        api_limits: api::rate_limits::ApiRateLimits::new(&settings.usage, &settings.security),
         address_limits: crate::limits::AddressLimits::new(&settings.security),
         passwords: crate::passwords::PasswordHashing::new(
             settings.security.password_hash_workers,
             settings.security.password_hash_queue,
         ),
-        api_keys: Arc::new(crate::api::KeyCache::new(Duration::from_secs(
-            settings.usage.key_cache_secs,
-        ))),
-        ledger,
-        db,
-        razorpay,
-        settings: Arc::new(settings),
+        api_keys: api::key_cache::KeyCache::new(Duration::from_secs(settings.usage.key_cache_secs)),
+        services,
         webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
     }))
+}
+
+/// `/healthz`: the database answers.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match store::ping(&state.reads).await {
+        Ok(()) => "ok".into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "health check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
+        }
+    }
 }
 
 /// Forms are small; nothing a person submits needs more.
@@ -149,9 +137,9 @@ const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
-        .route("/api/v1/openapi.json", get(api::openapi))
-        .route("/api/v1/balance", get(api::balance))
-        .route("/api/v1/whoami", get(api::whoami))
+        .route("/api/v1/openapi.json", get(api::account::openapi))
+        .route("/api/v1/balance", get(api::account::balance))
+        .route("/api/v1/whoami", get(api::account::whoami))
         .route(
             "/api/v1/charges",
             post(api::charges::create).layer(DefaultBodyLimit::max(API_BODY_LIMIT)),
@@ -166,37 +154,52 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/reservations/{id}/release",
             post(api::reservations::release),
         )
-        .route("/api/v1/{*rest}", any(api::not_found))
-        .route("/api/{*rest}", any(api::not_found))
+        .route("/api/v1/{*rest}", any(api::account::not_found))
+        .route("/api/{*rest}", any(api::account::not_found))
         .layer(middleware::from_fn(api::rate_limits::rate_limit_headers));
     Router::new()
         .route("/", get(pages::root))
-        .route("/healthz", get(pages::healthz))
-        .route("/signup", get(auth::signup_page).post(auth::signup))
-        .route("/login", get(auth::login_page).post(auth::login))
-        .route("/logout", post(auth::logout))
-        .route("/account", get(auth::account_page))
-        .route("/account/logout-everywhere", post(auth::logout_everywhere))
-        .route("/dashboard", get(pages::dashboard))
-        .route("/billing", get(billing::billing_page))
-        .route("/billing/topup", get(billing::topup_form))
-        .route("/billing/topups", post(billing::create_topup))
-        .route("/billing/topups/{id}", get(billing::status_page))
-        .route("/billing/topups/{id}/callback", post(billing::callback))
+        .route("/healthz", get(healthz))
+        .route(
+            "/signup",
+            get(pages::sign_in::signup_page).post(pages::sign_in::signup),
+        )
+        .route(
+            "/login",
+            get(pages::sign_in::login_page).post(pages::sign_in::login),
+        )
+        .route("/logout", post(pages::sign_in::logout))
+        .route("/account", get(pages::account::account_page))
+        .route(
+            "/account/logout-everywhere",
+            post(pages::account::logout_everywhere),
+        )
+        .route("/dashboard", get(pages::dashboard::dashboard))
+        .route("/billing", get(pages::billing::billing_page))
+        .route("/billing/topup", get(pages::billing::add_credits_form))
+        .route("/billing/topups", post(pages::billing::create_topup))
+        .route("/billing/topups/{id}", get(pages::topup::status_page))
+        .route(
+            "/billing/topups/{id}/callback",
+            post(pages::topup::callback),
+        )
         .route(
             "/billing/topups/{id}/cancel",
-            get(billing::cancel_page).post(billing::cancel),
+            get(pages::topup::cancel_page).post(pages::topup::cancel),
         )
-        .route("/billing/topups/{id}/retry", get(billing::retry))
-        .route("/billing/history", get(pages::history))
-        .route("/billing/history.csv", get(pages::history_csv))
-        .route("/api-keys", get(api::keys::page).post(api::keys::create))
-        .route("/api-keys/alert", post(api::keys::set_threshold))
-        .route("/api-keys/{id}/revoke", post(api::keys::revoke))
+        .route("/billing/topups/{id}/retry", get(pages::topup::retry))
+        .route("/billing/history", get(pages::history::history))
+        .route("/billing/history.csv", get(pages::history::history_csv))
+        .route(
+            "/api-keys",
+            get(pages::api_keys::page).post(pages::api_keys::create),
+        )
+        .route("/api-keys/alert", post(pages::api_keys::set_threshold))
+        .route("/api-keys/{id}/revoke", post(pages::api_keys::revoke))
         .merge(api)
         .route(
             "/webhooks/razorpay",
-            post(crate::webhooks::receive).layer(DefaultBodyLimit::max(crate::webhooks::MAX_BODY)),
+            post(webhooks::receive).layer(DefaultBodyLimit::max(webhooks::MAX_BODY)),
         )
         .route(
             "/static/app.css",
@@ -228,13 +231,13 @@ pub fn router(state: AppState) -> Router {
             "/favicon.ico",
             get(|| static_file(include_str!("../static/favicon.svg"), "image/svg+xml")),
         )
-        .fallback(|| async { AppError::NotFound })
+        .fallback(|| async { PageError::NotFound })
         .layer(DefaultBodyLimit::max(FORM_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             Duration::from_secs(state.settings.server.request_timeout_secs),
         ))
-        .layer(middleware::from_fn(crate::error::shape_errors))
+        .layer(middleware::from_fn(crate::rejections::shape_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             security_headers,

@@ -1,8 +1,15 @@
-//! The one state every handler shares.
+//! The one state every handler shares: the services (ledger, store reads, Razorpay, settings)
+//! and what only the HTTP app needs (the charge batcher, rate limits, password hashing, the
+//! API key cache, the webhook worker's wake-up).
 
 use std::sync::Arc;
 
-use crate::{configuration::Settings, db::Db};
+use crate::{
+    api::{batcher::Charger, key_cache::KeyCache, rate_limits::ApiRateLimits},
+    limits::AddressLimits,
+    passwords::PasswordHashing,
+    services::Services,
+};
 
 /// Cloned by every extractor of every request, so it is one `Arc`: a clone is one atomic
 /// increment, not a copy of the connections, the Razorpay client's strings and the rest.
@@ -24,20 +31,26 @@ impl std::ops::Deref for AppState {
 }
 
 pub struct Shared {
-    pub ledger: ledger::Ledger,
-    pub db: Db,
-    pub razorpay: razorpay::Client,
-    pub settings: Arc<Settings>,
+    pub services: Services,
     /// Wakes the webhook worker when an event is stored.
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Group commit for charges.
-    pub charger: crate::api::batcher::Charger,
+    pub charger: Charger,
     /// The API's rate limits (per key, and per address for unknown keys).
-    pub api_limits: crate::api::rate_limits::ApiRateLimits,
+    pub api_limits: ApiRateLimits,
     /// Password requests per client address.
-    pub address_limits: crate::limits::AddressLimits,
+    pub address_limits: AddressLimits,
     /// Bounded password hashing.
-    pub passwords: crate::passwords::PasswordHashing,
+    pub passwords: PasswordHashing,
     /// API keys verified recently.
-    pub api_keys: Arc<crate::api::KeyCache>,
+    pub api_keys: KeyCache,
+}
+
+/// Handlers reach the services directly (`state.ledger`, `state.settings`).
+impl std::ops::Deref for Shared {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }

@@ -341,7 +341,7 @@ async fn a_pending_refund_takes_credits_at_once_and_is_followed_until_processed(
     )
     .await;
     app.reconcile().await;
-    let recorded = web::billing::refunds::find(&app.state.db, rid)
+    let recorded = web::store::refunds::find(&app.state.reads, rid)
         .await
         .expect("read")
         .expect("recorded");
@@ -583,8 +583,8 @@ async fn a_price_change_between_add_credits_and_payment_credits_what_was_shown(a
         10_000,
         "as shown"
     );
-    let topup = web::billing::topups::find_by_order(
-        &app.state.db,
+    let topup = web::store::topups::find_by_order(
+        &app.state.reads,
         answer["order_id"].as_str().expect("order"),
     )
     .await
@@ -741,14 +741,10 @@ async fn the_audit_names_a_broken_row_and_fails(app: TestApp) {
     assert!(run_audit_command(&app), "clean before the row is broken");
 
     // Our record of the refund says less was refunded than Razorpay says.
-    app.state
-        .db
-        .exec(
-            "UPDATE web_topups SET refunded_paise = 0 WHERE razorpay_payment_id = ?",
-            vec![payment.clone().into()],
-        )
-        .await
-        .expect("break it");
+    app.tamper(&format!(
+        "UPDATE web_topups SET refunded_paise = 0 WHERE razorpay_payment_id = '{payment}'"
+    ))
+    .await;
     let outcome = app.money_audit().await;
     assert!(!outcome.is_clean());
     assert!(
@@ -762,19 +758,11 @@ async fn the_audit_names_a_broken_row_and_fails(app: TestApp) {
     assert!(!run_audit_command(&app), "`web audit` exits non-zero");
 
     // A refund we never applied is reported too.
-    app.state
-        .db
-        .exec(
-            "UPDATE web_topups SET refunded_paise = 20000 WHERE razorpay_payment_id = ?",
-            vec![payment.clone().into()],
-        )
-        .await
-        .expect("mend it");
-    app.state
-        .db
-        .exec("DELETE FROM web_refunds", vec![])
-        .await
-        .expect("lose the refund");
+    app.tamper(&format!(
+        "UPDATE web_topups SET refunded_paise = 20000 WHERE razorpay_payment_id = '{payment}'"
+    ))
+    .await;
+    app.tamper("DELETE FROM web_refunds").await;
     let outcome = app.money_audit().await;
     assert!(
         outcome

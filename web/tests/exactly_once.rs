@@ -79,13 +79,10 @@ async fn five_deliveries_of_every_webhook(app: TestApp) {
     .await;
     assert_credited_once(&app, "dup@example.com", 5_000).await;
     // payment.authorized, payment.captured and order.paid: three events stored once each.
-    let stored = app
-        .state
-        .db
-        .one("SELECT COUNT(*) AS n FROM web_webhook_events", vec![])
+    let stored = web::store::webhook_events::stored(&app.state.reads)
         .await
         .expect("count");
-    assert_eq!(stored.and_then(|r| r.try_get::<i64>("", "n").ok()), Some(3));
+    assert_eq!(stored, 3);
 }
 
 async fn reordered_webhooks(app: TestApp) {
@@ -323,21 +320,12 @@ async fn a_webhook_for_a_credited_payment_is_stored_as_handled(app: TestApp) {
         )
         .await;
     assert_eq!(sent, StatusCode::OK);
-    let row = app
-        .state
-        .db
-        .one(
-            "SELECT attempts, processed_at FROM web_webhook_events WHERE event_id = 'EvtLateHook0001'",
-            vec![],
-        )
+    let event = web::store::webhook_events::find(&app.state.reads, "EvtLateHook0001")
         .await
         .expect("read")
         .expect("stored");
-    assert_eq!(row.try_get::<i64>("", "attempts").ok(), Some(0));
-    assert!(matches!(
-        row.try_get::<Option<i64>>("", "processed_at"),
-        Ok(Some(_))
-    ));
+    assert_eq!(event.attempts, 0, "never handed to the worker");
+    assert!(event.processed_at.is_some(), "stored as handled");
     assert_credited_once(&app, "late-hook@example.com", 3_000).await;
 }
 
@@ -431,17 +419,10 @@ async fn forged_and_malformed_webhooks_are_refused(app: TestApp) {
     )
     .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
-    let stored = app
-        .state
-        .db
-        .one("SELECT COUNT(*) AS n FROM web_webhook_events", vec![])
+    let stored = web::store::webhook_events::stored(&app.state.reads)
         .await
         .expect("count");
-    assert_eq!(
-        stored.and_then(|r| r.try_get::<i64>("", "n").ok()),
-        Some(0),
-        "nothing stored"
-    );
+    assert_eq!(stored, 0, "nothing stored");
     assert_eq!(app.credits_of("forge@example.com").await, 0);
 
     // The real event, signed with the previous secret during a rotation, is accepted.
@@ -549,18 +530,14 @@ async fn refunds_take_credits_back_as_far_as_they_go(app: TestApp) {
     .await;
     app.eventually("webhooks to settle", || app.webhooks_settled())
         .await;
-    let shortfall = app
-        .state
-        .db
-        .one(
-            "SELECT CAST(SUM(shortfall) AS BIGINT) AS s FROM web_refunds",
-            vec![],
-        )
+    let shortfall: i64 = web::store::refunds::with_shortfall(&app.state.reads)
         .await
-        .expect("sum");
+        .expect("read")
+        .iter()
+        .map(|r| r.shortfall)
+        .sum();
     assert_eq!(
-        shortfall.and_then(|r| r.try_get::<i64>("", "s").ok()),
-        Some(7_000),
+        shortfall, 7_000,
         "spent credits are recorded, not clawed below zero"
     );
     let (_, history) = app.get_html("/billing/history?type=refunds").await;

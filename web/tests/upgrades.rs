@@ -8,20 +8,37 @@ mod common;
 use std::time::Duration;
 
 use ledger::{ConnectConfig, Credits, IdempotencyKey, Ledger};
-use sea_orm::ConnectionTrait;
+use sea_orm::{ConnectionTrait, DatabaseConnection, Statement, Value};
 use sea_orm_migration::MigratorTrait;
 use web::{
     api::{
         batcher::{Answer, Charger, Record},
         charges::ledger_key,
     },
-    db::{Db, Migrator, col},
+    store::migrations::WebMigrator,
 };
+
+/// The earlier version's own connection: it wrote its tables directly.
+async fn earlier_version(config: &ConnectConfig) -> DatabaseConnection {
+    let mut options = sea_orm::ConnectOptions::new(config.url.clone());
+    if let Some(schema) = &config.pg_schema {
+        options.set_schema_search_path(schema.clone());
+    }
+    sea_orm::Database::connect(options)
+        .await
+        .expect("the earlier version's connection")
+}
+
+async fn exec(db: &DatabaseConnection, sql: &str, values: Vec<Value>) {
+    db.execute_raw(ledger::statement(db.get_database_backend(), sql, values))
+        .await
+        .expect(sql);
+}
 
 async fn charge_answers_survive_the_move_to_their_transfer(config: ConnectConfig) {
     let ledger = Ledger::connect(&config).await.expect("ledger");
-    let db = Db::new(&ledger);
-    Migrator::up(&db.write, Some(1))
+    let db = earlier_version(&config).await;
+    WebMigrator::up(&db, Some(1))
         .await
         .expect("the first web migration only");
 
@@ -30,20 +47,22 @@ async fn charge_answers_survive_the_move_to_their_transfer(config: ConnectConfig
         .open_wallet("user:asha@example.com")
         .await
         .expect("wallet");
-    db.exec(
+    exec(
+        &db,
         "INSERT INTO web_users (email, password_hash, wallet_account_id, created_at) VALUES (?, 'x', ?, 0)",
         vec!["asha@example.com".into(), wallet.0.into()],
     )
-    .await
-    .expect("user");
-    let user_id: i64 = col(
-        &db.one("SELECT id FROM web_users", vec![])
-            .await
-            .expect("read")
-            .expect("the user"),
-        "id",
-    )
-    .expect("id");
+    .await;
+    let user_id: i64 = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            "SELECT id FROM web_users",
+        ))
+        .await
+        .expect("read")
+        .expect("the user")
+        .try_get("", "id")
+        .expect("id");
     ledger
         .credit(ledger::Credit {
             wallet,
@@ -66,23 +85,27 @@ async fn charge_answers_survive_the_move_to_their_transfer(config: ConnectConfig
     };
     let charged = ledger.debit(debit.clone()).await.expect("charge");
     let original = format!(r#"{{"id":"chg_{}","credits":10}}"#, charged.transfer.id.0);
-    db.exec(
+    exec(
+        &db,
         "INSERT INTO web_charges (user_id, idempotency_key, request_hash, status, response, created_at) \
          VALUES (?, 'batch-1', 'hash-1', 201, ?, 0)",
         vec![user_id.into(), original.clone().into()],
     )
-    .await
-    .expect("the stored answer");
+    .await;
+    db.close().await.expect("the earlier version stops");
 
-    web::db::migrate(&db).await.expect("the later migrations");
+    web::store::migrations::apply(&ledger)
+        .await
+        .expect("the later migrations");
 
+    let db = earlier_version(&config).await;
     assert!(
-        db.one("SELECT COUNT(*) AS n FROM web_charges", vec![])
+        db.execute_unprepared("SELECT COUNT(*) FROM web_charges")
             .await
             .is_err(),
         "the old table is gone"
     );
-    let charger = Charger::start(ledger.clone(), db.backend, Duration::from_micros(200), 64);
+    let charger = Charger::start(ledger.clone(), Duration::from_micros(200), 64);
     let retry = |hash: &str| Record {
         user_id,
         request_hash: hash.into(),

@@ -652,31 +652,36 @@ async fn low_balance_alerts_fire_once_per_crossing(app: TestApp) {
         app: &app,
         key: new_key(&app, "sender").await,
     };
-    let count = |table: &'static str| {
-        let state = app.state.clone();
-        async move {
-            let row = state
-                .db
-                .one(&format!("SELECT COUNT(*) AS n FROM {table}"), vec![])
-                .await
-                .expect("count");
-            row.and_then(|r| r.try_get::<i64>("", "n").ok())
-                .unwrap_or(-1)
-        }
+    let user = web::store::users::by_email(&app.state.reads, "low@example.com")
+        .await
+        .expect("read")
+        .expect("the account");
+    let alerts = || async {
+        web::store::alerts::fired_count(&app.state.reads, user.id)
+            .await
+            .expect("count")
+    };
+    let emails = || async {
+        web::store::outbox::unsent(&app.state.reads, 100)
+            .await
+            .expect("outbox")
     };
     api.charge("a", json!({"service": "email", "quantity": 400}))
         .await;
-    assert_eq!(count("web_alerts").await, 0, "1,100 is above the level");
+    assert_eq!(alerts().await, 0, "1,100 is above the level");
     api.charge("b", json!({"service": "email", "quantity": 200}))
         .await;
+    assert_eq!(alerts().await, 1, "crossing below 1,000 fires once");
+    let queued = emails().await;
+    assert_eq!(queued.len(), 1, "one email queued: {queued:?}");
     assert_eq!(
-        (count("web_alerts").await, count("web_outbox").await),
-        (1, 1),
-        "crossing below 1,000 fires once"
+        (queued[0].kind.as_str(), queued[0].recipient.as_str()),
+        ("low_balance", "low@example.com")
     );
+    assert!(queued[0].body.contains("below your alert level of 1000"));
     api.charge("c", json!({"service": "email", "quantity": 100}))
         .await;
-    assert_eq!(count("web_alerts").await, 1, "no more until back above");
+    assert_eq!(alerts().await, 1, "no more until back above");
     let (_, dashboard) = app.get_html("/dashboard").await;
     assert!(dashboard.contains("below your alert level of 1,000"));
     app.top_up("100", Pay::UpiId("success@razorpay")).await; // 800 + 1,000 = 1,800: re-armed
@@ -684,11 +689,8 @@ async fn low_balance_alerts_fire_once_per_crossing(app: TestApp) {
     assert!(!dashboard.contains("below your alert level"));
     api.charge("d", json!({"service": "email", "quantity": 900}))
         .await;
-    assert_eq!(
-        count("web_alerts").await,
-        2,
-        "the next crossing fires again"
-    );
+    assert_eq!(alerts().await, 2, "the next crossing fires again");
+    assert_eq!(emails().await.len(), 2);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -196,7 +196,8 @@ async fn ledger_figures(backend: &str, url: &str, plan: &Plan) -> Result<Vec<Fig
         wallets.push(wallet);
     }
     let wallets = Arc::new(wallets);
-    let db = ledger.write_connection().clone();
+    // The baseline's own connection, with the ledger's durability settings.
+    let db = baseline_connection(&config).await?;
     let db_backend = ledger.backend();
     prepare_baseline(&db, db_backend).await?;
     let mut out = Vec::new();
@@ -364,6 +365,26 @@ async fn ledger_figures(backend: &str, url: &str, plan: &Plan) -> Result<Vec<Fig
         let _ = db.execute_unprepared("CHECKPOINT").await;
     }
     Ok(out)
+}
+
+async fn baseline_connection(config: &ConnectConfig) -> Result<DatabaseConnection> {
+    let mut options = sea_orm::ConnectOptions::new(config.url.clone());
+    // One writer on SQLite, as the ledger has; a pool as large as the ledger's on PostgreSQL.
+    let pool = if config.url.starts_with("sqlite:") {
+        1
+    } else {
+        config.pool_size.max(2)
+    };
+    options.max_connections(pool).sqlx_logging(false);
+    options.map_sqlx_sqlite_opts(|o| {
+        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
+            .busy_timeout(Duration::from_secs(30))
+    });
+    if let Some(schema) = &config.pg_schema {
+        options.set_schema_search_path(schema.clone());
+    }
+    Ok(sea_orm::Database::connect(options).await?)
 }
 
 async fn prepare_baseline(db: &DatabaseConnection, backend: DbBackend) -> Result<()> {

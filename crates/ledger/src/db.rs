@@ -53,7 +53,10 @@ pub(crate) struct Pools {
 pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
     if config.url.starts_with("sqlite:") {
         let write = Database::connect(sqlite_options(config, 1)).await?;
-        let read = Database::connect(sqlite_options(config, config.pool_size.max(1))).await?;
+        // Reads only: a write through them would contend for SQLite's one writer.
+        let mut read_options = sqlite_options(config, config.pool_size.max(1));
+        read_options.map_sqlx_sqlite_opts(|o| o.pragma("query_only", "ON"));
+        let read = Database::connect(read_options).await?;
         let alive = std::sync::Arc::new(());
         spawn_checkpointer(
             Database::connect(sqlite_options(config, 1)).await?,

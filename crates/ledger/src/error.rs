@@ -56,6 +56,13 @@ impl LedgerError {
     }
 }
 
+/// True for a database error that retrying the whole transaction may cure (a deadlock, a
+/// serialization failure, SQLite's BUSY): for callers who run their own statements in a
+/// [`crate::Ledger::transact`].
+pub fn is_transient_db_error(err: &DbErr) -> bool {
+    classify(err).is_transient()
+}
+
 /// What a database error means for the ledger, from the driver's own code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum DbFailure {

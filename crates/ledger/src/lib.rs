@@ -27,7 +27,7 @@ use sea_orm::{DatabaseConnection, DbBackend};
 
 pub use audit::AuditReport;
 pub use db::{ConnectConfig, redact_url, stmt as statement};
-pub use error::{LedgerError, LedgerResult};
+pub use error::{LedgerError, LedgerResult, is_transient_db_error};
 pub use migration::schema_statements;
 pub use model::{
     Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, Outcome, Receipt,
@@ -53,6 +53,7 @@ const SWEEP_BATCH: u64 = 500;
 /// Business refusals roll back and return at once.
 macro_rules! in_write_tx {
     ($self:ident, |$tx:ident| $body:expr) => {{
+        refuse_nested()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -80,6 +81,23 @@ macro_rules! in_write_tx {
             }
         }
     }};
+}
+
+tokio::task_local! {
+    /// Set while this task runs the body of a [`Ledger::transact`].
+    static IN_TRANSACTION: ();
+}
+
+/// A write transaction begun inside another one in the same task would wait for the single
+/// writer its own task holds (SQLite: a pool of one connection), for the whole busy timeout. So
+/// it is refused at once: pass the open transaction instead.
+fn refuse_nested() -> LedgerResult<()> {
+    if IN_TRANSACTION.try_with(|_| ()).is_ok() {
+        return Err(LedgerError::InvalidRequest(
+            "a write transaction was started inside another one in the same task; use the open transaction instead".into(),
+        ));
+    }
+    Ok(())
 }
 
 fn backoff(attempt: u32) -> Duration {
@@ -177,19 +195,28 @@ impl Ledger {
         migration::applied(&pools).await
     }
 
+    /// Applies another component's migrations, for its tables beside the ledger's in the same
+    /// database (their migration table must be their own). `lock_key` is the PostgreSQL advisory
+    /// lock that makes concurrent starts wait for one another.
+    pub async fn migrate_beside<M: sea_orm_migration::MigratorTrait>(
+        &self,
+        lock_key: i64,
+    ) -> LedgerResult<()> {
+        refuse_nested()?;
+        migration::run::<M>(&self.pools, lock_key).await
+    }
+
     pub fn backend(&self) -> DbBackend {
         self.pools.backend
     }
 
-    /// The connection writes go through (a single connection on SQLite). Other components that
-    /// keep tables in the same database write through it too, so SQLite sees one writer.
-    pub fn write_connection(&self) -> &DatabaseConnection {
-        &self.pools.write
-    }
-
-    /// The connection pool for reads.
-    pub fn read_connection(&self) -> &DatabaseConnection {
-        &self.pools.read
+    /// Reads on the ledger's read connections (a pool beside the single writer on SQLite, in
+    /// WAL mode and read-only; the shared pool on PostgreSQL), for the tables of other components
+    /// in the same database. Writes go through [`Ledger::transact`] only.
+    pub fn reads(&self) -> LedgerReads {
+        LedgerReads {
+            pool: self.pools.read.clone(),
+        }
     }
 
     pub fn system_account(&self, account: SystemAccount) -> LedgerResult<AccountId> {
@@ -451,13 +478,14 @@ impl Ledger {
         F: for<'t> FnMut(&'t LedgerTx<'l>) -> TxFuture<'t, T, E>,
         E: From<LedgerError> + Retryable,
     {
+        refuse_nested()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
             let result = match Tx::begin(&self.pools).await {
                 Ok(tx) => {
                     let tx = LedgerTx { tx, ledger: self };
-                    match body(&tx).await {
+                    match IN_TRANSACTION.scope((), body(&tx)).await {
                         Ok(value) => match self.faults.take() {
                             Some(injected) => {
                                 let _ = tx.tx.txn.rollback().await;
@@ -591,18 +619,93 @@ impl Ledger {
 }
 
 /// A write transaction on the ledger, lent to the body of [`Ledger::transact`], which commits
-/// it (or rolls it back).
+/// it (or rolls it back). Other components' statements join it: it is a
+/// [`sea_orm::ConnectionTrait`].
 pub struct LedgerTx<'l> {
     tx: Tx,
     ledger: &'l Ledger,
 }
 
-impl LedgerTx<'_> {
-    /// The transaction, for the caller's own statements.
-    pub fn connection(&self) -> &sea_orm::DatabaseTransaction {
-        &self.tx.txn
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm::ConnectionTrait for LedgerTx<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.tx.backend
     }
 
+    async fn execute_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.tx.txn.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.tx.txn.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.tx.txn.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.tx.txn.query_all_raw(stmt).await
+    }
+}
+
+/// Reads beside the ledger (see [`Ledger::reads`]): a [`sea_orm::ConnectionTrait`] that runs
+/// queries and refuses statements that write.
+#[derive(Clone)]
+pub struct LedgerReads {
+    pool: DatabaseConnection,
+}
+
+impl LedgerReads {
+    fn refuse<T>() -> Result<T, sea_orm::DbErr> {
+        Err(sea_orm::DbErr::Custom(
+            "writes go through Ledger::transact, not the read connections".into(),
+        ))
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm::ConnectionTrait for LedgerReads {
+    fn get_database_backend(&self) -> DbBackend {
+        self.pool.get_database_backend()
+    }
+
+    async fn execute_raw(
+        &self,
+        _stmt: sea_orm::Statement,
+    ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        Self::refuse()
+    }
+
+    async fn execute_unprepared(&self, _sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        Self::refuse()
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.pool.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.pool.query_all_raw(stmt).await
+    }
+}
+
+impl LedgerTx<'_> {
     pub async fn credit(&self, req: &Credit) -> LedgerResult<Receipt> {
         ops::credit(&self.tx, &self.ledger.system, req, now_micros()).await
     }

@@ -249,23 +249,29 @@ impl MigrationTrait for LotsInSpendingOrder {
 /// Applies pending migrations. On PostgreSQL an advisory lock makes concurrent starts of several
 /// app instances wait for one another instead of racing to create the same tables.
 pub(crate) async fn migrate(pools: &Pools) -> LedgerResult<()> {
+    run::<Migrator>(pools, 7283541001).await
+}
+
+/// Applies `M`'s pending migrations on the writer, under the advisory lock `lock_key` on
+/// PostgreSQL.
+pub(crate) async fn run<M: MigratorTrait>(pools: &Pools, lock_key: i64) -> LedgerResult<()> {
     match pools.backend {
         DbBackend::Postgres => {
             let guard = pools.write.begin().await?;
             guard
-                .execute_unprepared("SELECT pg_advisory_xact_lock(7283541001)")
+                .execute_unprepared(&format!("SELECT pg_advisory_xact_lock({lock_key})"))
                 .await?;
-            Migrator::up(&pools.write, None).await?;
+            M::up(&pools.write, None).await?;
             guard.commit().await?;
         }
-        _ => Migrator::up(&pools.write, None).await?,
+        _ => M::up(&pools.write, None).await?,
     }
     Ok(())
 }
 
 /// The names of the migrations applied so far, oldest first.
 pub(crate) async fn applied(pools: &Pools) -> LedgerResult<Vec<String>> {
-    let applied = Migrator::get_applied_migrations(&pools.read)
+    let applied = Migrator::get_applied_migrations(&pools.write)
         .await
         .map_err(LedgerError::from)?;
     Ok(applied.iter().map(|m| m.name().to_string()).collect())

@@ -77,6 +77,7 @@ on_both_backends!(
     wallets_are_opened_once_per_owner,
     a_transaction_can_span_several_operations,
     transactions_retry_transient_failures,
+    reads_never_write_and_transactions_do_not_nest,
     a_retried_reservation_answers_the_original,
 );
 
@@ -860,11 +861,24 @@ async fn unknown_accounts_and_bad_requests_are_typed_errors(ledger: Ledger) {
 async fn the_database_itself_refuses_a_negative_balance(ledger: Ledger) {
     use sea_orm::ConnectionTrait;
     let wallet = ledger.open_wallet("user:1").await.expect("wallet");
-    let sql = format!(
+    let raw = |sql: String| {
+        let ledger = &ledger;
+        async move {
+            ledger
+                .transact(|tx| {
+                    let sql = sql.clone();
+                    Box::pin(
+                        async move { tx.execute_unprepared(&sql).await.map_err(LedgerError::from) },
+                    )
+                })
+                .await
+        }
+    };
+    let result = raw(format!(
         "UPDATE ledger_balances SET available = -1 WHERE account_id = {}",
         wallet.0
-    );
-    let result = ledger.write_connection().execute_unprepared(&sql).await;
+    ))
+    .await;
     assert!(
         result.is_err(),
         "CHECK (available >= 0) must refuse a negative balance"
@@ -872,14 +886,52 @@ async fn the_database_itself_refuses_a_negative_balance(ledger: Ledger) {
     let sql = "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \
                credit_account_id, wallet_account_id, amount, created_at) VALUES ('k', 'f', \
                'purchase', 1, 1, 1, 0, 0)";
+    assert!(raw(sql.to_string()).await.is_err());
+    assert_eq!(balance(&ledger, wallet).await.available, 0);
+}
+
+/// Reads beside the ledger never write, and a write transaction started inside another in the
+/// same task is refused at once (on SQLite it would wait for the writer its own task holds).
+async fn reads_never_write_and_transactions_do_not_nest(ledger: Ledger) {
+    use sea_orm::ConnectionTrait;
+    let wallet = ledger.open_wallet("user:1").await.expect("wallet");
+    let reads = ledger.reads();
     assert!(
-        ledger
-            .write_connection()
-            .execute_unprepared(sql)
+        reads
+            .execute_unprepared("DELETE FROM ledger_balances")
             .await
             .is_err()
     );
-    assert_eq!(balance(&ledger, wallet).await.available, 0);
+    let row = reads
+        .query_one_raw(ledger::statement(
+            reads.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM ledger_balances",
+            vec![],
+        ))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.try_get::<i64>("", "n").expect("n"), 1);
+    let started = std::time::Instant::now();
+    let nested = ledger
+        .transact(|tx| {
+            let ledger = &ledger;
+            Box::pin(async move {
+                tx.credit(&purchase(wallet, 10, "pay_N")).await?;
+                ledger.credit(purchase(wallet, 20, "pay_M")).await?;
+                Ok::<_, LedgerError>(())
+            })
+        })
+        .await;
+    assert!(
+        matches!(nested, Err(LedgerError::InvalidRequest(ref m)) if m.contains("inside another")),
+        "{nested:?}"
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "refused at once"
+    );
+    assert_eq!(balance(&ledger, wallet).await.available, 0, "rolled back");
 }
 
 async fn wallets_are_opened_once_per_owner(ledger: Ledger) {

@@ -3,18 +3,15 @@
 //! for those retries, and the new answers, one fsync for all of them — and each request still
 //! gets its own answer. Durable throughput is then not capped at one commit per request.
 
-use std::{
-    collections::{BTreeSet, HashMap},
-    time::Duration,
-};
+use std::{collections::BTreeSet, time::Duration};
 
 use ledger::{Balance, Debit, Ledger, LedgerError, LedgerResult, Receipt};
-use sea_orm::DbBackend;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{
-    alerts::AlertSetting,
-    db::{col, exec, now_micros},
+use crate::store::{
+    alerts::{self, AlertSetting},
+    charge_answers::{self, NewAnswer},
+    now_micros,
 };
 
 /// Renders a charge's answer from the transfer and the balance after it. `Fn`, not `FnOnce`: a
@@ -28,7 +25,7 @@ pub enum Answer {
     /// Charged now (or, at the ledger, a replay of the same charge).
     Charged(Charged),
     /// The answer stored for this idempotency key the first time.
-    Stored { status: i64, body: String },
+    Stored { status: u16, body: String },
     /// The idempotency key was used for a different request.
     KeyReused,
 }
@@ -61,7 +58,7 @@ pub struct Charger {
 }
 
 impl Charger {
-    pub fn start(ledger: Ledger, backend: DbBackend, window: Duration, max: usize) -> Charger {
+    pub fn start(ledger: Ledger, window: Duration, max: usize) -> Charger {
         let (jobs, mut rx) = mpsc::channel::<Job>(max.max(1) * 8);
         // The batches run on a thread and runtime of their own: the single writer connection
         // goes back to its pool through a task spawned on the current runtime, and on the busy
@@ -86,7 +83,7 @@ impl Charger {
                         }
                     }
                 }
-                run_batch(&ledger, backend, batch).await;
+                run_batch(&ledger, batch).await;
             }
         };
         let started = std::thread::Builder::new()
@@ -125,18 +122,15 @@ impl Charger {
 /// A batch stops gathering once no charge has arrived for this long.
 const QUIET: Duration = Duration::from_micros(150);
 
-/// Rows per multi-row statement of the batch.
-const CHUNK: usize = 500;
-
 /// One transaction for the whole batch; a refused item is answered and the others go on. A
 /// storage failure rolls everything back and every request of the batch is told (each may retry
 /// with its idempotency key).
-async fn run_batch(ledger: &Ledger, backend: DbBackend, batch: Vec<Job>) {
+async fn run_batch(ledger: &Ledger, batch: Vec<Job>) {
     let (replies, work): (Vec<Reply>, Vec<(Debit, Option<Record>)>) = batch
         .into_iter()
         .map(|job| (job.reply, (job.debit, job.record)))
         .unzip();
-    match apply(ledger, backend, work).await {
+    match apply(ledger, work).await {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(answer);
@@ -153,7 +147,6 @@ async fn run_batch(ledger: &Ledger, backend: DbBackend, batch: Vec<Job>) {
 
 async fn apply(
     ledger: &Ledger,
-    backend: DbBackend,
     work: Vec<(Debit, Option<Record>)>,
 ) -> LedgerResult<Vec<LedgerResult<Answer>>> {
     let (debits, records): (Vec<Debit>, Vec<Option<Record>>) = work.into_iter().unzip();
@@ -163,7 +156,6 @@ async fn apply(
     ledger
         .transact(|tx| {
             Box::pin(async move {
-                let conn = tx.connection();
                 // The debits first, set-based. The ledger's unique keys find retries as replays
                 // in the same lookup, so stored answers are read only for those: no statement
                 // for them in a batch of new charges.
@@ -175,11 +167,16 @@ async fn apply(
                         _ => None,
                     })
                     .collect();
-                let stored = stored_answers(conn, backend, &replayed).await?;
-                let users: BTreeSet<i64> = records.iter().flatten().map(|r| r.user_id).collect();
-                let settings = alert_settings(conn, backend, &users).await?;
-                let now = now_micros();
-                let mut rows: Vec<Vec<sea_orm::Value>> = Vec::new();
+                let stored = charge_answers::for_transfers(tx, &replayed).await?;
+                let users: Vec<i64> = records
+                    .iter()
+                    .flatten()
+                    .map(|r| r.user_id)
+                    .collect::<BTreeSet<i64>>()
+                    .into_iter()
+                    .collect();
+                let settings = alerts::settings_of(tx, &users).await?;
+                let mut new_answers = Vec::new();
                 let mut answers = Vec::with_capacity(decided.len());
                 for (record, result) in records.iter().zip(decided) {
                     let (receipt, balance) = match result {
@@ -189,14 +186,14 @@ async fn apply(
                             continue;
                         }
                     };
-                    if let (Some(record), Some((hash, status, body))) =
+                    if let (Some(record), Some(earlier)) =
                         (record, stored.get(&receipt.transfer.id.0))
                     {
                         // A retry: the original answer, if it is the same request.
-                        answers.push(Ok(if *hash == record.request_hash {
+                        answers.push(Ok(if earlier.request_hash == record.request_hash {
                             Answer::Stored {
-                                status: *status,
-                                body: body.clone(),
+                                status: u16::try_from(earlier.status).unwrap_or(201),
+                                body: earlier.response.clone(),
                             }
                         } else {
                             Answer::KeyReused
@@ -208,13 +205,12 @@ async fn apply(
                         .and_then(|r| settings.get(&r.user_id).copied());
                     let answer = record.as_ref().map(|record| {
                         let text = (record.answer)(&receipt, &balance);
-                        rows.push(vec![
-                            receipt.transfer.id.0.into(),
-                            record.user_id.into(),
-                            record.request_hash.clone().into(),
-                            text.clone().into(),
-                            now.into(),
-                        ]);
+                        new_answers.push(NewAnswer {
+                            transfer_id: receipt.transfer.id.0,
+                            user_id: record.user_id,
+                            request_hash: record.request_hash.clone(),
+                            response: text.clone(),
+                        });
                         text
                     });
                     answers.push(Ok(Answer::Charged(Charged {
@@ -224,88 +220,9 @@ async fn apply(
                         alert,
                     })));
                 }
-                for chunk in rows.chunks(CHUNK) {
-                    exec(
-                        conn,
-                        backend,
-                        &format!(
-                            "INSERT INTO web_charge_answers (transfer_id, user_id, request_hash, status, response, created_at) \
-                             VALUES {} ON CONFLICT (transfer_id) DO NOTHING",
-                            vec!["(?, ?, ?, 201, ?, ?)"; chunk.len()].join(", ")
-                        ),
-                        chunk.concat(),
-                    )
-                    .await?;
-                }
+                charge_answers::store(tx, new_answers, now_micros()).await?;
                 Ok(answers)
             })
         })
         .await
-}
-
-/// Answers stored for these transfers: transfer id → (request hash, status, body).
-async fn stored_answers(
-    conn: &sea_orm::DatabaseTransaction,
-    backend: DbBackend,
-    transfers: &[i64],
-) -> LedgerResult<HashMap<i64, (String, i64, String)>> {
-    use sea_orm::ConnectionTrait;
-    let mut found = HashMap::new();
-    for chunk in transfers.chunks(CHUNK) {
-        let rows = conn
-            .query_all_raw(ledger::statement(
-                backend,
-                &format!(
-                    "SELECT transfer_id, request_hash, status, response FROM web_charge_answers \
-                     WHERE transfer_id IN ({})",
-                    vec!["?"; chunk.len()].join(", ")
-                ),
-                chunk.iter().map(|id| sea_orm::Value::from(*id)).collect(),
-            ))
-            .await?;
-        for row in &rows {
-            found.insert(
-                col(row, "transfer_id")?,
-                (
-                    col(row, "request_hash")?,
-                    col(row, "status")?,
-                    col(row, "response")?,
-                ),
-            );
-        }
-    }
-    Ok(found)
-}
-
-/// The alert settings of the batch's accounts, in one statement per chunk.
-async fn alert_settings(
-    conn: &sea_orm::DatabaseTransaction,
-    backend: DbBackend,
-    users: &BTreeSet<i64>,
-) -> LedgerResult<HashMap<i64, AlertSetting>> {
-    use sea_orm::ConnectionTrait;
-    let mut found = HashMap::new();
-    let users: Vec<i64> = users.iter().copied().collect();
-    for chunk in users.chunks(CHUNK) {
-        let rows = conn
-            .query_all_raw(ledger::statement(
-                backend,
-                &format!(
-                    "SELECT user_id, threshold, armed FROM web_alert_settings WHERE user_id IN ({})",
-                    vec!["?"; chunk.len()].join(", ")
-                ),
-                chunk.iter().map(|u| (*u).into()).collect(),
-            ))
-            .await?;
-        for row in &rows {
-            found.insert(
-                col::<i64>(row, "user_id")?,
-                AlertSetting {
-                    threshold: col(row, "threshold")?,
-                    armed: col::<i64>(row, "armed")? == 1,
-                },
-            );
-        }
-    }
-    Ok(found)
 }

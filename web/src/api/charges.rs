@@ -1,23 +1,20 @@
 //! `POST /api/v1/charges`: charge for emails or SMS, exactly once per `Idempotency-Key`.
 
-use axum::{
-    Json,
-    body::Bytes,
-    extract::State,
-    http::{HeaderMap, HeaderValue, StatusCode},
-    response::{IntoResponse, Response},
-};
+use axum::{body::Bytes, extract::State, http::HeaderMap, response::Response};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::{
-    ApiCaller, ApiError,
-    pricing::{Service, sms_segment_price},
-};
 use crate::{
     alerts,
-    api::batcher::{Answer, Record},
-    auth::sha256_hex,
+    api::{
+        batcher::{Answer, Record},
+        error::ApiError,
+        key_cache::ApiCaller,
+        pricing::{Service, sms_segment_price},
+        requests::{check_reference, idempotency_key, json_answer, parse_json},
+    },
+    configuration::PriceSettings,
+    crypto::sha256_hex,
     state::AppState,
 };
 
@@ -52,90 +49,32 @@ pub struct Priced {
     pub messages: i64,
 }
 
-fn invalid(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request", message)
-}
-
-/// The request's JSON body. A body sent as another type (a form, text) is refused with 415; no
-/// Content-Type at all is taken as JSON (curl and many clients leave it out).
-pub fn parse_json<T: serde::de::DeserializeOwned>(
-    headers: &HeaderMap,
-    body: &Bytes,
-) -> Result<T, ApiError> {
-    if let Some(content_type) = headers.get(axum::http::header::CONTENT_TYPE) {
-        let essence = content_type
-            .to_str()
-            .unwrap_or_default()
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .trim()
-            .to_ascii_lowercase();
-        if essence != "application/json" && !essence.ends_with("+json") {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Send the body as JSON, with Content-Type: application/json.",
-            ));
-        }
-    }
-    if body.is_empty() {
-        return Err(ApiError::bad_request(
-            "malformed_json",
-            "The body must be a JSON object.",
-        ));
-    }
-    serde_json::from_slice(body).map_err(|e| {
-        let code = if e.is_syntax() || e.is_eof() {
-            "malformed_json"
-        } else {
-            "invalid_request"
-        };
-        let status = if code == "malformed_json" {
-            StatusCode::BAD_REQUEST
-        } else {
-            StatusCode::UNPROCESSABLE_ENTITY
-        };
-        ApiError::new(status, code, format!("The body could not be read: {e}"))
-    })
-}
-
-pub fn check_reference(reference: &Option<String>) -> Result<(), ApiError> {
-    if let Some(r) = reference
-        && (r.is_empty() || r.len() > 200 || r.chars().any(char::is_control))
-    {
-        return Err(invalid(
-            "`reference` is 1 to 200 characters without control characters.",
-        ));
-    }
-    Ok(())
-}
-
 impl ChargeRequest {
-    pub fn price(&self, state: &AppState) -> Result<Priced, ApiError> {
+    pub fn price(&self, prices: &PriceSettings) -> Result<Priced, ApiError> {
         check_reference(&self.reference)?;
-        let prices = &state.settings.prices;
         match (self.quantity, &self.lines) {
-            (Some(_), Some(_)) => Err(invalid("Send either `quantity` or `lines`, not both.")),
-            (None, None) => Err(invalid(
+            (Some(_), Some(_)) => Err(ApiError::invalid(
+                "Send either `quantity` or `lines`, not both.",
+            )),
+            (None, None) => Err(ApiError::invalid(
                 "Send `quantity` (messages) or `lines` (one per recipient).",
             )),
-            (Some(q), None) if !(1..=MAX_QUANTITY).contains(&q) => Err(invalid(format!(
+            (Some(q), None) if !(1..=MAX_QUANTITY).contains(&q) => Err(ApiError::invalid(format!(
                 "`quantity` must be between 1 and {MAX_QUANTITY}."
             ))),
             (Some(q), None) => Ok(Priced {
                 credits: q * self.service.unit_price(prices),
                 messages: q,
             }),
-            (None, Some(lines)) if lines.is_empty() || lines.len() > MAX_LINES => Err(invalid(
-                format!("`lines` must hold 1 to {MAX_LINES} recipients."),
-            )),
+            (None, Some(lines)) if lines.is_empty() || lines.len() > MAX_LINES => Err(
+                ApiError::invalid(format!("`lines` must hold 1 to {MAX_LINES} recipients.")),
+            ),
             (None, Some(lines)) => {
                 let mut credits = 0;
                 for (i, line) in lines.iter().enumerate() {
                     credits += self
                         .line_price(prices, line)
-                        .map_err(|m| invalid(format!("lines[{i}]: {m}")))?;
+                        .map_err(|m| ApiError::invalid(format!("lines[{i}]: {m}")))?;
                 }
                 Ok(Priced {
                     credits,
@@ -145,11 +84,7 @@ impl ChargeRequest {
         }
     }
 
-    fn line_price(
-        &self,
-        prices: &crate::configuration::PriceSettings,
-        line: &Line,
-    ) -> Result<i64, String> {
+    fn line_price(&self, prices: &PriceSettings, line: &Line) -> Result<i64, String> {
         let d = line.destination.trim();
         match self.service {
             Service::Email => {
@@ -181,41 +116,10 @@ impl ChargeRequest {
     }
 }
 
-/// The caller's `Idempotency-Key`: required, 1 to 100 printable ASCII characters.
-pub fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
-    let key = headers
-        .get("idempotency-key")
-        .map(|v| v.to_str().map(str::trim).unwrap_or(""))
-        .ok_or_else(|| ApiError::bad_request("missing_idempotency_key", "Send an `Idempotency-Key` header: a retry with the same key returns the original result."))?;
-    if key.is_empty() || key.len() > 100 || !key.chars().all(|c| c.is_ascii_graphic()) {
-        return Err(ApiError::bad_request(
-            "invalid_idempotency_key",
-            "`Idempotency-Key` is 1 to 100 printable ASCII characters.",
-        ));
-    }
-    Ok(key.to_string())
-}
-
 /// The ledger's idempotency key for a charge: per account, and a hash of the caller's key (any
 /// printable ASCII, up to 100 characters) so it has a fixed length. Its answer is found through it.
 pub fn ledger_key(user_id: i64, idempotency_key: &str) -> String {
     format!("charge:{user_id}:{}", sha256_hex(idempotency_key))
-}
-
-fn stored(status: i64, body: String, replayed: bool) -> Response {
-    let status = StatusCode::from_u16(status as u16).unwrap_or(StatusCode::CREATED);
-    let mut response = (
-        status,
-        [(axum::http::header::CONTENT_TYPE, "application/json")],
-        body,
-    )
-        .into_response();
-    if replayed {
-        response
-            .headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
-    }
-    response
 }
 
 pub async fn create(
@@ -228,11 +132,11 @@ pub async fn create(
     let request: ChargeRequest = parse_json(&headers, &body)?;
     let canonical = serde_json::to_string(&request).map_err(ApiError::internal)?;
     let request_hash = sha256_hex(&canonical);
-    let priced = request.price(&state)?;
+    let priced = request.price(&state.settings.prices)?;
     let debit = ledger::Debit {
         wallet: caller.wallet,
         amount: ledger::Credits::new(priced.credits)
-            .map_err(|_| invalid("The charge is too large."))?,
+            .map_err(|_| ApiError::invalid("The charge is too large."))?,
         kind: request.service.debit_kind(),
         key: ledger::IdempotencyKey::new(ledger_key(caller.user_id, &key))
             .map_err(ApiError::internal)?,
@@ -276,13 +180,13 @@ pub async fn create(
     // request is a conflict.
     let charged = match state.charger.charge(debit, Some(record)).await? {
         Answer::Charged(charged) => charged,
-        Answer::Stored { status, body } => return Ok(stored(status, body, true)),
+        Answer::Stored { status, body } => return Ok(json_answer(status, body, true)),
         Answer::KeyReused => return Err(ApiError::key_reused()),
     };
     let text = charged.answer.unwrap_or_default();
     // The charge stands whatever happens to its alert; log and go on.
     if let Err(e) = alerts::after_balance_change_with(
-        &state,
+        &state.services,
         caller.user_id,
         &caller.email,
         charged.balance.available,
@@ -292,9 +196,5 @@ pub async fn create(
     {
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
-    Ok(stored(201, text, charged.receipt.replayed))
-}
-
-pub fn ok_json(value: Value) -> Response {
-    Json(value).into_response()
+    Ok(json_answer(201, text, charged.receipt.replayed))
 }

@@ -8,20 +8,23 @@ use axum::{
     http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
-use sea_orm::ConnectionTrait;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::{
-    ApiCaller, ApiError,
-    charges::{check_reference, idempotency_key, parse_json},
-    pricing::Service,
-};
 use crate::{
     alerts,
-    auth::sha256_hex,
-    db::{col, exec, now_micros},
+    api::{
+        error::ApiError,
+        key_cache::ApiCaller,
+        pricing::Service,
+        requests::{check_reference, idempotency_key, mark_replayed, parse_json},
+    },
+    crypto::sha256_hex,
     state::AppState,
+    store::{
+        StoreError,
+        reservations::{self, ReservationTerms},
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -40,13 +43,13 @@ pub struct SettleRequest {
     pub quantity: i64,
 }
 
-fn view(r: &ledger::Reservation, service: &str, unit: i64, quantity: i64) -> serde_json::Value {
+fn view(r: &ledger::Reservation, terms: &ReservationTerms) -> serde_json::Value {
     json!({
         "id": format!("rsv_{}", r.id.0),
-        "service": service,
-        "quantity": quantity,
+        "service": terms.service,
+        "quantity": terms.quantity,
         "credits": r.amount,
-        "unit_credits": unit,
+        "unit_credits": terms.unit_credits,
         "status": r.status.as_str(),
         "used_credits": r.used,
         "reference": r.reference,
@@ -94,12 +97,12 @@ pub async fn create(
         reference: request.reference.clone(),
         expires_at: chrono::Utc::now() + ttl,
     };
-    let (reserve, service, quantity, user_id) = (
-        &reserve,
-        request.service.as_str(),
-        request.quantity,
-        caller.user_id,
-    );
+    let terms = ReservationTerms {
+        service: request.service.as_str().to_string(),
+        unit_credits: unit,
+        quantity: request.quantity,
+    };
+    let (reserve, terms_ref, user_id) = (&reserve, &terms, caller.user_id);
     // The ledger's hold and our record of it commit in one transaction (retried whole on a
     // transient failure), so a crash can't leave credits held with no reservation to settle.
     let reservation = state
@@ -107,46 +110,23 @@ pub async fn create(
         .transact(|tx| {
             Box::pin(async move {
                 let reservation = tx.reserve(reserve).await?;
-                let conn = tx.connection();
                 if reservation.replayed {
                     // The same key again: the same request only if it was for the same service
                     // and number of messages (the credits alone could match another pair).
-                    let row = conn
-                        .query_one_raw(ledger::statement(
-                            conn.get_database_backend(),
-                            "SELECT service, quantity FROM web_reservations WHERE ledger_reservation_id = ?",
-                            vec![reservation.id.0.into()],
-                        ))
-                        .await?;
-                    let same = match &row {
-                        Some(row) => {
-                            col::<String>(row, "service")? == service
-                                && col::<i64>(row, "quantity")? == quantity
-                        }
-                        None => false,
-                    };
+                    let earlier = reservations::terms(tx, reservation.id).await?;
+                    let same = earlier.is_some_and(|e| {
+                        e.service == terms_ref.service && e.quantity == terms_ref.quantity
+                    });
                     if !same {
-                        return Err(ledger::LedgerError::IdempotencyConflict {
-                            key: reserve.key.as_str().to_string(),
-                        });
+                        return Err(StoreError::Ledger(
+                            ledger::LedgerError::IdempotencyConflict {
+                                key: reserve.key.as_str().to_string(),
+                            },
+                        ));
                     }
                     return Ok(reservation);
                 }
-                exec(
-                    conn,
-                    conn.get_database_backend(),
-                    "INSERT INTO web_reservations (ledger_reservation_id, user_id, service, unit_credits, quantity, created_at) \
-                     VALUES (?, ?, ?, ?, ?, ?)",
-                    vec![
-                        reservation.id.0.into(),
-                        user_id.into(),
-                        service.into(),
-                        unit.into(),
-                        quantity.into(),
-                        now_micros().into(),
-                    ],
-                )
-                .await?;
+                reservations::record(tx, reservation.id, user_id, terms_ref).await?;
                 Ok(reservation)
             })
         })
@@ -155,23 +135,21 @@ pub async fn create(
     if !replayed {
         let balance = state.ledger.balance(caller.wallet).await?;
         // The hold stands whatever happens to its alert; log and go on.
-        if let Err(e) =
-            alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available)
-                .await
+        if let Err(e) = alerts::after_balance_change(
+            &state.services,
+            caller.user_id,
+            &caller.email,
+            balance.available,
+        )
+        .await
         {
             tracing::warn!(error = %e, "low-balance alert check failed");
         }
     }
-    let mut response = (
-        StatusCode::CREATED,
-        axum::Json(view(&reservation, service, unit, quantity)),
-    )
-        .into_response();
+    let mut response =
+        (StatusCode::CREATED, axum::Json(view(&reservation, &terms))).into_response();
     if replayed {
-        response.headers_mut().insert(
-            "idempotent-replayed",
-            axum::http::HeaderValue::from_static("true"),
-        );
+        mark_replayed(&mut response);
     }
     Ok(response)
 }
@@ -180,22 +158,12 @@ async fn owned(
     state: &AppState,
     caller: &ApiCaller,
     id: &str,
-) -> Result<(ledger::ReservationId, String, i64, i64), ApiError> {
+) -> Result<(ledger::ReservationId, ReservationTerms), ApiError> {
     let id = parse_id(id)?;
-    let row = state
-        .db
-        .one(
-            "SELECT service, unit_credits, quantity FROM web_reservations WHERE ledger_reservation_id = ? AND user_id = ?",
-            vec![id.0.into(), caller.user_id.into()],
-        )
+    let terms = reservations::terms_of_user(&state.reads, id, caller.user_id)
         .await?
         .ok_or_else(ApiError::not_found)?;
-    Ok((
-        id,
-        col(&row, "service")?,
-        col(&row, "unit_credits")?,
-        col(&row, "quantity")?,
-    ))
+    Ok((id, terms))
 }
 
 fn not_pending(e: ledger::LedgerError) -> ApiError {
@@ -218,9 +186,9 @@ pub async fn get(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
+    let (id, terms) = owned(&state, &caller, &id).await?;
     let r = state.ledger.reservation(id).await?;
-    Ok(axum::Json(view(&r, &service, unit, quantity)).into_response())
+    Ok(axum::Json(view(&r, &terms)).into_response())
 }
 
 pub async fn settle(
@@ -230,31 +198,35 @@ pub async fn settle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
+    let (id, terms) = owned(&state, &caller, &id).await?;
     let request: SettleRequest = parse_json(&headers, &body)?;
-    if request.quantity < 0 || request.quantity > quantity {
-        return Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_request",
-            format!("`quantity` must be between 0 and the {quantity} reserved."),
-        ));
+    if request.quantity < 0 || request.quantity > terms.quantity {
+        return Err(ApiError::invalid(format!(
+            "`quantity` must be between 0 and the {} reserved.",
+            terms.quantity
+        )));
     }
     let r = state
         .ledger
         .settle(ledger::Settle {
             reservation: id,
-            used: request.quantity * unit,
+            used: request.quantity * terms.unit_credits,
         })
         .await
         .map_err(not_pending)?;
     let balance = state.ledger.balance(caller.wallet).await?;
     // The charge stands whatever happens to its alert; log and go on.
-    if let Err(e) =
-        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    if let Err(e) = alerts::after_balance_change(
+        &state.services,
+        caller.user_id,
+        &caller.email,
+        balance.available,
+    )
+    .await
     {
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
-    Ok(axum::Json(view(&r, &service, unit, quantity)).into_response())
+    Ok(axum::Json(view(&r, &terms)).into_response())
 }
 
 pub async fn release(
@@ -262,14 +234,19 @@ pub async fn release(
     caller: ApiCaller,
     Path(id): Path<String>,
 ) -> Result<Response, ApiError> {
-    let (id, service, unit, quantity) = owned(&state, &caller, &id).await?;
+    let (id, terms) = owned(&state, &caller, &id).await?;
     let r = state.ledger.release(id).await.map_err(not_pending)?;
     let balance = state.ledger.balance(caller.wallet).await?;
     // The charge stands whatever happens to its alert; log and go on.
-    if let Err(e) =
-        alerts::after_balance_change(&state, caller.user_id, &caller.email, balance.available).await
+    if let Err(e) = alerts::after_balance_change(
+        &state.services,
+        caller.user_id,
+        &caller.email,
+        balance.available,
+    )
+    .await
     {
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
-    Ok(axum::Json(view(&r, &service, unit, quantity)).into_response())
+    Ok(axum::Json(view(&r, &terms)).into_response())
 }

@@ -53,6 +53,21 @@ impl TopupAmount {
     }
 }
 
+/// 1234567 → "12,34,567": a number of credits with Indian grouping, as rupee amounts are
+/// written.
+pub fn group_credits(n: i64) -> String {
+    Paise(n.saturating_mul(100))
+        .display_inr()
+        .replacen('₹', "", 1)
+}
+
+impl TopupAmount {
+    /// The credits it buys, as people read them.
+    pub fn credits_display(&self) -> String {
+        group_credits(self.credits)
+    }
+}
+
 /// What ₹1 buys, for the Billing page ("₹1 = 10 credits").
 pub fn credits_per_rupee(billing: &BillingSettings) -> String {
     let per_rupee_times_100 = 100 * 100 / billing.paise_per_credit;

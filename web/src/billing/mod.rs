@@ -1,9 +1,11 @@
-//! Billing: My Credits, Top up → Add Credits, paying through Razorpay and coming back.
+//! Billing's money work: the amount typed into Add Credits, starting a top-up (its Razorpay
+//! order), crediting a payment exactly once, and applying refunds. The pages that drive it are
+//! in `pages::billing` and `pages::topup`.
+//!
+//! Imports go downward only: `checkout` and `refunds` → `crediting` → `take_back` → the store.
 
 pub mod amount;
-pub mod lifecycle;
+pub mod checkout;
+pub mod crediting;
 pub mod refunds;
-pub mod routes;
-pub mod settle;
-pub mod topups;
-pub mod uncredited;
+pub mod take_back;

@@ -138,7 +138,12 @@ pub fn postgres_url() -> Option<String> {
             std::env::var("KALP_REQUIRE_POSTGRES").as_deref() != Ok("1"),
             "KALP_REQUIRE_POSTGRES=1 but KALP_TEST_POSTGRES_URL is not set"
         );
-        eprintln!("skipped: set KALP_TEST_POSTGRES_URL to run the PostgreSQL variant");
+        // Straight to stderr, past the test harness's capture: a skip must be seen.
+        use std::io::Write;
+        let _ = writeln!(
+            std::io::stderr(),
+            "skipped: set KALP_TEST_POSTGRES_URL to run the PostgreSQL variant"
+        );
     }
     url
 }
@@ -466,18 +471,9 @@ impl TestApp {
             .deliveries()
             .iter()
             .all(|d| d.status != fake_razorpay::DeliveryStatus::Pending);
-        let pending = self
-            .state
-            .db
-            .one(
-                "SELECT COUNT(*) AS n FROM web_webhook_events WHERE processed_at IS NULL",
-                vec![],
-            )
+        let pending = web::store::webhook_events::unprocessed(&self.state.reads)
             .await
             .expect("count");
-        let pending: i64 = pending
-            .map(|r| r.try_get("", "n").unwrap_or(1))
-            .unwrap_or(1);
         delivered && pending == 0
     }
 
@@ -646,6 +642,21 @@ impl TestApp {
         let (status, page) = self.get_html(&location).await;
         assert_eq!(status, StatusCode::OK);
         (location, page)
+    }
+
+    /// Runs SQL on the test's database behind the app's back, on a connection of its own: for
+    /// tests that break a row on purpose (the app itself writes only through its store).
+    pub async fn tamper(&self, sql: &str) {
+        use sea_orm::ConnectionTrait;
+        let mut options = sea_orm::ConnectOptions::new(self.settings.database.url.clone());
+        if let Some(schema) = &self.settings.database.schema {
+            options.set_schema_search_path(schema.clone());
+        }
+        let db = sea_orm::Database::connect(options)
+            .await
+            .expect("a connection of the test's own");
+        db.execute_unprepared(sql).await.expect("tamper");
+        db.close().await.expect("close");
     }
 
     pub async fn audit_clean(&self) {

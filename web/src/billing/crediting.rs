@@ -11,16 +11,16 @@
 //! - An authorised payment is captured by us, unless another payment already paid the top-up.
 
 use razorpay::wire::{CaptureRequest, CreateRefund, Notes, Payment, PaymentStatus, RefundState};
-use sea_orm::ConnectionTrait;
 
 use crate::{
-    billing::{
-        lifecycle, refunds, topups,
-        topups::{Topup, TopupStatus},
-        uncredited::{self, UncreditedKind},
+    billing::take_back,
+    services::{ServiceError, ServiceResult, Services},
+    store::{
+        alerts, payments,
+        payments::UncreditedKind,
+        topups::{self, Topup, TopupStatus},
+        users,
     },
-    error::{AppError, AppResult},
-    state::AppState,
 };
 
 /// What a report of a payment came to.
@@ -47,37 +47,41 @@ pub fn ledger_key(payment_id: &str) -> String {
 
 /// Applies a payment fetched from Razorpay (or in a signed webhook) to its top-up.
 pub async fn apply_payment(
-    state: &AppState,
+    services: &Services,
     topup: &Topup,
     payment: &Payment,
-) -> AppResult<PaymentOutcome> {
+) -> ServiceResult<PaymentOutcome> {
     if topup.order_id.is_none() || payment.order_id != topup.order_id {
         let reason = format!(
             "payment {} is for order {:?}, but top-up {} has order {:?}",
             payment.id, payment.order_id, topup.id, topup.order_id
         );
-        return flag(state, topup, reason).await;
+        return flag(services, topup, reason).await;
     }
+    let id = topup.id;
     match payment.status {
         PaymentStatus::Created => {
-            lifecycle::bank_pending(&state.db.write, topup.id).await?;
+            services
+                .ledger
+                .transact(|tx| Box::pin(async move { topups::bank_pending(tx, id).await }))
+                .await?;
             Ok(PaymentOutcome::Pending)
         }
         PaymentStatus::Failed => {
             let code = failure_code(payment);
-            lifecycle::failed(
-                &state.db.write,
-                topup.id,
-                &code,
-                Some(payment.method.as_str()),
-            )
-            .await?;
+            let (code_ref, method) = (&code, payment.method.as_str());
+            services
+                .ledger
+                .transact(|tx| {
+                    Box::pin(async move { topups::failed(tx, id, code_ref, Some(method)).await })
+                })
+                .await?;
             Ok(PaymentOutcome::Failed { code })
         }
-        PaymentStatus::Authorized => capture_and_credit(state, topup, payment).await,
-        PaymentStatus::Captured => credit(state, topup, payment).await,
-        PaymentStatus::Refunded if payment.captured => credit(state, topup, payment).await,
-        PaymentStatus::Refunded => returned(state, topup, payment).await,
+        PaymentStatus::Authorized => capture_and_credit(services, topup, payment).await,
+        PaymentStatus::Captured => credit(services, topup, payment).await,
+        PaymentStatus::Refunded if payment.captured => credit(services, topup, payment).await,
+        PaymentStatus::Refunded => returned(services, topup, payment).await,
     }
 }
 
@@ -95,8 +99,12 @@ fn failure_code(payment: &Payment) -> String {
         .to_string()
 }
 
-async fn flag(state: &AppState, topup: &Topup, reason: String) -> AppResult<PaymentOutcome> {
-    lifecycle::flagged(&state.db.write, topup.id, &reason).await?;
+async fn flag(services: &Services, topup: &Topup, reason: String) -> ServiceResult<PaymentOutcome> {
+    let (id, why) = (topup.id, &reason);
+    services
+        .ledger
+        .transact(|tx| Box::pin(async move { topups::flag(tx, id, why).await }))
+        .await?;
     Ok(PaymentOutcome::Flagged { reason })
 }
 
@@ -104,11 +112,11 @@ async fn flag(state: &AppState, topup: &Topup, reason: String) -> AppResult<Paym
 /// top-up is already paid (then Razorpay returns this payment itself; capturing it would only
 /// make a duplicate to refund).
 async fn capture_and_credit(
-    state: &AppState,
+    services: &Services,
     topup: &Topup,
     payment: &Payment,
-) -> AppResult<PaymentOutcome> {
-    let now = topups::find(&state.db, topup.id)
+) -> ServiceResult<PaymentOutcome> {
+    let now = topups::find(&services.reads, topup.id)
         .await?
         .unwrap_or_else(|| topup.clone());
     if now.status == TopupStatus::Paid {
@@ -118,24 +126,24 @@ async fn capture_and_credit(
         amount: payment.amount,
         currency: payment.currency.clone(),
     };
-    let captured = match state.razorpay.capture_payment(&payment.id, &capture).await {
+    let captured = match services
+        .razorpay
+        .capture_payment(&payment.id, &capture)
+        .await
+    {
         Ok(captured) => captured,
         // Captured meanwhile by another instance (or refused for a reason Razorpay's record of
         // the payment explains): ask again.
         Err(e) => {
             tracing::info!(payment = payment.id, error = %e, "capture refused; fetching the payment");
-            state
-                .razorpay
-                .fetch_payment(&payment.id)
-                .await
-                .map_err(anyhow::Error::from)?
+            services.razorpay.fetch_payment(&payment.id).await?
         }
     };
     match captured.status {
-        PaymentStatus::Captured => credit(state, &now, &captured).await,
-        PaymentStatus::Refunded if captured.captured => credit(state, &now, &captured).await,
-        PaymentStatus::Refunded => returned(state, &now, &captured).await,
-        PaymentStatus::Failed => Box::pin(apply_payment(state, &now, &captured)).await,
+        PaymentStatus::Captured => credit(services, &now, &captured).await,
+        PaymentStatus::Refunded if captured.captured => credit(services, &now, &captured).await,
+        PaymentStatus::Refunded => returned(services, &now, &captured).await,
+        PaymentStatus::Failed => Box::pin(apply_payment(services, &now, &captured)).await,
         PaymentStatus::Authorized | PaymentStatus::Created => Ok(PaymentOutcome::Pending),
     }
 }
@@ -146,19 +154,23 @@ enum CreditResult {
     PaidByAnother,
 }
 
-async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult<PaymentOutcome> {
+async fn credit(
+    services: &Services,
+    topup: &Topup,
+    payment: &Payment,
+) -> ServiceResult<PaymentOutcome> {
     // The amount Razorpay captured, never the browser's: it must be exactly this top-up's.
     if payment.amount != topup.amount || payment.currency != "INR" {
         let reason = format!(
             "payment {} captured {} {}, top-up {} expected {}",
             payment.id, payment.amount.0, payment.currency, topup.id, topup.amount.0
         );
-        return flag(state, topup, reason).await;
+        return flag(services, topup, reason).await;
     }
     // The callback and the payment's webhooks race to credit: when another report has already
     // credited this payment, answer without taking the single writer. (The locked read below
     // stays the guard; this read only saves the round.)
-    if let Some(now) = topups::find(&state.db, topup.id).await?
+    if let Some(now) = topups::find(&services.reads, topup.id).await?
         && now.credited_by(&payment.id)
     {
         return Ok(PaymentOutcome::Credited {
@@ -169,24 +181,18 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
     // Refunded (partly or fully) before we credited it: its refunds are applied in the same
     // transaction as the credit, so the balance never shows credits that were refunded.
     let refunds = if payment.amount_refunded.0 > 0 {
-        state
-            .razorpay
-            .payment_refunds(&payment.id)
-            .await
-            .map_err(anyhow::Error::from)?
-            .items
+        services.razorpay.payment_refunds(&payment.id).await?.items
     } else {
         Vec::new()
     };
-    let wallet = wallet_of(state, topup.user_id).await?;
+    let wallet = wallet_of(services, topup.user_id).await?;
     let topup_id = topup.id;
     let (refunds, payment_ref) = (&refunds, payment);
-    let result = state
+    let result = services
         .ledger
         .transact(|tx| {
             Box::pin(async move {
-                let conn = tx.connection();
-                let now = topups::lock(conn, topup_id).await?;
+                let now = topups::lock(tx, topup_id).await?;
                 if now.credited_by(&payment_ref.id) {
                     return Ok(CreditResult::Credited {
                         credits: now.credits,
@@ -207,33 +213,27 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
                         expires_at: None,
                     })
                     .await?;
-                let moved = lifecycle::paid(
-                    conn,
+                let moved = topups::paid(
+                    tx,
                     now.id,
                     &payment_ref.id,
                     payment_ref.method.as_str(),
-                    receipt.transfer.id.0,
+                    receipt.transfer.id,
                 )
                 .await?;
                 if !moved {
-                    return Err(AppError::Internal(anyhow::anyhow!(
+                    return Err(ServiceError::Invariant(format!(
                         "top-up {} could not move to paid under its lock",
                         now.id
                     )));
                 }
                 for refund in refunds {
-                    refunds::apply_in(tx, wallet, now.id, refund, true).await?;
+                    take_back::apply_in(tx, wallet, now.id, refund, true).await?;
                 }
                 // A top-up may lift the balance back over the alert threshold: re-arm it in the
                 // same transaction (one trip to the single writer, not two).
                 let balance = tx.balance(wallet).await?;
-                crate::alerts::rearm_in(
-                    conn,
-                    conn.get_database_backend(),
-                    now.user_id,
-                    balance.available,
-                )
-                .await?;
+                alerts::rearm_at_or_above(tx, now.user_id, balance.available).await?;
                 Ok(CreditResult::Credited {
                     credits: now.credits,
                     replayed: false,
@@ -253,32 +253,40 @@ async fn credit(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult
             }
             Ok(PaymentOutcome::Credited { credits, replayed })
         }
-        CreditResult::PaidByAnother => duplicate(state, topup, payment).await,
+        CreditResult::PaidByAnother => duplicate(services, topup, payment).await,
     }
+}
+
+/// Records a payment that credits nothing; true when it was new.
+async fn record_uncredited(
+    services: &Services,
+    topup: &Topup,
+    payment: &Payment,
+    kind: UncreditedKind,
+) -> ServiceResult<bool> {
+    let (id, payment_id, amount) = (topup.id, payment.id.as_str(), payment.amount);
+    Ok(services
+        .ledger
+        .transact(|tx| {
+            Box::pin(async move { payments::record(tx, id, payment_id, amount, kind).await })
+        })
+        .await?)
 }
 
 /// A second captured payment on a paid top-up: recorded, and refunded in full through Razorpay.
 async fn duplicate(
-    state: &AppState,
+    services: &Services,
     topup: &Topup,
     payment: &Payment,
-) -> AppResult<PaymentOutcome> {
-    if uncredited::record(
-        &state.db.write,
-        topup.id,
-        &payment.id,
-        payment.amount,
-        UncreditedKind::Duplicate,
-    )
-    .await?
-    {
+) -> ServiceResult<PaymentOutcome> {
+    if record_uncredited(services, topup, payment, UncreditedKind::Duplicate).await? {
         tracing::warn!(
             topup = topup.id,
             payment = payment.id,
             "a second captured payment on a paid top-up; refunding it"
         );
     }
-    refund_duplicate(state, &payment.id).await?;
+    refund_duplicate(services, &payment.id).await?;
     Ok(PaymentOutcome::Duplicate)
 }
 
@@ -289,18 +297,18 @@ fn duplicate_refund_key(payment_id: &str) -> String {
 
 /// Refunds a recorded duplicate, unless done. A failure is recorded; reconciliation tries again
 /// (the same idempotency key and body make every try the same refund).
-pub async fn refund_duplicate(state: &AppState, payment_id: &str) -> AppResult<()> {
-    let Some(recorded) = uncredited::find(&state.db, payment_id).await? else {
+pub async fn refund_duplicate(services: &Services, payment_id: &str) -> ServiceResult<()> {
+    let Some(recorded) = payments::find(&services.reads, payment_id).await? else {
         return Ok(());
     };
     if recorded.kind != UncreditedKind::Duplicate || recorded.refund_id.is_some() {
         return Ok(());
     }
     let result = async {
-        let payment = state.razorpay.fetch_payment(payment_id).await?;
+        let payment = services.razorpay.fetch_payment(payment_id).await?;
         if payment.amount_refunded >= payment.amount {
             // Refunded already: by an earlier try whose answer was lost, or by support.
-            let refunds = state.razorpay.payment_refunds(payment_id).await?;
+            let refunds = services.razorpay.payment_refunds(payment_id).await?;
             let id = refunds
                 .items
                 .iter()
@@ -316,7 +324,7 @@ pub async fn refund_duplicate(state: &AppState, payment_id: &str) -> AppResult<(
                 .with("topup", recorded.topup_id.to_string()),
             ..CreateRefund::default()
         };
-        let refund = state
+        let refund = services
             .razorpay
             .refund_payment(
                 payment_id,
@@ -329,7 +337,13 @@ pub async fn refund_duplicate(state: &AppState, payment_id: &str) -> AppResult<(
     .await;
     match result {
         Ok(refund_id) => {
-            uncredited::refunded(&state.db, payment_id, &refund_id).await?;
+            let refund = refund_id.as_str();
+            services
+                .ledger
+                .transact(|tx| {
+                    Box::pin(async move { payments::refunded(tx, payment_id, refund).await })
+                })
+                .await?;
             tracing::info!(
                 payment = payment_id,
                 refund = refund_id,
@@ -338,69 +352,40 @@ pub async fn refund_duplicate(state: &AppState, payment_id: &str) -> AppResult<(
         }
         Err(e) => {
             tracing::warn!(payment = payment_id, error = %e, "could not refund a duplicate payment yet");
-            uncredited::refund_failed(&state.db, payment_id, &e.to_string()).await?;
+            let error = &e.to_string();
+            services
+                .ledger
+                .transact(|tx| {
+                    Box::pin(async move { payments::refund_failed(tx, payment_id, error).await })
+                })
+                .await?;
         }
     }
     Ok(())
 }
 
 /// Razorpay returned the payment before it was captured.
-async fn returned(state: &AppState, topup: &Topup, payment: &Payment) -> AppResult<PaymentOutcome> {
-    uncredited::record(
-        &state.db.write,
-        topup.id,
-        &payment.id,
-        payment.amount,
-        UncreditedKind::Returned,
-    )
-    .await?;
+async fn returned(
+    services: &Services,
+    topup: &Topup,
+    payment: &Payment,
+) -> ServiceResult<PaymentOutcome> {
+    record_uncredited(services, topup, payment, UncreditedKind::Returned).await?;
     // Its only payment came back: nothing was bought.
-    lifecycle::failed(
-        &state.db.write,
-        topup.id,
-        "payment_returned",
-        Some(payment.method.as_str()),
-    )
-    .await?;
+    let (id, method) = (topup.id, payment.method.as_str());
+    services
+        .ledger
+        .transact(|tx| {
+            Box::pin(async move { topups::failed(tx, id, "payment_returned", Some(method)).await })
+        })
+        .await?;
     Ok(PaymentOutcome::Returned)
 }
 
-pub async fn wallet_of(state: &AppState, user_id: i64) -> AppResult<ledger::AccountId> {
-    let row = state
-        .db
-        .one(
-            "SELECT wallet_account_id FROM web_users WHERE id = ?",
-            vec![user_id.into()],
-        )
+/// The wallet of a top-up's account.
+pub async fn wallet_of(services: &Services, user_id: i64) -> ServiceResult<ledger::AccountId> {
+    users::by_id(&services.reads, user_id)
         .await?
-        .ok_or_else(|| anyhow::anyhow!("user {user_id} has no wallet"))?;
-    Ok(ledger::AccountId(crate::db::col(
-        &row,
-        "wallet_account_id",
-    )?))
-}
-
-/// Razorpay's failure reason codes in our own words. Only a code is ever stored, and only these
-/// words are ever shown: a failure's description could have come from anyone.
-pub fn plain_reason(code: Option<&str>) -> &'static str {
-    match code.unwrap_or_default() {
-        "incorrect_otp" => "The OTP you entered was incorrect.",
-        "card_declined" => "Your bank declined the card.",
-        "insufficient_funds" | "insufficient_fund" => "Your account did not have enough balance.",
-        "payment_cancelled" => "The payment was cancelled.",
-        "payment_timed_out" => "Your bank did not confirm the payment in time.",
-        "authentication_failed" => "Your bank could not confirm the payment.",
-        "card_disabled_for_online_payments" => "This card is not enabled for online payments.",
-        "card_number_invalid" => "The card number is invalid.",
-        "gateway_technical_error" | "bank_technical_error" => {
-            "The bank's systems had a problem. No money was taken; try again."
-        }
-        "invalid_vpa" => "The UPI ID is not valid.",
-        "payment_returned" => {
-            "Razorpay returned this payment to you before it completed. No credits were added."
-        }
-        "order_refused" => "Razorpay could not start this payment. Nothing was charged.",
-        "order_unavailable" => "We could not reach Razorpay. Nothing was charged.",
-        _ => "The payment did not go through.",
-    }
+        .map(|u| u.wallet)
+        .ok_or_else(|| ServiceError::Invariant(format!("user {user_id} has no wallet")))
 }

@@ -1,180 +1,29 @@
-//! The signed-in pages other than Billing: Dashboard and Credit History (with CSV), the shared
-//! layout, and the small formatting rules every page follows.
+//! Credit History: every movement of credits, filtered and paged, with the payments that credited
+//! nothing among them, and the same as CSV.
 
 use askama::Template;
 use axum::{
-    extract::{Query, State},
+    extract::{Query, State, rejection::QueryRejection},
     http::{HeaderMap, HeaderValue, header},
-    response::{Html, IntoResponse, Redirect, Response},
+    response::{Html, IntoResponse, Response},
 };
-use chrono::{DateTime, Datelike, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use ledger::{HistoryQuery, Transfer, TransferId, TransferKind};
 use serde::Deserialize;
 
 use crate::{
-    auth::{CsrfToken, CurrentUser, maybe_user},
-    billing::{routes::TopupRow, topups, uncredited},
-    error::{AppError, AppResult},
+    pages::{
+        error::{PageError, PageResult},
+        forms::CsrfToken,
+        session::CurrentUser,
+        views::{Layout, Nav, format_credits, format_time, ist_midnight},
+    },
     state::AppState,
+    store::{
+        payments::{self, UncreditedKind},
+        topups,
+    },
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Nav {
-    Dashboard,
-    Billing,
-    History,
-    ApiKeys,
-    Account,
-}
-
-/// What every signed-in page shares: who is signed in, where they are, the form token.
-pub struct Layout {
-    pub email: String,
-    pub nav: Nav,
-    pub csrf: String,
-    pub title: String,
-}
-
-impl Layout {
-    pub fn new(user: &CurrentUser, nav: Nav, csrf: &str, title: &str) -> Layout {
-        Layout {
-            email: user.email.clone(),
-            nav,
-            csrf: csrf.to_string(),
-            title: title.to_string(),
-        }
-    }
-
-    pub fn is(&self, nav: Nav) -> bool {
-        self.nav == nav
-    }
-}
-
-/// India Standard Time, which Kalp Studio's customers live in.
-fn ist() -> FixedOffset {
-    FixedOffset::east_opt(5 * 3600 + 30 * 60)
-        .unwrap_or_else(|| FixedOffset::east_opt(0).expect("UTC"))
-}
-
-pub fn format_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&ist())
-        .format("%d %b %Y, %H:%M")
-        .to_string()
-}
-
-/// 1234567 → "12,34,567" (Indian grouping, as the amounts are).
-pub fn format_credits(n: i64) -> String {
-    let shown = razorpay::Paise(n.saturating_mul(100)).display_inr();
-    shown.replacen('₹', "", 1)
-}
-
-pub async fn root(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Redirect> {
-    Ok(match maybe_user(&state, &headers).await? {
-        Some(_) => Redirect::to("/dashboard"),
-        None => Redirect::to("/login"),
-    })
-}
-
-pub async fn healthz(State(state): State<AppState>) -> Response {
-    match state.db.one("SELECT 1 AS ok", vec![]).await {
-        Ok(_) => "ok".into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (
-                axum::http::StatusCode::SERVICE_UNAVAILABLE,
-                "database unavailable",
-            )
-                .into_response()
-        }
-    }
-}
-
-#[derive(Template)]
-#[template(path = "dashboard.html")]
-struct DashboardPage {
-    layout: Layout,
-    available: String,
-    reserved: Option<String>,
-    emails: String,
-    sms: String,
-    email_price: i64,
-    sms_price: i64,
-    used_email: String,
-    used_sms: String,
-    month: String,
-    topups: Vec<TopupRow>,
-    alert: Option<(String, String)>,
-    daily: Vec<(String, String, String)>,
-}
-
-pub async fn dashboard(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    headers: HeaderMap,
-) -> AppResult<Response> {
-    let csrf = CsrfToken::for_request(&state, &headers)?;
-    let balance = state.ledger.balance(user.wallet).await?;
-    let prices = &state.settings.prices;
-    let now = Utc::now().with_timezone(&ist());
-    let month_start = ist()
-        .with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0)
-        .single()
-        .map(|t| t.with_timezone(&Utc));
-    let totals = state
-        .ledger
-        .totals_by_kind(user.wallet, month_start, None)
-        .await?;
-    let used = |kind| {
-        totals
-            .iter()
-            .find(|(k, _)| *k == kind)
-            .map(|(_, v)| *v)
-            .unwrap_or(0)
-    };
-    let recent = topups::recent(&state.db, user.id, 5).await?;
-    let alert = crate::alerts::active(&state, user.id)
-        .await?
-        .map(|(threshold, balance)| (format_credits(threshold), format_credits(balance)));
-    let since = Utc::now() - chrono::Duration::days(14);
-    let per_day = state
-        .ledger
-        .daily_totals(
-            user.wallet,
-            since,
-            19_800,
-            &[TransferKind::UsageEmail, TransferKind::UsageSms],
-        )
-        .await?;
-    let mut daily: Vec<(String, String, String)> = Vec::new();
-    for (date, kind, total) in per_day {
-        let label = date.format("%d %b").to_string();
-        if daily.last().is_none_or(|(d, _, _)| *d != label) {
-            daily.push((label, "0".into(), "0".into()));
-        }
-        if let Some(last) = daily.last_mut() {
-            match kind {
-                TransferKind::UsageEmail => last.1 = format_credits(total),
-                _ => last.2 = format_credits(total),
-            }
-        }
-    }
-    let page = DashboardPage {
-        layout: Layout::new(&user, Nav::Dashboard, &csrf.token, "Dashboard"),
-        available: format_credits(balance.available),
-        reserved: (balance.reserved > 0).then(|| format_credits(balance.reserved)),
-        emails: format_credits(balance.available / prices.email_credits),
-        sms: format_credits(balance.available / prices.sms_segment_credits),
-        email_price: prices.email_credits,
-        sms_price: prices.sms_segment_credits,
-        used_email: format_credits(used(TransferKind::UsageEmail)),
-        used_sms: format_credits(used(TransferKind::UsageSms)),
-        month: now.format("%B %Y").to_string(),
-        topups: recent.iter().map(TopupRow::of).collect(),
-        alert,
-        daily,
-    };
-    Ok(csrf.attach(Html(page.render()?).into_response()))
-}
 
 /// Credit History filters, from the query string.
 #[derive(Debug, Default, Deserialize)]
@@ -200,7 +49,7 @@ const TYPES: &[(&str, &str)] = &[
     ("refunds", "Refunds"),
 ];
 
-fn kinds_for(kind: &str) -> AppResult<Vec<TransferKind>> {
+fn kinds_for(kind: &str) -> PageResult<Vec<TransferKind>> {
     Ok(match kind {
         "" | "all" => Vec::new(),
         "topups" => vec![TransferKind::Purchase],
@@ -214,46 +63,39 @@ fn kinds_for(kind: &str) -> AppResult<Vec<TransferKind>> {
         "expiry" => vec![TransferKind::Expiry],
         "refunds" => vec![TransferKind::RefundReversal],
         other => {
-            return Err(AppError::BadRequest(format!(
+            return Err(PageError::BadRequest(format!(
                 "{other:?} is not a kind of activity."
             )));
         }
     })
 }
 
-fn parse_date(value: &Option<String>, name: &str) -> AppResult<Option<NaiveDate>> {
+fn parse_date(value: &Option<String>, name: &str) -> PageResult<Option<NaiveDate>> {
     match value.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(v) => NaiveDate::parse_from_str(v, "%Y-%m-%d")
             .map(Some)
             .map_err(|_| {
-                AppError::BadRequest(format!("The {name} date should look like 2026-11-26."))
+                PageError::BadRequest(format!("The {name} date should look like 2026-11-26."))
             }),
     }
 }
 
-/// Midnight IST at the start of `date`.
-fn ist_midnight(date: NaiveDate) -> Option<DateTime<Utc>> {
-    date.and_hms_opt(0, 0, 0)
-        .and_then(|t| ist().from_local_datetime(&t).single())
-        .map(|t| t.with_timezone(&Utc))
-}
-
 impl HistoryParams {
-    fn query(&self, limit: u32) -> AppResult<HistoryQuery> {
+    fn query(&self, limit: u32) -> PageResult<HistoryQuery> {
         let from = parse_date(&self.from, "From")?;
         let to = parse_date(&self.to, "To")?;
         if let (Some(f), Some(t)) = (from, to)
             && f > t
         {
-            return Err(AppError::BadRequest(
+            return Err(PageError::BadRequest(
                 "The From date is after the To date.".into(),
             ));
         }
         let before = match self.before.as_deref().map(str::trim) {
             None | Some("") => None,
             Some(b) => Some(TransferId(b.parse().map_err(|_| {
-                AppError::BadRequest("That page of history does not exist.".into())
+                PageError::BadRequest("That page of history does not exist.".into())
             })?)),
         };
         Ok(HistoryQuery {
@@ -266,26 +108,17 @@ impl HistoryParams {
     }
 
     fn link(&self, before: Option<TransferId>) -> String {
-        let mut parts = Vec::new();
+        let mut pairs: Vec<(&str, String)> = Vec::new();
         for (name, value) in [("type", &self.kind), ("from", &self.from), ("to", &self.to)] {
             if let Some(v) = value.as_deref().filter(|v| !v.is_empty()) {
-                parts.push(format!("{name}={}", url_escape(v)));
+                pairs.push((name, v.to_string()));
             }
         }
         if let Some(b) = before {
-            parts.push(format!("before={}", b.0));
+            pairs.push(("before", b.0.to_string()));
         }
-        parts.join("&")
+        serde_urlencoded::to_string(&pairs).unwrap_or_default()
     }
-}
-
-fn url_escape(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// One line of Credit History.
@@ -321,13 +154,13 @@ async fn rows(
     state: &AppState,
     user: &CurrentUser,
     entries: &[Transfer],
-) -> AppResult<Vec<HistoryRow>> {
+) -> PageResult<Vec<HistoryRow>> {
     let payment_ids: Vec<String> = entries
         .iter()
         .filter(|t| t.kind == TransferKind::Purchase)
         .filter_map(|t| t.reference.clone())
         .collect();
-    let topups = topups::by_payment_ids(&state.db, user.id, &payment_ids).await?;
+    let topups = topups::by_payment_ids(&state.reads, user.id, &payment_ids).await?;
     Ok(entries
         .iter()
         .map(|t| {
@@ -369,17 +202,16 @@ async fn uncredited_rows(
     user: &CurrentUser,
     query: &HistoryQuery,
     page: &ledger::HistoryPage,
-) -> AppResult<Vec<HistoryRow>> {
+) -> PageResult<Vec<HistoryRow>> {
     // A duplicate we refunded is listed with refunds, a payment Razorpay returned with top-ups.
-    let shown = |kind: uncredited::UncreditedKind| {
+    let shown = |kind: UncreditedKind| {
         let as_kind = match kind {
-            uncredited::UncreditedKind::Duplicate => TransferKind::RefundReversal,
-            uncredited::UncreditedKind::Returned => TransferKind::Purchase,
+            UncreditedKind::Duplicate => TransferKind::RefundReversal,
+            UncreditedKind::Returned => TransferKind::Purchase,
         };
         query.kinds.is_empty() || query.kinds.contains(&as_kind)
     };
-    if !shown(uncredited::UncreditedKind::Duplicate) && !shown(uncredited::UncreditedKind::Returned)
-    {
+    if !shown(UncreditedKind::Duplicate) && !shown(UncreditedKind::Returned) {
         return Ok(Vec::new());
     }
     let mut upper = query.to.map_or(i64::MAX, |t| t.timestamp_micros());
@@ -395,14 +227,14 @@ async fn uncredited_rows(
     {
         lower = lower.max(last.created_at.timestamp_micros());
     }
-    let payments = uncredited::of_user_between(&state.db, user.id, lower, upper).await?;
-    Ok(payments
+    let found = payments::of_user_between(&state.reads, user.id, lower, upper).await?;
+    Ok(found
         .into_iter()
         .filter(|p| shown(p.kind))
         .map(|p| HistoryRow {
             at: p.created_at,
             date: format_time(p.created_at),
-            kind: if p.kind == uncredited::UncreditedKind::Duplicate {
+            kind: if p.kind == UncreditedKind::Duplicate {
                 "Refund"
             } else {
                 "Top-up"
@@ -424,7 +256,7 @@ async fn history_rows(
     user: &CurrentUser,
     query: &HistoryQuery,
     page: &ledger::HistoryPage,
-) -> AppResult<Vec<HistoryRow>> {
+) -> PageResult<Vec<HistoryRow>> {
     let mut all = rows(state, user, &page.entries).await?;
     all.extend(uncredited_rows(state, user, query, page).await?);
     all.sort_by_key(|r| std::cmp::Reverse(r.at));
@@ -445,19 +277,24 @@ struct HistoryPage {
     first_page: bool,
 }
 
+fn filters(params: Result<Query<HistoryParams>, QueryRejection>) -> PageResult<HistoryParams> {
+    params
+        .map(|Query(p)| p)
+        .map_err(|_| PageError::BadRequest("The filters could not be read.".into()))
+}
+
 pub async fn history(
     State(state): State<AppState>,
     user: CurrentUser,
     headers: HeaderMap,
-    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Response> {
-    let Query(params) =
-        params.map_err(|_| AppError::BadRequest("The filters could not be read.".into()))?;
-    let csrf = CsrfToken::for_request(&state, &headers)?;
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> PageResult<Response> {
+    let params = filters(params)?;
+    let csrf = CsrfToken::for_request(&state.settings, &headers)?;
     let query = params.query(25)?;
     let page = state.ledger.history(user.wallet, &query).await?;
     let html = HistoryPage {
-        layout: Layout::new(&user, Nav::History, &csrf.token, "Credit History"),
+        layout: Layout::new(&user.email, Nav::History, &csrf.token, "Credit History"),
         rows: history_rows(&state, &user, &query, &page).await?,
         types: TYPES.to_vec(),
         kind: params.kind.clone().unwrap_or_else(|| "all".into()),
@@ -487,10 +324,9 @@ fn csv_field(value: &str) -> String {
 pub async fn history_csv(
     State(state): State<AppState>,
     user: CurrentUser,
-    params: Result<Query<HistoryParams>, axum::extract::rejection::QueryRejection>,
-) -> AppResult<Response> {
-    let Query(params) =
-        params.map_err(|_| AppError::BadRequest("The filters could not be read.".into()))?;
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> PageResult<Response> {
+    let params = filters(params)?;
     let mut query = params.query(ledger::MAX_PAGE)?;
     let mut out =
         String::from("date,type,description,credits,amount_paid,method,razorpay_payment_id\n");
@@ -533,14 +369,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn credits_use_indian_grouping() {
-        assert_eq!(format_credits(1_234_567), "12,34,567");
-        assert_eq!(format_credits(0), "0");
-    }
-
-    #[test]
     fn csv_fields_are_quoted_and_defused() {
         assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
         assert_eq!(csv_field("=HYPERLINK()"), "\"'=HYPERLINK()\"");
+    }
+
+    #[test]
+    fn page_links_keep_the_filters_escaped() {
+        let params = HistoryParams {
+            kind: Some("email".into()),
+            from: Some("2026-11-01".into()),
+            to: None,
+            before: None,
+        };
+        assert_eq!(
+            params.link(Some(TransferId(42))),
+            "type=email&from=2026-11-01&before=42"
+        );
     }
 }

@@ -1,0 +1,81 @@
+//! The web app's own tables, behind typed functions: one module per aggregate, with sea-orm
+//! entities and the query builder. Nothing outside this module (and the ledger) writes SQL.
+//!
+//! - Writes take the ledger's open transaction (`&LedgerTx`, from [`ledger::Ledger::transact`]),
+//!   so they commit or roll back with the ledger's own changes, are retried with them, and reach
+//!   SQLite's single writer only through the ledger (a second transaction in the same task is
+//!   refused at once, never a deadlock).
+//! - Reads take any connection: the ledger's read connections ([`ledger::Ledger::reads`]) or
+//!   the open transaction (to read what it has written, or to lock a row).
+
+pub mod alerts;
+pub mod api_keys;
+pub mod auth_attempts;
+pub mod charge_answers;
+pub mod cursors;
+pub mod migrations;
+pub mod outbox;
+pub mod payments;
+pub mod refunds;
+pub mod reservations;
+pub mod sessions;
+pub mod topups;
+pub mod users;
+pub mod webhook_events;
+
+use sea_orm::{ConnectionTrait, DbErr, TryInsertResult};
+
+pub use ledger::{LedgerReads as Reads, LedgerTx as Tx};
+
+/// A store call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] DbErr),
+    #[error(transparent)]
+    Ledger(#[from] ledger::LedgerError),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A transaction of store writes alone is retried like any other (see [`ledger::Retryable`]).
+impl ledger::Retryable for StoreError {
+    fn is_transient(&self) -> bool {
+        match self {
+            StoreError::Db(e) => ledger::is_transient_db_error(e),
+            StoreError::Ledger(e) => e.is_transient(),
+        }
+    }
+}
+
+/// Now, in the microseconds every table keeps time in.
+pub fn now_micros() -> i64 {
+    chrono::Utc::now().timestamp_micros()
+}
+
+/// The database answers.
+pub async fn ping(reads: &Reads) -> StoreResult<()> {
+    reads
+        .query_one_raw(sea_orm::Statement::from_string(
+            reads.get_database_backend(),
+            "SELECT 1",
+        ))
+        .await?;
+    Ok(())
+}
+
+/// Whether an `INSERT … ON CONFLICT DO NOTHING` inserted its row.
+fn inserted(result: TryInsertResult<u64>) -> bool {
+    matches!(result, TryInsertResult::Inserted(n) if n > 0)
+}
+
+/// For work that runs in a ledger transaction and answers in the ledger's terms (the charge
+/// batcher): a store failure is a database failure, and keeps its transient kind.
+impl From<StoreError> for ledger::LedgerError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Db(e) => ledger::LedgerError::from(e),
+            StoreError::Ledger(e) => e,
+        }
+    }
+}

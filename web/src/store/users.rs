@@ -1,0 +1,83 @@
+//! Accounts: an email, a password hash, and the account's wallet in the ledger.
+
+use sea_orm::ActiveValue::Set;
+use sea_orm::{ConnectionTrait, entity::prelude::*};
+
+use super::{StoreResult, Tx, inserted, now_micros};
+
+pub(crate) mod entity {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "web_users")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub email: String,
+        pub password_hash: String,
+        pub wallet_account_id: i64,
+        pub created_at: i64,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+use entity::{ActiveModel, Column, Entity};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub wallet: ledger::AccountId,
+}
+
+impl From<entity::Model> for User {
+    fn from(m: entity::Model) -> User {
+        User {
+            id: m.id,
+            email: m.email,
+            password_hash: m.password_hash,
+            wallet: ledger::AccountId(m.wallet_account_id),
+        }
+    }
+}
+
+/// A new account; `None` when the email is taken (the unique email settles races).
+pub async fn create(
+    tx: &Tx<'_>,
+    email: &str,
+    password_hash: &str,
+    wallet: ledger::AccountId,
+) -> StoreResult<Option<i64>> {
+    let row = ActiveModel {
+        email: Set(email.to_string()),
+        password_hash: Set(password_hash.to_string()),
+        wallet_account_id: Set(wallet.0),
+        created_at: Set(now_micros()),
+        ..Default::default()
+    };
+    let done = Entity::insert(row)
+        .on_conflict_do_nothing_on([Column::Email])
+        .exec_without_returning(tx)
+        .await?;
+    if !inserted(done) {
+        return Ok(None);
+    }
+    Ok(by_email(tx, email).await?.map(|u| u.id))
+}
+
+pub async fn by_email<C: ConnectionTrait>(conn: &C, email: &str) -> StoreResult<Option<User>> {
+    Ok(Entity::find()
+        .filter(Column::Email.eq(email))
+        .one(conn)
+        .await?
+        .map(User::from))
+}
+
+pub async fn by_id<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<User>> {
+    Ok(Entity::find_by_id(id).one(conn).await?.map(User::from))
+}

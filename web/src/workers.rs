@@ -1,0 +1,94 @@
+//! The app's background work, each until told to stop (a round under way is finished first):
+//! the webhook inbox, reconciliation with Razorpay, and housekeeping.
+
+use std::time::Duration;
+
+use crate::{reconcile, state::AppState, webhooks::inbox};
+
+/// Runs the worker until `stop`: on every stored event, and every few seconds for retries. A
+/// round under way when `stop` comes is finished first.
+pub fn spawn_webhook_worker(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        while !*stop.borrow() {
+            if let Err(e) = inbox::process_pending(&state.services).await {
+                tracing::error!(error = %e, "webhook worker");
+            }
+            tokio::select! {
+                _ = stop.changed() => {}
+                _ = tokio::time::timeout(Duration::from_secs(2), state.webhook_wakeup.notified()) => {}
+            }
+        }
+    })
+}
+
+/// The reconciliation worker: one pass every `interval_secs` (0 turns it off), until `stop`.
+pub fn spawn_reconciliation(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let settings = state.settings.reconcile.clone();
+    if settings.interval_secs == 0 {
+        return None;
+    }
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(settings.interval_secs));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = ticker.tick() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            match reconcile::run_once(
+                &state.services,
+                Duration::from_secs(settings.min_age_secs),
+                Duration::from_secs(settings.expire_after_secs),
+            )
+            .await
+            {
+                Ok(report) if report.checked > 0 => tracing::info!(%report, "reconciliation"),
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "reconciliation failed"),
+            }
+        }
+    }))
+}
+
+/// Every few seconds, until `stop`: lapse reservations whose time is up (their credits return),
+/// move what is left of expired lots to the expiry account, draw the debits made since from
+/// their lots (the ledger draws them after the fact; anything that needs the lots draws first
+/// anyway), and forget rate-limit state of clients gone quiet.
+pub fn spawn_housekeeping(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = stop.changed() => break,
+                _ = ticker.tick() => {}
+            }
+            if *stop.borrow() {
+                break;
+            }
+            let now = chrono::Utc::now();
+            if let Err(e) = state.ledger.expire_reservations(now).await {
+                tracing::error!(error = %e, "expiring reservations failed");
+            }
+            if let Err(e) = state.ledger.expire_lots(now).await {
+                tracing::error!(error = %e, "expiring lots failed");
+            }
+            if let Err(e) = state.ledger.draw_pending().await {
+                tracing::error!(error = %e, "drawing debits from their lots failed");
+            }
+            state.address_limits.forget_idle();
+            state.api_limits.forget_idle();
+        }
+    })
+}
