@@ -10,8 +10,8 @@ use sea_orm::{
 
 use crate::{
     db::{Pools, col, stmt},
-    draw::PLAIN_DEBIT,
     error::LedgerResult,
+    write::draw::PLAIN_DEBIT,
 };
 
 /// What the audit found. `problems` is empty when every invariant holds.

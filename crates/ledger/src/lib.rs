@@ -7,30 +7,32 @@
 //! debits draw from, soonest expiry first. See `docs/architecture.md` for the invariants.
 //!
 //! No HTTP and no Razorpay types here: callers pass plain references (a payment id is a string).
+//!
+//! This file is the public API: every method of [`Ledger`], each a short transaction around one
+//! function of the write path (`write`) or the read path (`read`). It stays one file, longer than
+//! the others, so that the whole surface reads in one place.
 
 mod audit;
-mod batch;
 mod db;
-mod draw;
 mod error;
 mod migration;
 mod model;
-mod one_trip;
-mod ops;
 mod read;
+mod transactions;
 mod types;
+mod write;
 
-use std::{collections::HashMap, future::Future, pin::Pin, time::Duration};
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm::DbBackend;
 
 pub use audit::AuditReport;
 pub use db::{ConnectConfig, redact_url, stmt as statement};
 pub use error::{LedgerError, LedgerResult, is_transient_db_error};
 pub use migration::schema_statements;
 pub use model::{
-    Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, Outcome, Receipt,
+    Allocation, Balance, Credit, CreditKind, Debit, DebitKind, Lot, Op, OpOutcome, Receipt,
     Reservation, ReservationStatus, Reserve, Settle, TakeBack, Transfer,
 };
 pub use read::{HistoryPage, HistoryQuery, MAX_PAGE};
@@ -39,13 +41,21 @@ pub use types::{
     SystemAccount, TransferId, TransferKind,
 };
 
+pub use transactions::{LedgerReads, LedgerTx, Retryable, TxFuture};
+
 use crate::{
     db::{Pools, Tx, col},
-    ops::SystemIds,
+    transactions::{
+        IN_TRANSACTION, InjectedFaults, MAX_ATTEMPTS, backoff, now_micros, refuse_nested,
+    },
+    write::{
+        apply::{apply, is_refusal},
+        batch,
+        claims::SystemIds,
+        credit, debit, draw, lots, reservations,
+    },
 };
 
-/// How many times a transaction is retried after a deadlock, serialization failure or BUSY.
-const MAX_ATTEMPTS: u32 = 5;
 /// How many lots or reservations one sweep transaction handles.
 const SWEEP_BATCH: u64 = 500;
 
@@ -83,72 +93,12 @@ macro_rules! in_write_tx {
     }};
 }
 
-tokio::task_local! {
-    /// Set while this task runs the body of a [`Ledger::transact`].
-    static IN_TRANSACTION: ();
-}
-
-/// A write transaction begun inside another one in the same task would wait for the single
-/// writer its own task holds (SQLite: a pool of one connection), for the whole busy timeout. So
-/// it is refused at once: pass the open transaction instead.
-fn refuse_nested() -> LedgerResult<()> {
-    if IN_TRANSACTION.try_with(|_| ()).is_ok() {
-        return Err(LedgerError::InvalidRequest(
-            "a write transaction was started inside another one in the same task; use the open transaction instead".into(),
-        ));
-    }
-    Ok(())
-}
-
-fn backoff(attempt: u32) -> Duration {
-    // Small, growing, de-synchronised: concurrent losers of a deadlock should not collide again.
-    let base = 2u64.saturating_pow(attempt).min(64);
-    let jitter = (std::process::id() as u64 ^ Utc::now().timestamp_subsec_nanos() as u64) % base;
-    Duration::from_millis(base + jitter)
-}
-
-fn now_micros() -> i64 {
-    Utc::now().timestamp_micros()
-}
-
 /// A handle to the ledger. Cheap to clone; share one per process.
 #[derive(Clone)]
 pub struct Ledger {
     pools: Pools,
     system: SystemIds,
     faults: InjectedFaults,
-}
-
-/// Transient failures injected on purpose, so that tests and drills can prove every caller
-/// retries (see [`Ledger::inject_transient_failures`]). One atomic load per commit when unused.
-#[derive(Clone, Default)]
-struct InjectedFaults(std::sync::Arc<std::sync::atomic::AtomicU32>);
-
-impl InjectedFaults {
-    /// The next injected failure, if any are left.
-    fn take(&self) -> Option<LedgerError> {
-        use std::sync::atomic::Ordering;
-        self.0
-            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
-            .ok()
-            .map(|_| LedgerError::Contention("injected transient failure".into()))
-    }
-}
-
-/// What a transaction body returns to [`Ledger::transact`]: a boxed future borrowing the
-/// transaction.
-pub type TxFuture<'t, T, E> = Pin<Box<dyn Future<Output = Result<T, E>> + Send + 't>>;
-
-/// An error that may say "retrying the whole transaction may cure this" (a deadlock, a
-/// serialization failure, SQLite's BUSY).
-pub trait Retryable {
-    fn is_transient(&self) -> bool;
-}
-
-impl Retryable for LedgerError {
-    fn is_transient(&self) -> bool {
-        LedgerError::is_transient(self)
-    }
 }
 
 impl std::fmt::Debug for Ledger {
@@ -214,9 +164,7 @@ impl Ledger {
     /// WAL mode and read-only; the shared pool on PostgreSQL), for the tables of other components
     /// in the same database. Writes go through [`Ledger::transact`] only.
     pub fn reads(&self) -> LedgerReads {
-        LedgerReads {
-            pool: self.pools.read.clone(),
-        }
+        LedgerReads::new(self.pools.read.clone())
     }
 
     pub fn system_account(&self, account: SystemAccount) -> LedgerResult<AccountId> {
@@ -273,7 +221,7 @@ impl Ledger {
 
     /// Records credits entering a wallet. Repeating the key returns the original transfer.
     pub async fn credit(&self, req: Credit) -> LedgerResult<Receipt> {
-        in_write_tx!(self, |tx| ops::credit(
+        in_write_tx!(self, |tx| credit::credit(
             &tx,
             &self.system,
             &req,
@@ -284,18 +232,24 @@ impl Ledger {
 
     /// Takes credits out of a wallet, or refuses with `InsufficientCredits`.
     pub async fn debit(&self, req: Debit) -> LedgerResult<Receipt> {
-        in_write_tx!(self, |tx| ops::debit(&tx, &self.system, &req, now_micros())
-            .await)
+        in_write_tx!(self, |tx| debit::debit(
+            &tx,
+            &self.system,
+            &req,
+            now_micros()
+        )
+        .await)
     }
 
     /// Holds credits until settled, released or expired.
     pub async fn reserve(&self, req: Reserve) -> LedgerResult<Reservation> {
-        in_write_tx!(self, |tx| ops::reserve(&tx, &req, now_micros()).await)
+        in_write_tx!(self, |tx| reservations::reserve(&tx, &req, now_micros())
+            .await)
     }
 
     /// Spends `used` credits of a pending reservation and returns the rest to the wallet.
     pub async fn settle(&self, req: Settle) -> LedgerResult<Reservation> {
-        in_write_tx!(self, |tx| ops::settle(
+        in_write_tx!(self, |tx| reservations::settle(
             &tx,
             &self.system,
             &req,
@@ -307,7 +261,7 @@ impl Ledger {
     /// Returns all credits of a pending reservation to the wallet.
     pub async fn release(&self, id: ReservationId) -> LedgerResult<Reservation> {
         in_write_tx!(self, |tx| {
-            ops::finish_reservation(
+            reservations::finish_reservation(
                 &tx,
                 &self.system,
                 id,
@@ -324,8 +278,13 @@ impl Ledger {
         let mut total = 0;
         loop {
             let n = in_write_tx!(self, |tx| {
-                ops::expire_reservations(&tx, &self.system, as_of.timestamp_micros(), SWEEP_BATCH)
-                    .await
+                reservations::expire_reservations(
+                    &tx,
+                    &self.system,
+                    as_of.timestamp_micros(),
+                    SWEEP_BATCH,
+                )
+                .await
             })?;
             total += n;
             if n < SWEEP_BATCH {
@@ -339,7 +298,7 @@ impl Ledger {
         let mut total = 0;
         loop {
             let n = in_write_tx!(self, |tx| {
-                ops::expire_lots(&tx, &self.system, as_of.timestamp_micros(), SWEEP_BATCH).await
+                lots::expire_lots(&tx, &self.system, as_of.timestamp_micros(), SWEEP_BATCH).await
             })?;
             total += n;
             if n < SWEEP_BATCH {
@@ -366,13 +325,13 @@ impl Ledger {
     /// nothing and the others still commit. A storage failure fails the whole batch, and nothing
     /// of it is committed. Items are applied wallet by wallet (locks taken in a fixed order), so
     /// two items for one wallet see each other in the order given.
-    pub async fn submit(&self, ops: &[Op]) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+    pub async fn submit(&self, ops: &[Op]) -> LedgerResult<Vec<LedgerResult<OpOutcome>>> {
         self.run_batch(ops, false).await
     }
 
     /// Runs many operations in one transaction, all or nothing: if any item is refused, none
     /// is committed and the answer is `BatchItemRefused` naming the first refused item.
-    pub async fn submit_all_or_nothing(&self, ops: &[Op]) -> LedgerResult<Vec<Outcome>> {
+    pub async fn submit_all_or_nothing(&self, ops: &[Op]) -> LedgerResult<Vec<OpOutcome>> {
         self.run_batch(ops, true)
             .await?
             .into_iter()
@@ -383,7 +342,7 @@ impl Ledger {
         &self,
         ops: &[Op],
         atomic: bool,
-    ) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+    ) -> LedgerResult<Vec<LedgerResult<OpOutcome>>> {
         let debits: Vec<&Debit> = ops
             .iter()
             .filter_map(|op| match op {
@@ -404,11 +363,11 @@ impl Ledger {
         in_write_tx!(self, |tx| {
             async {
                 let now = now_micros();
-                let mut outcomes: Vec<Option<LedgerResult<Outcome>>> =
+                let mut outcomes: Vec<Option<LedgerResult<OpOutcome>>> =
                     (0..ops.len()).map(|_| None).collect();
                 for &i in &order {
-                    match ops::apply(&tx, &self.system, &ops[i], now).await {
-                        Err(e) if !ops::is_refusal(&e) => return Err(e),
+                    match apply(&tx, &self.system, &ops[i], now).await {
+                        Err(e) if !is_refusal(&e) => return Err(e),
                         Err(e) if atomic => {
                             return Err(LedgerError::BatchItemRefused {
                                 index: i,
@@ -436,7 +395,7 @@ impl Ledger {
         &self,
         debits: &[&Debit],
         atomic: bool,
-    ) -> LedgerResult<Vec<LedgerResult<Outcome>>> {
+    ) -> LedgerResult<Vec<LedgerResult<OpOutcome>>> {
         in_write_tx!(self, |tx| {
             async {
                 let decided = batch::debits(&tx, &self.system, debits, now_micros()).await?;
@@ -456,7 +415,7 @@ impl Ledger {
                 }
                 Ok(decided
                     .into_iter()
-                    .map(|d| d.map(|(receipt, _)| Outcome::Transfer(receipt)))
+                    .map(|d| d.map(|(receipt, _)| OpOutcome::Transfer(receipt)))
                     .collect())
             }
             .await
@@ -484,17 +443,17 @@ impl Ledger {
             attempt += 1;
             let result = match Tx::begin(&self.pools).await {
                 Ok(tx) => {
-                    let tx = LedgerTx { tx, ledger: self };
+                    let tx = LedgerTx::new(tx, &self.system);
                     match IN_TRANSACTION.scope((), body(&tx)).await {
                         Ok(value) => match self.faults.take() {
                             Some(injected) => {
-                                let _ = tx.tx.txn.rollback().await;
+                                tx.rollback().await;
                                 Err(E::from(injected))
                             }
-                            None => tx.tx.commit().await.map(|_| value).map_err(E::from),
+                            None => tx.commit().await.map(|_| value).map_err(E::from),
                         },
                         Err(e) => {
-                            let _ = tx.tx.txn.rollback().await;
+                            tx.rollback().await;
                             Err(e)
                         }
                     }
@@ -515,7 +474,7 @@ impl Ledger {
     /// with a transient error instead, rolled back: each caller must retry them. For tests and
     /// failure drills; nothing injects failures unless this is called.
     pub fn inject_transient_failures(&self, n: u32) {
-        self.faults.0.store(n, std::sync::atomic::Ordering::SeqCst);
+        self.faults.set(n);
     }
 
     pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
@@ -615,151 +574,5 @@ impl Ledger {
             self.pools.read.close().await?;
         }
         Ok(())
-    }
-}
-
-/// A write transaction on the ledger, lent to the body of [`Ledger::transact`], which commits
-/// it (or rolls it back). Other components' statements join it: it is a
-/// [`sea_orm::ConnectionTrait`].
-pub struct LedgerTx<'l> {
-    tx: Tx,
-    ledger: &'l Ledger,
-}
-
-#[sea_orm_migration::async_trait::async_trait]
-impl sea_orm::ConnectionTrait for LedgerTx<'_> {
-    fn get_database_backend(&self) -> DbBackend {
-        self.tx.backend
-    }
-
-    async fn execute_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
-        self.tx.txn.execute_raw(stmt).await
-    }
-
-    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
-        self.tx.txn.execute_unprepared(sql).await
-    }
-
-    async fn query_one_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
-        self.tx.txn.query_one_raw(stmt).await
-    }
-
-    async fn query_all_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
-        self.tx.txn.query_all_raw(stmt).await
-    }
-}
-
-/// Reads beside the ledger (see [`Ledger::reads`]): a [`sea_orm::ConnectionTrait`] that runs
-/// queries and refuses statements that write.
-#[derive(Clone)]
-pub struct LedgerReads {
-    pool: DatabaseConnection,
-}
-
-impl LedgerReads {
-    fn refuse<T>() -> Result<T, sea_orm::DbErr> {
-        Err(sea_orm::DbErr::Custom(
-            "writes go through Ledger::transact, not the read connections".into(),
-        ))
-    }
-}
-
-#[sea_orm_migration::async_trait::async_trait]
-impl sea_orm::ConnectionTrait for LedgerReads {
-    fn get_database_backend(&self) -> DbBackend {
-        self.pool.get_database_backend()
-    }
-
-    async fn execute_raw(
-        &self,
-        _stmt: sea_orm::Statement,
-    ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
-        Self::refuse()
-    }
-
-    async fn execute_unprepared(&self, _sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
-        Self::refuse()
-    }
-
-    async fn query_one_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
-        self.pool.query_one_raw(stmt).await
-    }
-
-    async fn query_all_raw(
-        &self,
-        stmt: sea_orm::Statement,
-    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
-        self.pool.query_all_raw(stmt).await
-    }
-}
-
-impl LedgerTx<'_> {
-    pub async fn credit(&self, req: &Credit) -> LedgerResult<Receipt> {
-        ops::credit(&self.tx, &self.ledger.system, req, now_micros()).await
-    }
-
-    pub async fn debit(&self, req: &Debit) -> LedgerResult<Receipt> {
-        ops::debit(&self.tx, &self.ledger.system, req, now_micros()).await
-    }
-
-    pub async fn balance(&self, wallet: AccountId) -> LedgerResult<Balance> {
-        ops::balance_in(&self.tx, wallet).await
-    }
-
-    /// Many debits in this transaction, each with its own answer: the receipt and the wallet's
-    /// balance right after it, or a refusal that changed nothing. Set-based (a few statements
-    /// for the whole batch) when the keys are distinct; item by item otherwise.
-    pub async fn debit_many(
-        &self,
-        debits: &[Debit],
-    ) -> LedgerResult<Vec<LedgerResult<(Receipt, Balance)>>> {
-        let refs: Vec<&Debit> = debits.iter().collect();
-        let now = now_micros();
-        if batch::keys_are_distinct(&refs) {
-            return batch::debits(&self.tx, &self.ledger.system, &refs, now).await;
-        }
-        let mut out = Vec::with_capacity(debits.len());
-        for d in debits {
-            match ops::debit(&self.tx, &self.ledger.system, d, now).await {
-                Ok(receipt) => out.push(Ok((receipt, ops::balance_in(&self.tx, d.wallet).await?))),
-                Err(e) if ops::is_refusal(&e) => out.push(Err(e)),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(out)
-    }
-
-    /// Runs one operation in this transaction. A refusal (insufficient credits, conflict) leaves
-    /// nothing behind, so the caller may go on with other operations and commit them.
-    pub async fn apply(&self, op: &Op) -> LedgerResult<Outcome> {
-        ops::apply(&self.tx, &self.ledger.system, op, now_micros()).await
-    }
-
-    /// Takes back refunded credits from paid lots as far as they go; `None` when there were
-    /// none to take. The shortfall is `max - taken`.
-    pub async fn take_back_paid(&self, req: &TakeBack) -> LedgerResult<Option<Receipt>> {
-        ops::take_back_paid(&self.tx, &self.ledger.system, req, now_micros()).await
-    }
-
-    /// The transfer that settled a reservation, if it spent anything.
-    pub async fn settle_transfer(&self, id: ReservationId) -> LedgerResult<Option<Transfer>> {
-        ops::settle_transfer(&self.tx, id).await
-    }
-
-    /// Reserves credits in this transaction (see [`Ledger::reserve`]).
-    pub async fn reserve(&self, req: &Reserve) -> LedgerResult<Reservation> {
-        ops::reserve(&self.tx, req, now_micros()).await
     }
 }

@@ -125,7 +125,7 @@ pub enum Op {
 
 /// The answer to one operation of a batch.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub enum OpOutcome {
     Transfer(Receipt),
     Reservation(Reservation),
 }

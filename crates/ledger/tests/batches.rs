@@ -7,7 +7,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use ledger::{
-    AccountId, Credit, CreditKind, Debit, DebitKind, Ledger, LedgerError, Lot, Op, Outcome,
+    AccountId, Credit, CreditKind, Debit, DebitKind, Ledger, LedgerError, Lot, Op, OpOutcome,
 };
 use proptest::prelude::*;
 
@@ -108,9 +108,9 @@ async fn prepare(ledger: &Ledger, case: &Case) -> Vec<Debit> {
 }
 
 /// What a user could tell apart in an answer (ids and times aside).
-fn answer(result: &Result<Outcome, LedgerError>) -> String {
+fn answer(result: &Result<OpOutcome, LedgerError>) -> String {
     match result {
-        Ok(Outcome::Transfer(r)) => format!(
+        Ok(OpOutcome::Transfer(r)) => format!(
             "{} {} {} {} {:?} replayed={}",
             r.transfer.key,
             r.transfer.wallet,
@@ -161,7 +161,7 @@ async fn compare(set_based: Ledger, one_by_one: Ledger, case: Case) {
         let result = one_by_one
             .debit(same[i].clone())
             .await
-            .map(Outcome::Transfer);
+            .map(OpOutcome::Transfer);
         expected[i] = answer(&result);
     }
     let got: Vec<String> = outcomes.iter().map(answer).collect();

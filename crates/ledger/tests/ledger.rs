@@ -6,7 +6,7 @@ use chrono::{Duration, Utc};
 use common::{assert_audit_clean, credits, key};
 use ledger::{
     AccountId, Balance, Credit, CreditKind, Debit, DebitKind, HistoryQuery, Ledger, LedgerError,
-    LotSource, Op, Outcome, ReservationStatus, Reserve, Settle, SystemAccount, TransferKind,
+    LotSource, Op, OpOutcome, ReservationStatus, Reserve, Settle, SystemAccount, TransferKind,
 };
 
 fn purchase(wallet: AccountId, amount: i64, payment: &str) -> Credit {
@@ -641,8 +641,8 @@ async fn batches_give_each_item_its_own_outcome(ledger: Ledger) {
         Op::Debit(send_email(AccountId(999_999), 1, "ghost")),
     ];
     let outcomes = ledger.submit(&ops).await.expect("batch commits");
-    assert!(matches!(&outcomes[0], Ok(Outcome::Transfer(r)) if !r.replayed));
-    assert!(matches!(&outcomes[1], Ok(Outcome::Transfer(r)) if !r.replayed));
+    assert!(matches!(&outcomes[0], Ok(OpOutcome::Transfer(r)) if !r.replayed));
+    assert!(matches!(&outcomes[1], Ok(OpOutcome::Transfer(r)) if !r.replayed));
     assert!(matches!(
         outcomes[2],
         Err(LedgerError::InsufficientCredits { available: 40, .. })
@@ -652,8 +652,8 @@ async fn batches_give_each_item_its_own_outcome(ledger: Ledger) {
         outcomes[3],
         Err(LedgerError::InsufficientCredits { available: 0, .. })
     ));
-    assert!(matches!(&outcomes[4], Ok(Outcome::Transfer(_))));
-    assert!(matches!(&outcomes[5], Ok(Outcome::Transfer(r)) if r.replayed));
+    assert!(matches!(&outcomes[4], Ok(OpOutcome::Transfer(_))));
+    assert!(matches!(&outcomes[5], Ok(OpOutcome::Transfer(r)) if r.replayed));
     assert!(matches!(outcomes[6], Err(LedgerError::UnknownAccount(_))));
     assert_eq!(balance(&ledger, a).await.available, 40);
     assert_eq!(balance(&ledger, b).await.available, 10);

@@ -8,7 +8,7 @@ mod common;
 use chrono::{DateTime, Duration, Utc};
 use ledger::{
     AccountId, Balance, Credit, CreditKind, Credits, Debit, DebitKind, IdempotencyKey, Ledger,
-    LedgerError, Op, Outcome, ReservationId, Reserve, Settle, SystemAccount,
+    LedgerError, Op, OpOutcome, ReservationId, Reserve, Settle, SystemAccount,
 };
 use proptest::prelude::*;
 
@@ -179,19 +179,19 @@ impl World {
     async fn apply(&mut self, op: Op) {
         let before = self.balances().await;
         let outcome = match &op {
-            Op::Credit(c) => self.ledger.credit(c.clone()).await.map(Outcome::Transfer),
-            Op::Debit(d) => self.ledger.debit(d.clone()).await.map(Outcome::Transfer),
+            Op::Credit(c) => self.ledger.credit(c.clone()).await.map(OpOutcome::Transfer),
+            Op::Debit(d) => self.ledger.debit(d.clone()).await.map(OpOutcome::Transfer),
             Op::Reserve(r) => self
                 .ledger
                 .reserve(r.clone())
                 .await
-                .map(Outcome::Reservation),
+                .map(OpOutcome::Reservation),
             Op::Settle(s) => self
                 .ledger
                 .settle(s.clone())
                 .await
-                .map(Outcome::Reservation),
-            Op::Release(id) => self.ledger.release(*id).await.map(Outcome::Reservation),
+                .map(OpOutcome::Reservation),
+            Op::Release(id) => self.ledger.release(*id).await.map(OpOutcome::Reservation),
         };
         let after = self.balances().await;
         let mut expected = before.clone();
@@ -203,7 +203,7 @@ impl World {
     fn expect(
         &mut self,
         op: &Op,
-        outcome: &Result<Outcome, LedgerError>,
+        outcome: &Result<OpOutcome, LedgerError>,
         expected: &mut [Balance],
     ) {
         let index = |w: AccountId| {
@@ -223,17 +223,17 @@ impl World {
                 ),
                 "unexpected error {e:?} for {op:?}"
             ),
-            (_, Ok(Outcome::Transfer(r))) if r.replayed => {}
-            (_, Ok(Outcome::Reservation(r))) if r.replayed => {}
+            (_, Ok(OpOutcome::Transfer(r))) if r.replayed => {}
+            (_, Ok(OpOutcome::Reservation(r))) if r.replayed => {}
             (Op::Credit(c), Ok(_)) => expected[index(c.wallet)].available += c.amount.get(),
             (Op::Debit(d), Ok(_)) => expected[index(d.wallet)].available -= d.amount.get(),
-            (Op::Reserve(r), Ok(Outcome::Reservation(made))) => {
+            (Op::Reserve(r), Ok(OpOutcome::Reservation(made))) => {
                 let b = &mut expected[index(r.wallet)];
                 b.available -= r.amount.get();
                 b.reserved += r.amount.get();
                 self.reservations.push(made.id);
             }
-            (Op::Settle(_) | Op::Release(_), Ok(Outcome::Reservation(done))) => {
+            (Op::Settle(_) | Op::Release(_), Ok(OpOutcome::Reservation(done))) => {
                 let b = &mut expected[index(done.wallet)];
                 b.reserved -= done.amount;
                 b.available += done.amount - done.used.unwrap_or(0);

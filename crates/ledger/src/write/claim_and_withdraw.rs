@@ -1,6 +1,7 @@
-//! A debit in one round trip: claim the key, then withdraw from the balance (counting the credits
-//! as undrawn: the lots are drawn later, see `draw`) only if the claim inserted a row. Round trips
-//! decide throughput (ledger-rules §5.2), and the generic statements take two or more.
+//! A debit's claim and withdrawal in one round trip: claim the key, then withdraw from the
+//! balance (counting the credits as undrawn: the lots are drawn later, see `draw`) only if the
+//! claim inserted a row. Round trips decide a single debit's throughput (docs/benchmarks.md), and
+//! the generic statements take two or more.
 //!
 //! - PostgreSQL: one statement, the withdrawal a data-modifying CTE gated on the claim's
 //!   `RETURNING` row.
@@ -18,8 +19,8 @@ use sea_orm::{DbBackend, Value};
 use crate::{
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
-    ops::insert_transfer,
     types::{AccountId, TransferId, TransferKind},
+    write::sql::insert_transfer,
 };
 
 /// What the round trip did.

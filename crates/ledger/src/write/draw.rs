@@ -16,11 +16,13 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use sea_orm::DbBackend;
 
 use crate::{
-    batch::{CHUNK, placeholders, subtract_guarded},
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
-    ops::{LOT_ORDER, record_allocations},
     types::AccountId,
+    write::{
+        claims::record_allocations,
+        sql::{CHUNK, LOT_ORDER, placeholders, subtract_guarded},
+    },
 };
 
 /// Transfers read per page while looking for a wallet's undrawn debits.

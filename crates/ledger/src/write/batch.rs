@@ -1,5 +1,5 @@
 //! Batches of debits, set-based: a handful of multi-row statements for the whole batch instead of
-//! several per item (batching is the 5–10x lever of ledger-rules §5.2).
+//! several per item (a batch of 1,000 is several times faster than 1,000 single debits: docs/benchmarks.md).
 //!
 //! 1. Look up every key at once: replays and conflicts are answered from what is stored.
 //! 2. Read (on PostgreSQL, lock with `FOR NO KEY UPDATE`, in account order) the wallets' balances.
@@ -18,15 +18,15 @@ use sea_orm::{DbBackend, Value};
 
 use crate::{
     db::{Tx, col},
-    draw,
     error::{LedgerError, LedgerResult},
     model::{Balance, Debit, Receipt, Transfer},
-    ops::{SystemIds, debit_fingerprint, debit_transfer, insert_transfer, missing_wallet},
     types::{AccountId, TransferId},
+    write::{
+        claims::{SystemIds, debit_fingerprint, debit_transfer, missing_wallet},
+        draw,
+        sql::{CHUNK, insert_transfer, placeholders, subtract_guarded},
+    },
 };
-
-/// Rows per multi-row statement: well under SQLite's 32,766 and PostgreSQL's 65,535 parameters.
-pub(crate) const CHUNK: usize = 500;
 
 /// True when the set-based path gives the same answers as the item-by-item one: no key repeats
 /// within the batch (a repeat's answer depends on how the first one went).
@@ -133,10 +133,6 @@ pub(crate) async fn debits(
         });
     }
     Ok(out)
-}
-
-pub(crate) fn placeholders(row: &str, n: usize) -> String {
-    vec![row; n].join(", ")
 }
 
 /// Stored transfers (and their fingerprints) for the batch's keys.
@@ -288,35 +284,4 @@ async fn withdraw(tx: &Tx, debits: &[&Debit], accepted: &[usize]) -> LedgerResul
         )));
     }
     Ok(())
-}
-
-/// `UPDATE table SET column = column - amount WHERE key = id AND column >= amount` for every
-/// `(id, amount)`, a chunk of rows per statement. Returns how many rows the guard refused.
-pub(crate) async fn subtract_guarded(
-    tx: &Tx,
-    table: &str,
-    key: &str,
-    column: &str,
-    amounts: &[(i64, i64)],
-) -> LedgerResult<u64> {
-    let mut refused = 0;
-    for chunk in amounts.chunks(CHUNK) {
-        let values = chunk
-            .iter()
-            .flat_map(|(id, amount)| [Value::from(*id), Value::from(*amount)])
-            .collect();
-        let changed = tx
-            .exec(
-                &format!(
-                    "WITH v (id, amount) AS (VALUES {}) \
-                     UPDATE {table} SET {column} = {column} - v.amount FROM v \
-                     WHERE {table}.{key} = v.id AND {table}.{column} >= v.amount",
-                    placeholders("(?, ?)", chunk.len())
-                ),
-                values,
-            )
-            .await?;
-        refused += chunk.len() as u64 - changed.min(chunk.len() as u64);
-    }
-    Ok(refused)
 }
