@@ -15,9 +15,9 @@ use razorpay::wire::Collection;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::{Fake, engine::ApiError, ids};
+use crate::{errors::GatewayError, fake::Fake, ids};
 
-impl IntoResponse for ApiError {
+impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::BAD_REQUEST);
         (status, Json(self.to_json())).into_response()
@@ -41,8 +41,8 @@ pub(crate) fn routes(fake: Fake) -> Router<Fake> {
         .layer(middleware::from_fn_with_state(fake, basic_auth))
 }
 
-async fn not_found() -> ApiError {
-    ApiError::bad_request("The requested URL was not found on the server.").with_status(400)
+async fn not_found() -> GatewayError {
+    GatewayError::bad_request("The requested URL was not found on the server.").with_status(400)
 }
 
 /// `Authorization: Basic base64(key_id:key_secret)`, exactly; 401 otherwise.
@@ -59,23 +59,25 @@ async fn basic_auth(State(fake): State<Fake>, request: Request, next: Next) -> R
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let Some(encoded) = header.and_then(|h| h.strip_prefix("Basic ")) else {
-        return ApiError::bad_request("Please provide your api key for authentication purposes.")
-            .with_status(401)
-            .into_response();
+        return GatewayError::bad_request(
+            "Please provide your api key for authentication purposes.",
+        )
+        .with_status(401)
+        .into_response();
     };
     let decoded = decode_base64(encoded.trim()).and_then(|b| String::from_utf8(b).ok());
     let Some((id, secret)) = decoded.as_deref().and_then(|d| d.split_once(':')) else {
-        return ApiError::bad_request("The api key provided is invalid")
+        return GatewayError::bad_request("The api key provided is invalid")
             .with_status(401)
             .into_response();
     };
     if id != key_id {
-        return ApiError::bad_request("The api key provided is invalid")
+        return GatewayError::bad_request("The api key provided is invalid")
             .with_status(401)
             .into_response();
     }
     if !constant_time_eq(secret.as_bytes(), key_secret.expose().as_bytes()) {
-        return ApiError::bad_request("The api secret provided is invalid")
+        return GatewayError::bad_request("The api secret provided is invalid")
             .with_status(401)
             .into_response();
     }
@@ -114,7 +116,7 @@ fn decode_base64(input: &str) -> Option<Vec<u8>> {
 async fn api_faults(State(fake): State<Fake>, request: Request, next: Next) -> Response {
     let faults = fake.faults();
     if faults.api_error_percent > 0 && ids::below(100) < u64::from(faults.api_error_percent) {
-        return ApiError::server_error().into_response();
+        return GatewayError::server_error().into_response();
     }
     if faults.api_timeout_percent > 0 && ids::below(100) < u64::from(faults.api_timeout_percent) {
         tokio::time::sleep(std::time::Duration::from_millis(faults.api_timeout_ms)).await;
@@ -126,15 +128,15 @@ fn ok<T: Serialize>(value: T) -> Response {
     Json(value).into_response()
 }
 
-fn parse_json(body: &Bytes) -> Result<Value, ApiError> {
+fn parse_json(body: &Bytes) -> Result<Value, GatewayError> {
     if body.is_empty() {
         return Ok(Value::Object(Default::default()));
     }
     serde_json::from_slice(body)
-        .map_err(|_| ApiError::bad_request("The request body must be valid JSON."))
+        .map_err(|_| GatewayError::bad_request("The request body must be valid JSON."))
 }
 
-async fn create_order(State(fake): State<Fake>, body: Bytes) -> Result<Response, ApiError> {
+async fn create_order(State(fake): State<Fake>, body: Bytes) -> Result<Response, GatewayError> {
     let body = parse_json(&body)?;
     let order = fake.lock().gateway.create_order(&body)?;
     Ok(ok(order))
@@ -143,14 +145,14 @@ async fn create_order(State(fake): State<Fake>, body: Bytes) -> Result<Response,
 async fn fetch_order(
     State(fake): State<Fake>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     Ok(ok(fake.lock().gateway.order(&id)?.clone()))
 }
 
 async fn order_payments(
     State(fake): State<Fake>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let items = fake.lock().gateway.order_payments(&id)?;
     Ok(ok(Collection {
         entity: "collection".into(),
@@ -162,14 +164,14 @@ async fn order_payments(
 async fn fetch_payment(
     State(fake): State<Fake>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     Ok(ok(fake.lock().gateway.payment(&id)?.clone()))
 }
 
 async fn fetch_refund(
     State(fake): State<Fake>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     Ok(ok(fake.lock().gateway.refund(&id)?.clone()))
 }
 
@@ -181,13 +183,13 @@ struct Page {
     skip: usize,
 }
 
-fn page(query: &HashMap<String, String>) -> Result<Page, ApiError> {
-    let number = |name: &str| -> Result<Option<i64>, ApiError> {
+fn page(query: &HashMap<String, String>) -> Result<Page, GatewayError> {
+    let number = |name: &str| -> Result<Option<i64>, GatewayError> {
         query
             .get(name)
             .map(|v| {
                 v.parse::<i64>().map_err(|_| {
-                    ApiError::bad_request(format!("The {name} must be an integer.")).field(name)
+                    GatewayError::bad_request(format!("The {name} must be an integer.")).field(name)
                 })
             })
             .transpose()
@@ -196,18 +198,20 @@ fn page(query: &HashMap<String, String>) -> Result<Page, ApiError> {
         .keys()
         .find(|k| !["from", "to", "count", "skip"].contains(&k.as_str()))
     {
-        return Err(ApiError::bad_request(format!(
+        return Err(GatewayError::bad_request(format!(
             "{extra} is/are not required and should not be sent"
         ))
         .field(extra));
     }
     let count = number("count")?.unwrap_or(10);
     if !(1..=100).contains(&count) {
-        return Err(ApiError::bad_request("The count must be between 1 and 100.").field("count"));
+        return Err(
+            GatewayError::bad_request("The count must be between 1 and 100.").field("count"),
+        );
     }
     let skip = number("skip")?.unwrap_or(0);
     if skip < 0 {
-        return Err(ApiError::bad_request("The skip must be at least 0.").field("skip"));
+        return Err(GatewayError::bad_request("The skip must be at least 0.").field("skip"));
     }
     Ok(Page {
         from: number("from")?.unwrap_or(0),
@@ -238,7 +242,7 @@ fn paginate<T: Clone + Serialize>(
 async fn list_orders(
     State(fake): State<Fake>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let page = page(&query)?;
     let state = fake.lock();
     Ok(paginate(
@@ -251,7 +255,7 @@ async fn list_orders(
 async fn list_payments(
     State(fake): State<Fake>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let page = page(&query)?;
     let state = fake.lock();
     Ok(paginate(
@@ -264,7 +268,7 @@ async fn list_payments(
 async fn list_refunds(
     State(fake): State<Fake>,
     Query(query): Query<HashMap<String, String>>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let page = page(&query)?;
     let state = fake.lock();
     Ok(paginate(
@@ -277,7 +281,7 @@ async fn list_refunds(
 async fn payment_refunds(
     State(fake): State<Fake>,
     Path(id): Path<String>,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let state = fake.lock();
     state.gateway.payment(&id)?;
     let items: Vec<_> = state
@@ -297,7 +301,7 @@ async fn capture(
     State(fake): State<Fake>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let body = parse_json(&body)?;
     let identity = fake.identity();
     let (payment, events) = fake.lock().gateway.capture(&id, &body, &identity)?;
@@ -310,13 +314,13 @@ async fn refund(
     Path(id): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let body = parse_json(&body)?;
     let key = headers
         .get("x-refund-idempotency")
         .map(|v| v.to_str().map(str::to_string))
         .transpose()
-        .map_err(|_| ApiError::bad_request("The idempotency key must be ASCII."))?;
+        .map_err(|_| GatewayError::bad_request("The idempotency key must be ASCII."))?;
     let refund = fake.refund(&id, &body, key.as_deref()).await?;
     Ok(ok(refund))
 }

@@ -13,7 +13,13 @@ use axum::{
 use razorpay::{Secret, wire::RefundState};
 use serde::Deserialize;
 
-use crate::{Delivery, Fake, Faults, PayOverrides, engine::ApiError, methods::PayRequest};
+use crate::{
+    errors::GatewayError,
+    fake::{Fake, PayOverrides},
+    methods::PayRequest,
+    settings::{Faults, PendingOutcome},
+    webhooks::Delivery,
+};
 
 pub(crate) fn routes() -> Router<Fake> {
     Router::new()
@@ -40,8 +46,9 @@ struct PayBody {
     overrides: PayOverrides,
 }
 
-fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("Invalid request: {e}")))
+fn parse<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, GatewayError> {
+    serde_json::from_slice(body)
+        .map_err(|e| GatewayError::bad_request(format!("Invalid request: {e}")))
 }
 
 /// Makes a payment exactly as the checkout pages would (same state changes, same webhooks) and
@@ -50,13 +57,16 @@ async fn pay(
     State(fake): State<Fake>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let body: PayBody = parse(&body)?;
     let result = fake.pay(&id, &body.request, body.overrides).await?;
     Ok(Json(result).into_response())
 }
 
-async fn authorize(State(fake): State<Fake>, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn authorize(
+    State(fake): State<Fake>,
+    Path(id): Path<String>,
+) -> Result<Response, GatewayError> {
     Ok(Json(fake.late_authorize(&id).await?).into_response())
 }
 
@@ -64,7 +74,7 @@ async fn authorize(State(fake): State<Fake>, Path(id): Path<String>) -> Result<R
 #[serde(deny_unknown_fields)]
 struct ResolveBody {
     #[serde(default)]
-    outcome: crate::PendingOutcome,
+    outcome: PendingOutcome,
 }
 
 /// The bank answers a pending payment now: `{"outcome": "complete" | "timeout"}`.
@@ -72,13 +82,13 @@ async fn resolve(
     State(fake): State<Fake>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let body: ResolveBody = if body.is_empty() {
         ResolveBody::default()
     } else {
         parse(&body)?
     };
-    let timeout = body.outcome == crate::PendingOutcome::Timeout;
+    let timeout = body.outcome == PendingOutcome::Timeout;
     Ok(Json(fake.resolve_pending(&id, timeout).await?).into_response())
 }
 
@@ -93,10 +103,12 @@ async fn process_refund(
     State(fake): State<Fake>,
     Path(id): Path<String>,
     body: Bytes,
-) -> Result<Response, ApiError> {
+) -> Result<Response, GatewayError> {
     let body: ProcessBody = parse(&body)?;
     if body.outcome == RefundState::Pending {
-        return Err(ApiError::bad_request("The outcome is processed or failed."));
+        return Err(GatewayError::bad_request(
+            "The outcome is processed or failed.",
+        ));
     }
     Ok(Json(fake.settle_refund(&id, body.outcome).await?).into_response())
 }
@@ -117,10 +129,10 @@ async fn get_faults(State(fake): State<Fake>) -> Json<Faults> {
 }
 
 /// Replaces the faults; fields left out take their default (off).
-async fn set_faults(State(fake): State<Fake>, body: Bytes) -> Result<Json<Faults>, ApiError> {
+async fn set_faults(State(fake): State<Fake>, body: Bytes) -> Result<Json<Faults>, GatewayError> {
     let faults: Faults = parse(&body)?;
     if faults.api_error_percent > 100 || faults.api_timeout_percent > 100 {
-        return Err(ApiError::bad_request("Percentages are 0 to 100."));
+        return Err(GatewayError::bad_request("Percentages are 0 to 100."));
     }
     fake.set_faults(faults.clone());
     Ok(Json(faults))
@@ -137,7 +149,7 @@ struct ConfigBody {
     webhook_secret: Option<String>,
 }
 
-async fn config(State(fake): State<Fake>, body: Bytes) -> Result<StatusCode, ApiError> {
+async fn config(State(fake): State<Fake>, body: Bytes) -> Result<StatusCode, GatewayError> {
     let body: ConfigBody = parse(&body)?;
     fake.set_webhook(body.webhook_url, body.webhook_secret.map(Secret::new));
     Ok(StatusCode::NO_CONTENT)

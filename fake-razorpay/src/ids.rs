@@ -1,26 +1,16 @@
 //! Ids as Razorpay makes them: a prefix, an underscore, 14 base62 characters.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// xorshift64*: ids need to be unique and unguessable enough for a test server, nothing more.
+/// A random number from the operating system (ids must differ; shares need spread).
 fn next() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = std::time::SystemTime::now()
+    // Only if the OS had no randomness to give: the clock still makes ids differ.
+    getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
-            ^ (u64::from(std::process::id()) << 32)
-            | 1;
-    }
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    STATE.store(x, Ordering::Relaxed);
-    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    })
 }
 
 /// 14 base62 characters.

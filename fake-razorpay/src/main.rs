@@ -2,7 +2,7 @@
 
 use std::{process::ExitCode, time::Duration};
 
-use fake_razorpay::{Faults, Settings};
+use fake_razorpay::{FakeSettings, Faults};
 use razorpay::Secret;
 
 const USAGE: &str = "usage: fake-razorpay [flags]   (each flag also reads FAKE_RAZORPAY_<NAME>)
@@ -152,10 +152,10 @@ impl Args {
     }
 }
 
-fn configure(args: &Args) -> Result<(String, Settings, Faults), String> {
+fn configure(args: &Args) -> Result<(String, FakeSettings, Faults), String> {
     args.check_known()?;
-    let defaults = Settings::default();
-    let settings = Settings {
+    let defaults = FakeSettings::default();
+    let settings = FakeSettings {
         key_id: args.get("key-id").unwrap_or(defaults.key_id),
         key_secret: args
             .get("key-secret")

@@ -26,12 +26,12 @@ pub enum PayRequest {
     Netbanking {
         bank: String,
         #[serde(default)]
-        outcome: Outcome,
+        outcome: MethodOutcome,
     },
     Wallet {
         wallet: String,
         #[serde(default)]
-        outcome: Outcome,
+        outcome: MethodOutcome,
     },
 }
 
@@ -48,7 +48,7 @@ fn default_name() -> String {
 /// The button pressed on a mock bank or wallet page.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Outcome {
+pub enum MethodOutcome {
     #[default]
     Success,
     Failure,

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use tokio::sync::oneshot;
 
-use crate::{Fake, engine::PendingEvent};
+use crate::{fake::Fake, gateway::PendingEvent};
 
 /// Razorpay waits 5 s for an answer; a slower one counts as a failure.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -88,7 +88,7 @@ impl Fake {
                 let Some(url) = url.clone() else { continue };
                 let (tx, rx) = oneshot::channel();
                 first_attempts.push(rx);
-                let job = Job {
+                let job = DeliveryJob {
                     fake: self.clone(),
                     delivery: id,
                     url,
@@ -145,7 +145,7 @@ impl Fake {
     }
 }
 
-struct Job {
+struct DeliveryJob {
     fake: Fake,
     delivery: u64,
     url: String,
@@ -156,7 +156,7 @@ struct Job {
     fail_first: u32,
 }
 
-impl Job {
+impl DeliveryJob {
     async fn run(self, first_attempt_done: oneshot::Sender<()>) {
         let mut first_attempt_done = Some(first_attempt_done);
         if !self.delay.is_zero() {

@@ -90,10 +90,10 @@ impl Server {
 async fn sigkill_at_any_step_then_restart_credits_every_payment_once() {
     let dir = tempfile::tempdir().expect("dir");
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("kalp.db").display());
-    let settings = fake_razorpay::Settings {
+    let settings = fake_razorpay::FakeSettings {
         webhook_backoff: Duration::from_millis(100),
         webhook_max_attempts: 8,
-        ..fake_razorpay::Settings::default()
+        ..fake_razorpay::FakeSettings::default()
     };
     let fake = fake_razorpay::spawn(
         settings,
@@ -202,21 +202,18 @@ async fn sigkill_at_any_step_then_restart_credits_every_payment_once() {
     assert_consistent(&state, "after the crashes").await;
 }
 
-/// A small deterministic random source (xorshift64*).
-struct Rng(u64);
+/// The simulation's draws: seeded, so a failing seed replays exactly.
+struct Draws(rand::rngs::Xoshiro256PlusPlus);
 
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        self.0 = x;
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+impl Draws {
+    fn seeded(seed: u64) -> Draws {
+        use rand::SeedableRng;
+        Draws(rand::rngs::Xoshiro256PlusPlus::seed_from_u64(seed))
     }
 
     fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
+        use rand::RngExt;
+        self.0.random_range(0..n)
     }
 
     fn chance(&mut self, percent: u64) -> bool {
@@ -225,7 +222,7 @@ impl Rng {
 }
 
 async fn simulate(seed: u64, steps: usize) {
-    let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+    let mut rng = Draws::seeded(seed);
     let app = common::spawn_app(Backend::Sqlite).await.expect("app");
     app.sign_up("sim@example.com").await;
     let mut instances: Vec<(web::state::AppState, String)> =

@@ -613,7 +613,7 @@ async fn password_hashing_beyond_the_queue_answers_503() {
 async fn sigterm_answers_and_commits_the_charges_in_flight() {
     let dir = tempfile::tempdir().expect("dir");
     let database = format!("sqlite://{}?mode=rwc", dir.path().join("kalp.db").display());
-    let fake = fake_razorpay::spawn(fake_razorpay::Settings::default(), Faults::default())
+    let fake = fake_razorpay::spawn(fake_razorpay::FakeSettings::default(), Faults::default())
         .await
         .expect("fake");
     let port = std::net::TcpListener::bind("127.0.0.1:0")

@@ -1,9 +1,6 @@
 //! Exponential backoff with jitter, bounded in attempts and in total time.
 
-use std::{
-    sync::atomic::{AtomicU64, Ordering},
-    time::Duration,
-};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -47,7 +44,7 @@ impl RetryPolicy {
         let jittered = if spread == 0 {
             millis
         } else {
-            millis - spread / 2 + next_random() % (spread + 1)
+            millis - spread / 2 + getrandom::u64().unwrap_or(0) % (spread + 1)
         };
         let delay = Duration::from_millis(jittered);
         match retry_after {
@@ -55,24 +52,6 @@ impl RetryPolicy {
             _ => delay,
         }
     }
-}
-
-/// xorshift64*, seeded from the clock: jitter needs spread, not cryptographic quality.
-fn next_random() -> u64 {
-    static STATE: AtomicU64 = AtomicU64::new(0);
-    let mut x = STATE.load(Ordering::Relaxed);
-    if x == 0 {
-        x = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x9E37_79B9_7F4A_7C15)
-            | 1;
-    }
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    STATE.store(x, Ordering::Relaxed);
-    x.wrapping_mul(0x2545_F491_4F6C_DD1D)
 }
 
 #[cfg(test)]

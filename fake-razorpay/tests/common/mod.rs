@@ -7,7 +7,7 @@ use std::{
 };
 
 use axum::{Router, body::Bytes, extract::State, http::HeaderMap, http::StatusCode, routing::post};
-use fake_razorpay::{Faults, RunningFake, Settings};
+use fake_razorpay::{FakeSettings, Faults, RunningFake};
 use serde_json::Value;
 
 pub const KEY_ID: &str = "rzp_test_FakeTests00001";
@@ -96,14 +96,14 @@ pub async fn world(faults: Faults) -> World {
         .route("/webhooks", post(receive))
         .with_state(receiver.clone());
     tokio::spawn(async move { axum::serve(listener, app).await.expect("receiver") });
-    let settings = Settings {
+    let settings = FakeSettings {
         key_id: KEY_ID.into(),
         key_secret: KEY_SECRET.into(),
         webhook_url: Some(format!("http://{addr}/webhooks")),
         webhook_secret: WEBHOOK_SECRET.into(),
         webhook_backoff: Duration::from_millis(20),
         webhook_max_attempts: 5,
-        ..Settings::default()
+        ..FakeSettings::default()
     };
     let fake = fake_razorpay::spawn(settings, faults)
         .await

@@ -49,10 +49,10 @@ pub async fn spawn_app_configured(
     faults: Faults,
     settings: &[(&str, &str)],
 ) -> Option<TestApp> {
-    let fake_settings = fake_razorpay::Settings {
+    let fake_settings = fake_razorpay::FakeSettings {
         webhook_backoff: std::time::Duration::from_millis(50),
         webhook_max_attempts: 6,
-        ..fake_razorpay::Settings::default()
+        ..fake_razorpay::FakeSettings::default()
     };
     let fake = fake_razorpay::spawn(fake_settings, faults)
         .await
