@@ -29,11 +29,11 @@ pub enum HashingError {
     Failed(String),
 }
 
-type Job = Box<dyn FnOnce() + Send>;
+type HashJob = Box<dyn FnOnce() + Send>;
 
 /// Runs argon2 on `workers` threads of its own, with at most `queue` jobs waiting.
 pub struct PasswordHashing {
-    jobs: SyncSender<Job>,
+    jobs: SyncSender<HashJob>,
 }
 
 /// A hash to verify against when the account does not exist, so that the time taken does not
@@ -48,7 +48,7 @@ impl PasswordHashing {
         } else {
             workers
         };
-        let (jobs, receiver) = sync_channel::<Job>(queue);
+        let (jobs, receiver) = sync_channel::<HashJob>(queue);
         let receiver = Arc::new(Mutex::new(receiver));
         for n in 0..workers {
             let receiver = receiver.clone();
@@ -67,7 +67,7 @@ impl PasswordHashing {
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashingError> {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
+        let job: HashJob = Box::new(move || {
             let _ = reply.send(work());
         });
         // Admission is one atomic step: a full queue refuses at once.
@@ -116,7 +116,7 @@ impl PasswordHashing {
 }
 
 /// A worker: takes the next job until the sender is gone.
-fn work(jobs: &Mutex<Receiver<Job>>) {
+fn work(jobs: &Mutex<Receiver<HashJob>>) {
     loop {
         let job = match jobs.lock() {
             Ok(receiver) => receiver.recv(),

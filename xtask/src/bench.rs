@@ -1,11 +1,12 @@
 //! `cargo xtask bench [--quick]`: how fast the ledger and the API are on this machine, each
-//! figure beside a baseline measured in the same process and run (machines are noisy: compare
-//! ratios). Writes a table to stdout and `target/bench/results.json`. Builds in release mode and
-//! re-runs itself optimised. SQLite always (WAL, synchronous=FULL); PostgreSQL too when
-//! `DATABASE_URL` points at one.
+//! figure beside a baseline measured in the same run (machines are noisy: compare ratios). The
+//! ledger's figures come from `crates/ledger/benches/ledger.rs` (SQLite always; PostgreSQL too
+//! when `DATABASE_URL` points at one); the app's from release builds of the web app and
+//! fake-razorpay, driven over HTTP from here. Writes a table to stdout and
+//! `target/bench/results.json`.
 
 use std::{
-    process::{Child, Command, Stdio},
+    process::{Command, Stdio},
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -14,15 +15,14 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use ledger::{
-    ConnectConfig, Credit, CreditKind, Credits, Debit, DebitKind, IdempotencyKey, Ledger, Op,
-};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use serde_json::{Value, json};
 
-use crate::e2e::{csrf_of, field, hidden_fields, workspace};
+use crate::{
+    html::{csrf_of, field, hidden_fields},
+    stack::{Server, build_release, release_bin, rss_kb, workspace},
+};
 
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Figure {
     name: String,
     backend: String,
@@ -33,104 +33,84 @@ struct Figure {
     note: String,
 }
 
-struct Plan {
+struct BenchPlan {
     seconds: Duration,
     quick: bool,
 }
 
-/// Builds everything in release mode and runs the measurements optimised.
+/// The ledger's figures (`cargo bench -p ledger`, optimised), then the app's, on release builds.
 pub fn run(args: &[String]) -> Result<()> {
     const USAGE: &str = "usage: cargo xtask bench [--quick] [--only ledger|app]";
-    let mut forwarded = Vec::new();
+    let mut quick = false;
+    let mut only = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
-            "--quick" => forwarded.push(arg.clone()),
+            "--quick" => quick = true,
             "--only" => match rest.next().map(String::as_str) {
-                Some(part @ ("ledger" | "app")) => {
-                    forwarded.extend(["--only".to_string(), part.to_string()])
-                }
+                Some(part @ ("ledger" | "app")) => only = Some(part),
                 _ => bail!(USAGE),
             },
             _ => bail!(USAGE),
         }
     }
-    build_release()?;
+    let dir = workspace().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let ledger_json = dir.join("ledger.json");
+    let _ = std::fs::remove_file(&ledger_json);
+    if only != Some("app") {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut command = Command::new(&cargo);
+        command
+            .current_dir(workspace())
+            .args(["bench", "-q", "-p", "ledger", "--bench", "ledger", "--"])
+            .arg("--out")
+            .arg(&ledger_json);
+        if quick {
+            command.arg("--quick");
+        }
+        if !command.status()?.success() {
+            bail!("the ledger benchmark failed");
+        }
+    }
     let mut command = Command::new(release_bin("xtask"));
-    command.arg("bench-run").args(&forwarded);
+    command.arg("bench-run");
+    if quick {
+        command.arg("--quick");
+    }
+    if only == Some("ledger") {
+        command.arg("--no-app");
+    }
+    build_release()?;
     if !command.status()?.success() {
         bail!("the benchmark failed");
     }
     Ok(())
 }
 
-/// xtask, the web app and fake-razorpay, optimised.
-pub(crate) fn build_release() -> Result<()> {
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    println!("building in release mode…");
-    let built = Command::new(&cargo)
-        .current_dir(workspace())
-        .args([
-            "build",
-            "--release",
-            "-q",
-            "-p",
-            "xtask",
-            "-p",
-            "web",
-            "-p",
-            "fake-razorpay",
-        ])
-        .status()?;
-    if !built.success() {
-        bail!("the release build failed");
-    }
-    Ok(())
-}
-
-pub(crate) fn release_bin(name: &str) -> std::path::PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(Into::into)
-        .unwrap_or_else(|_| workspace().join("target"));
-    target.join("release").join(name)
-}
-
+/// The app's figures, optimised (`bench-run`, started by [`run`]), reported with the ledger's.
 pub fn run_measurements(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
-    // `--only ledger` or `--only app`: one half of the figures, to measure a change to it.
-    let only = args
-        .iter()
-        .position(|a| a == "--only")
-        .and_then(|i| args.get(i + 1))
-        .map(String::as_str);
-    let plan = Plan {
+    let plan = BenchPlan {
         seconds: Duration::from_secs(if quick { 3 } else { 10 }),
         quick,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let started = Instant::now();
-    let mut figures = Vec::new();
-    let dir = std::env::temp_dir().join(format!("kalp-bench-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    let mut backends = vec![(
-        "sqlite",
-        format!("sqlite://{}?mode=rwc", dir.join("ledger.db").display()),
-    )];
-    if let Ok(url) = std::env::var("DATABASE_URL") {
-        backends.push(("postgres", url));
-    }
-    if only != Some("app") {
-        for (name, url) in &backends {
-            figures.extend(runtime.block_on(ledger_figures(name, url, &plan))?);
-        }
-    }
-    if only != Some("ledger") {
+    let mut figures: Vec<Figure> =
+        match std::fs::read_to_string(workspace().join("target/bench/ledger.json")) {
+            Ok(text) => serde_json::from_str(&text)?,
+            Err(_) => Vec::new(),
+        };
+    if !args.iter().any(|a| a == "--no-app") {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let dir = std::env::temp_dir().join(format!("kalp-bench-{}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
         figures.extend(runtime.block_on(api_figures(&plan, &dir))?);
+        let _ = std::fs::remove_dir_all(&dir);
     }
-    let _ = std::fs::remove_dir_all(&dir);
     report(&figures, started.elapsed())
 }
 
@@ -155,313 +135,6 @@ fn figure(
         ratio: baseline.filter(|b| *b > 0.0).map(|b| value / b),
         note: note.into(),
     }
-}
-
-/// Runs `tasks` copies of `work(task, i)` until `for_how_long` passes; returns the operations
-/// that succeeded and the time taken.
-async fn hammer<F, Fut>(tasks: usize, for_how_long: Duration, work: F) -> (u64, Duration)
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let (done, elapsed, _) = load(tasks, for_how_long, work).await;
-    (done, elapsed)
-}
-
-const WALLETS: usize = 2_000;
-
-async fn ledger_figures(backend: &str, url: &str, plan: &Plan) -> Result<Vec<Figure>> {
-    let mut config = ConnectConfig::new(url.to_string());
-    if backend == "postgres" {
-        config.pg_schema = Some(format!("bench_{}", std::process::id()));
-    }
-    let ledger = Ledger::connect(&config)
-        .await
-        .with_context(|| format!("opening {backend}"))?;
-    println!("{backend}: preparing {WALLETS} wallets…");
-    let mut wallets = Vec::new();
-    for i in 0..WALLETS {
-        let wallet = ledger.open_wallet(&format!("bench:{i}")).await?;
-        ledger
-            .credit(Credit {
-                wallet,
-                amount: Credits::new(1_000_000_000)?,
-                kind: CreditKind::Grant,
-                key: IdempotencyKey::new(format!("bench-seed:{i}"))?,
-                reference: None,
-                memo: None,
-                expires_at: None,
-            })
-            .await?;
-        wallets.push(wallet);
-    }
-    let wallets = Arc::new(wallets);
-    // The baseline's own connection, with the ledger's durability settings.
-    let db = baseline_connection(&config).await?;
-    let db_backend = ledger.backend();
-    prepare_baseline(&db, db_backend).await?;
-    let mut out = Vec::new();
-
-    // One debit per transaction, 8 tasks.
-    let l = ledger.clone();
-    let w = wallets.clone();
-    let (ops, elapsed) = hammer(8, plan.seconds, move |t, i| {
-        let (l, w) = (l.clone(), w.clone());
-        async move {
-            let wallet = w[(t * 7919 + i as usize * 104_729) % w.len()];
-            l.debit(Debit {
-                wallet,
-                amount: Credits::new(1).expect("one"),
-                kind: DebitKind::UsageEmail,
-                key: IdempotencyKey::new(format!("d:{t}:{i}")).expect("key"),
-                reference: None,
-                memo: None,
-            })
-            .await
-            .is_ok()
-        }
-    })
-    .await;
-    let value = per_sec(ops, elapsed);
-    let d = db.clone();
-    let (base_ops, base_elapsed) = hammer(8, plan.seconds, move |t, i| {
-        let d = d.clone();
-        async move {
-            baseline_debit(
-                &d,
-                db_backend,
-                (t * 7919 + i as usize * 104_729) % WALLETS,
-                &format!("b:{t}:{i}"),
-            )
-            .await
-            .is_ok()
-        }
-    })
-    .await;
-    out.push(figure("ledger.debit.single", backend, "debits/s", value, Some(per_sec(base_ops, base_elapsed)), "8 tasks, one debit per transaction; baseline: conditional UPDATE + INSERT in hand-written SQL"));
-    // Those debits drew from no lot yet (see crates/ledger/src/draw.rs): the sweep that does it
-    // afterwards is part of their cost, so it is measured too.
-    let started = Instant::now();
-    ledger.draw_pending().await?;
-    out.push(figure(
-        "ledger.debit.single.draw",
-        backend,
-        "debits/s",
-        per_sec(ops, started.elapsed()),
-        None,
-        "the housekeeping sweep drawing those debits from their lots afterwards",
-    ));
-
-    // 1,000 debits over many wallets per transaction.
-    let batches = if plan.quick { 5 } else { 20 };
-    let started = Instant::now();
-    for b in 0..batches {
-        let ops: Vec<Op> = (0..1_000)
-            .map(|i| {
-                Op::Debit(Debit {
-                    wallet: wallets[(b * 1_000 + i) % WALLETS],
-                    amount: Credits::new(1).expect("one"),
-                    kind: DebitKind::UsageSms,
-                    key: IdempotencyKey::new(format!("batch:{b}:{i}")).expect("key"),
-                    reference: None,
-                    memo: None,
-                })
-            })
-            .collect();
-        ledger.submit(&ops).await?;
-    }
-    let value = per_sec(batches as u64 * 1_000, started.elapsed());
-    let started = Instant::now();
-    for b in 0..batches {
-        let txn = db.begin().await?;
-        for i in 0..1_000 {
-            baseline_statements(
-                &txn,
-                db_backend,
-                (b * 1_000 + i) % WALLETS,
-                &format!("bb:{b}:{i}"),
-            )
-            .await?;
-        }
-        txn.commit().await?;
-    }
-    let base = per_sec(batches as u64 * 1_000, started.elapsed());
-    out.push(figure(
-        "ledger.debit.batched",
-        backend,
-        "debits/s",
-        value,
-        Some(base),
-        "1,000 debits over many wallets per transaction",
-    ));
-
-    // Idempotent top-up credits, then their replays.
-    let l = ledger.clone();
-    let w = wallets.clone();
-    let (ops, elapsed) = hammer(8, plan.seconds, move |t, i| {
-        let (l, w) = (l.clone(), w.clone());
-        async move {
-            l.credit(Credit {
-                wallet: w[(t * 31 + i as usize) % w.len()],
-                amount: Credits::new(1_000).expect("credits"),
-                kind: CreditKind::Purchase,
-                key: IdempotencyKey::new(format!("topup:pay_{t}_{i}")).expect("key"),
-                reference: Some(format!("pay_{t}_{i}")),
-                memo: None,
-                expires_at: None,
-            })
-            .await
-            .is_ok()
-        }
-    })
-    .await;
-    let fresh = per_sec(ops, elapsed);
-    let count = ops / 8;
-    let l = ledger.clone();
-    let w = wallets.clone();
-    let (replays, elapsed) = hammer(8, plan.seconds, move |t, i| {
-        let (l, w) = (l.clone(), w.clone());
-        let i = i % count.max(1);
-        async move {
-            l.credit(Credit {
-                wallet: w[(t * 31 + i as usize) % w.len()],
-                amount: Credits::new(1_000).expect("credits"),
-                kind: CreditKind::Purchase,
-                key: IdempotencyKey::new(format!("topup:pay_{t}_{i}")).expect("key"),
-                reference: Some(format!("pay_{t}_{i}")),
-                memo: None,
-                expires_at: None,
-            })
-            .await
-            .is_ok_and(|r| r.replayed)
-        }
-    })
-    .await;
-    out.push(figure(
-        "ledger.topup",
-        backend,
-        "credits/s",
-        fresh,
-        None,
-        "idempotent credit per Razorpay payment, 8 tasks",
-    ));
-    out.push(figure(
-        "ledger.topup.replay",
-        backend,
-        "replays/s",
-        per_sec(replays, elapsed),
-        None,
-        "the same payments reported again: nothing moves",
-    ));
-    let audit = ledger.audit().await?;
-    if !audit.is_clean() {
-        bail!("the ledger audit failed after the benchmark: {audit}");
-    }
-    if let Some(schema) = config.pg_schema.as_ref().filter(|_| backend == "postgres") {
-        let _ = db
-            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
-            .await;
-        // Let PostgreSQL write out what the benchmark dirtied now, not during the next figures.
-        let _ = db.execute_unprepared("CHECKPOINT").await;
-    }
-    Ok(out)
-}
-
-async fn baseline_connection(config: &ConnectConfig) -> Result<DatabaseConnection> {
-    let mut options = sea_orm::ConnectOptions::new(config.url.clone());
-    // One writer on SQLite, as the ledger has; a pool as large as the ledger's on PostgreSQL.
-    let pool = if config.url.starts_with("sqlite:") {
-        1
-    } else {
-        config.pool_size.max(2)
-    };
-    options.max_connections(pool).sqlx_logging(false);
-    options.map_sqlx_sqlite_opts(|o| {
-        o.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
-            .synchronous(sea_orm::sqlx::sqlite::SqliteSynchronous::Full)
-            .busy_timeout(Duration::from_secs(30))
-    });
-    if let Some(schema) = &config.pg_schema {
-        options.set_schema_search_path(schema.clone());
-    }
-    Ok(sea_orm::Database::connect(options).await?)
-}
-
-async fn prepare_baseline(db: &DatabaseConnection, backend: DbBackend) -> Result<()> {
-    let int = if backend == DbBackend::Sqlite {
-        "INTEGER"
-    } else {
-        "BIGINT"
-    };
-    db.execute_unprepared(&format!("CREATE TABLE IF NOT EXISTS bench_balances (id {int} PRIMARY KEY, available {int} NOT NULL CHECK (available >= 0))")).await?;
-    db.execute_unprepared(&format!("CREATE TABLE IF NOT EXISTS bench_transfers (key TEXT PRIMARY KEY, wallet {int} NOT NULL, amount {int} NOT NULL)")).await?;
-    let txn = db.begin().await?;
-    for i in 0..WALLETS {
-        txn.execute_raw(ledger::statement(backend, "INSERT INTO bench_balances (id, available) VALUES (?, 1000000000) ON CONFLICT (id) DO NOTHING", vec![(i as i64).into()])).await?;
-    }
-    txn.commit().await?;
-    Ok(())
-}
-
-/// The minimal hand-written debit: the conditional balance update and the transfer row.
-async fn baseline_statements<C: ConnectionTrait>(
-    c: &C,
-    backend: DbBackend,
-    wallet: usize,
-    key: &str,
-) -> Result<()> {
-    let updated = c
-        .execute_raw(ledger::statement(
-            backend,
-            "UPDATE bench_balances SET available = available - 1 WHERE id = ? AND available >= 1",
-            vec![(wallet as i64).into()],
-        ))
-        .await?;
-    if updated.rows_affected() != 1 {
-        bail!("baseline overdraft");
-    }
-    c.execute_raw(ledger::statement(
-        backend,
-        "INSERT INTO bench_transfers (key, wallet, amount) VALUES (?, ?, 1)",
-        vec![key.into(), (wallet as i64).into()],
-    ))
-    .await?;
-    Ok(())
-}
-
-async fn baseline_debit(
-    db: &DatabaseConnection,
-    backend: DbBackend,
-    wallet: usize,
-    key: &str,
-) -> Result<()> {
-    let options = sea_orm::TransactionOptions {
-        sqlite_transaction_mode: (backend == DbBackend::Sqlite)
-            .then_some(sea_orm::SqliteTransactionMode::Immediate),
-        ..Default::default()
-    };
-    let txn = db.begin_with_options(options).await?;
-    baseline_statements(&txn, backend, wallet, key).await?;
-    txn.commit().await?;
-    Ok(())
-}
-
-/// A child process killed when dropped.
-pub(crate) struct Server(pub(crate) Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-pub(crate) fn rss_kb(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with(field)).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|n| n.parse().ok()))
-        .unwrap_or(0)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> f64 {
@@ -510,7 +183,7 @@ where
     (all.len() as u64, elapsed, all)
 }
 
-async fn api_figures(plan: &Plan, dir: &std::path::Path) -> Result<Vec<Figure>> {
+async fn api_figures(plan: &BenchPlan, dir: &std::path::Path) -> Result<Vec<Figure>> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")

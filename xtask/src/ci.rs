@@ -6,7 +6,6 @@ use std::{
 };
 
 use anyhow::{Context, Result, bail};
-use sea_orm::{ConnectionTrait, Database};
 
 /// The machine's PostgreSQL (trust auth). Override with `KALP_CI_POSTGRES_ADMIN_URL`.
 const DEFAULT_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -112,16 +111,12 @@ fn postgres_tests() -> Result<()> {
         .map(|d| d.as_secs())
         .unwrap_or(0);
     let database = format!("kalp_ci_{}_{stamp}", std::process::id());
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    rt.block_on(admin(&admin_url, &format!("CREATE DATABASE {database}")))
-        .with_context(|| {
-            format!(
-                "PostgreSQL must be reachable for CI at {}",
-                redact(&admin_url)
-            )
-        })?;
+    admin(&admin_url, &format!("CREATE DATABASE {database}")).with_context(|| {
+        format!(
+            "PostgreSQL must be reachable for CI at {}",
+            redact(&admin_url)
+        )
+    })?;
     let test_url = match admin_url.rsplit_once('/') {
         Some((server, _)) => format!("{server}/{database}"),
         None => bail!("KALP_CI_POSTGRES_ADMIN_URL must end in /<database>"),
@@ -133,22 +128,35 @@ fn postgres_tests() -> Result<()> {
             ("KALP_REQUIRE_POSTGRES", "1"),
         ],
     );
-    let dropped = rt.block_on(admin(
+    let dropped = admin(
         &admin_url,
         &format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)"),
-    ));
+    );
     result?;
     dropped.context("could not drop the test database")
 }
 
-async fn admin(url: &str, sql: &str) -> Result<()> {
-    let db = Database::connect(url)
-        .await
-        .context("connecting to PostgreSQL")?;
-    db.execute_unprepared(sql)
-        .await
-        .with_context(|| format!("running {sql}"))?;
-    db.close().await?;
+/// Runs one statement as PostgreSQL's administrator, with `psql` (the test database is made and
+/// dropped outside the code under test).
+fn admin(url: &str, sql: &str) -> Result<()> {
+    let output = Command::new("psql")
+        .args([
+            "--no-psqlrc",
+            "--quiet",
+            "--set",
+            "ON_ERROR_STOP=1",
+            "--dbname",
+            url,
+        ])
+        .args(["--command", sql])
+        .output()
+        .context("running psql (install postgresql-client)")?;
+    if !output.status.success() {
+        bail!(
+            "psql could not run {sql}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+    }
     Ok(())
 }
 

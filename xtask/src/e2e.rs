@@ -4,15 +4,18 @@
 //! exit with what differed when anything fails. `--browser` drives headless Chromium instead.
 
 use std::{
-    net::TcpListener,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::{
+    html::{csrf_of, field, hidden_fields},
+    stack::{Stack, workspace},
+};
 
 /// fake-razorpay's development credentials, which the stack's web app uses too.
 const DEV_KEY_ID: &str = "rzp_test_KalpDevKey0001";
@@ -26,13 +29,13 @@ pub struct Scenario {
     #[serde(default)]
     pub faults: Option<toml::Table>,
     #[serde(default)]
-    pub step: Vec<Step>,
+    pub step: Vec<ScenarioStep>,
     pub expect: Expect,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub struct ScenarioStep {
     #[serde(rename = "do")]
     pub action: String,
     // pay
@@ -82,163 +85,6 @@ pub struct Expect {
     pub audit_clean: bool,
 }
 
-pub fn workspace() -> PathBuf {
-    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
-}
-
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// fake-razorpay and the web app, as child processes.
-pub struct Stack {
-    pub app: String,
-    pub fake: String,
-    port: u16,
-    database: String,
-    /// Settings the web app runs with beyond the defaults (a scenario's price change).
-    settings: Vec<(String, String)>,
-    web: Option<Child>,
-    fake_child: Child,
-    _dir: TempDir,
-}
-
-struct TempDir(PathBuf);
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn bin(name: &str) -> PathBuf {
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("target"));
-    target.join("debug").join(name)
-}
-
-fn wait_for(port: u16, what: &str) -> Result<()> {
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if started.elapsed() > Duration::from_secs(60) {
-            bail!("{what} did not start on port {port}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Ok(())
-}
-
-impl Stack {
-    pub fn start() -> Result<Stack> {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let built = Command::new(cargo)
-            .current_dir(workspace())
-            .args(["build", "-q", "-p", "fake-razorpay", "-p", "web"])
-            .status()?;
-        if !built.success() {
-            bail!("the build failed");
-        }
-        let dir = std::env::temp_dir().join(format!("kalp-e2e-{}", std::process::id()));
-        std::fs::create_dir_all(&dir)?;
-        let database = format!("sqlite://{}?mode=rwc", dir.join("kalp.db").display());
-        let (port, fake_port) = (free_port()?, free_port()?);
-        let app = format!("http://127.0.0.1:{port}");
-        let fake = format!("http://127.0.0.1:{fake_port}");
-        let fake_child = Command::new(bin("fake-razorpay"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{fake_port}"),
-                "--webhook-url",
-                &format!("{app}/webhooks/razorpay"),
-            ])
-            .args(["--webhook-backoff-ms", "100", "--webhook-max-attempts", "8"])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting fake-razorpay")?;
-        let mut stack = Stack {
-            app,
-            fake,
-            port,
-            database,
-            settings: Vec::new(),
-            web: None,
-            fake_child,
-            _dir: TempDir(dir),
-        };
-        wait_for(fake_port, "fake-razorpay")?;
-        stack.start_web()?;
-        Ok(stack)
-    }
-
-    fn web_command(&self) -> Command {
-        let mut command = Command::new(bin("web"));
-        command
-            .env("KALP__SERVER__PORT", self.port.to_string())
-            .env("KALP__SERVER__PUBLIC_URL", &self.app)
-            .env("KALP__DATABASE__URL", &self.database)
-            .env("KALP__RAZORPAY__BASE_URL", &self.fake)
-            .env("KALP__RECONCILE__INTERVAL_SECS", "0")
-            .env("KALP__RECONCILE__MIN_AGE_SECS", "0")
-            .env("KALP_CONFIG_DIR", "/nonexistent")
-            .env("RUST_LOG", "warn")
-            .envs(self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));
-        command
-    }
-
-    /// Restarts the web app with `name=value` among its settings (`None`: back to defaults).
-    pub fn restart_with(&mut self, setting: Option<(&str, String)>) -> Result<()> {
-        self.settings.clear();
-        if let Some((name, value)) = setting {
-            self.settings.push((name.to_string(), value));
-        }
-        self.restart()
-    }
-
-    fn start_web(&mut self) -> Result<()> {
-        let child = self
-            .web_command()
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .context("starting the web app")?;
-        self.web = Some(child);
-        wait_for(self.port, "the web app")
-    }
-
-    /// Kills the web app with SIGKILL and starts it again on the same database.
-    pub fn restart(&mut self) -> Result<()> {
-        if let Some(mut web) = self.web.take() {
-            let _ = web.kill();
-            let _ = web.wait();
-        }
-        self.start_web()
-    }
-
-    /// Runs `web <command>` against the stack's database; true when it exits 0.
-    pub fn web_tool(&self, args: &[&str]) -> Result<bool> {
-        Ok(self
-            .web_command()
-            .args(args)
-            .stdout(Stdio::null())
-            .status()?
-            .success())
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        if let Some(mut web) = self.web.take() {
-            let _ = web.kill();
-            let _ = web.wait();
-        }
-        let _ = self.fake_child.kill();
-        let _ = self.fake_child.wait();
-    }
-}
-
 /// One customer going through one scenario.
 struct Run<'a> {
     stack: &'a mut Stack,
@@ -253,41 +99,6 @@ struct Run<'a> {
     payments: Vec<String>,
     refunds: Vec<String>,
     differences: Vec<String>,
-}
-
-pub(crate) fn csrf_of(html: &str) -> Result<String> {
-    let marker = "name=\"csrf\" value=\"";
-    let start = html.find(marker).context("no CSRF token on the page")? + marker.len();
-    Ok(html[start..start + 64].to_string())
-}
-
-pub(crate) fn hidden_fields(html: &str) -> Vec<(String, String)> {
-    let unescape = |s: &str| {
-        s.replace("&#34;", "\"")
-            .replace("&quot;", "\"")
-            .replace("&#38;", "&")
-            .replace("&amp;", "&")
-            .replace("&#39;", "'")
-    };
-    html.split("<input type=\"hidden\" ")
-        .skip(1)
-        .filter_map(|part| {
-            let attr = |name: &str| {
-                part.split_once(&format!("{name}=\""))
-                    .and_then(|(_, r)| r.split_once('"'))
-                    .map(|(v, _)| unescape(v))
-            };
-            Some((attr("name")?, attr("value")?))
-        })
-        .collect()
-}
-
-pub(crate) fn field(fields: &[(String, String)], name: &str) -> String {
-    fields
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default()
 }
 
 fn browser_client() -> Result<reqwest::Client> {
@@ -350,7 +161,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    fn pay_body(step: &Step) -> Value {
+    fn pay_body(step: &ScenarioStep) -> Value {
         let mut body = json!({"method": step.method.clone().unwrap_or_else(|| "upi".into())});
         for (key, value) in [
             ("vpa", &step.vpa),
@@ -376,7 +187,7 @@ impl Run<'_> {
         body
     }
 
-    async fn pay(&mut self, step: &Step) -> Result<()> {
+    async fn pay(&mut self, step: &ScenarioStep) -> Result<()> {
         let response = self
             .client
             .post(format!(
@@ -541,7 +352,7 @@ impl Run<'_> {
         Ok(())
     }
 
-    async fn step(&mut self, step: &Step, amount: &str) -> Result<()> {
+    async fn step(&mut self, step: &ScenarioStep, amount: &str) -> Result<()> {
         match step.action.as_str() {
             "pay" => self.pay(step).await,
             "new_topup" => {
@@ -857,7 +668,7 @@ async fn run_scenario(stack: &mut Stack, name: &str, scenario: &Scenario) -> Res
     }
     let differences = std::mem::take(&mut run.differences);
     // A scenario that changed the app's settings leaves the next one the defaults.
-    if !stack.settings.is_empty() {
+    if stack.has_custom_settings() {
         stack.restart_with(None)?;
     }
     Ok(differences)

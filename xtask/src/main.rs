@@ -9,6 +9,8 @@ mod browser;
 mod ci;
 mod dev;
 mod e2e;
+mod html;
+mod stack;
 mod storm;
 
 use std::process::ExitCode;

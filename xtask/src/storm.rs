@@ -25,8 +25,8 @@ use serde_json::json;
 use tokio::io::AsyncWriteExt;
 
 use crate::{
-    bench::{Server, build_release, release_bin, rss_kb},
-    e2e::{csrf_of, workspace},
+    html::csrf_of,
+    stack::{Server, build_release, free_port, release_bin, rss_kb, workspace},
 };
 
 const PEAK_RSS_GOAL_MB: f64 = 300.0;
@@ -45,12 +45,6 @@ pub fn run(args: &[String]) -> Result<()> {
         .enable_all()
         .build()?;
     runtime.block_on(storm())
-}
-
-fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
 }
 
 /// What the watchers saw.

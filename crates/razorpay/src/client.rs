@@ -6,7 +6,7 @@ use reqwest::{Method, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    ApiError, Error, RetryPolicy, Secret,
+    Error, Refusal, RetryPolicy, Secret,
     wire::{
         CaptureRequest, Collection, CreateOrder, CreateRefund, ErrorEnvelope, ListQuery, Order,
         Payment, Refund,
@@ -338,19 +338,19 @@ async fn read_response<T: DeserializeOwned>(response: reqwest::Response) -> Resu
     }
     let api = serde_json::from_slice::<ErrorEnvelope>(&bytes)
         .ok()
-        .map(|envelope| Box::new(ApiError::from_body(status.as_u16(), envelope.error)));
+        .map(|envelope| Box::new(Refusal::from_body(status.as_u16(), envelope.error)));
     Err(classify(status, api, retry_after, &bytes))
 }
 
 fn classify(
     status: StatusCode,
-    api: Option<Box<ApiError>>,
+    api: Option<Box<Refusal>>,
     retry_after: Option<Duration>,
     body: &[u8],
 ) -> Error {
     let code = status.as_u16();
     let bare = |default_code: &str| {
-        Box::new(ApiError::bare(
+        Box::new(Refusal::bare(
             code,
             default_code,
             format!(

@@ -6,7 +6,7 @@ use crate::wire::ErrorBody;
 
 /// Razorpay's description of a refused request, from its error envelope.
 #[derive(Debug, Clone, PartialEq)]
-pub struct ApiError {
+pub struct Refusal {
     pub status: u16,
     /// `BAD_REQUEST_ERROR`, `GATEWAY_ERROR` or `SERVER_ERROR`.
     pub code: String,
@@ -18,9 +18,9 @@ pub struct ApiError {
     pub metadata: Option<serde_json::Value>,
 }
 
-impl ApiError {
+impl Refusal {
     pub(crate) fn from_body(status: u16, body: ErrorBody) -> Self {
-        ApiError {
+        Refusal {
             status,
             code: body.code,
             description: body.description,
@@ -34,7 +34,7 @@ impl ApiError {
 
     /// For a response without Razorpay's envelope (a proxy's HTML page, an empty body).
     pub(crate) fn bare(status: u16, code: &str, description: String) -> Self {
-        ApiError {
+        Refusal {
             status,
             code: code.into(),
             description,
@@ -47,7 +47,7 @@ impl ApiError {
     }
 }
 
-impl fmt::Display for ApiError {
+impl fmt::Display for Refusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
@@ -65,29 +65,29 @@ impl fmt::Display for ApiError {
 pub enum Error {
     /// Razorpay refused the request as invalid (HTTP 400, or another 4xx).
     #[error("Razorpay refused the request: {0}")]
-    BadRequest(Box<ApiError>),
+    BadRequest(Box<Refusal>),
     /// Wrong key id or secret, or none (HTTP 401).
     #[error("Razorpay authentication failed: {0}")]
-    Authentication(Box<ApiError>),
+    Authentication(Box<Refusal>),
     /// The id is not known to this account and mode (Razorpay answers HTTP 400
     /// "The id provided does not exist").
     #[error("Razorpay does not know that id: {0}")]
-    NotFound(Box<ApiError>),
+    NotFound(Box<Refusal>),
     /// An idempotent request with the same key is still being processed (HTTP 409).
     #[error("Razorpay is still processing a request with this idempotency key: {0}")]
-    Conflict(Box<ApiError>),
+    Conflict(Box<Refusal>),
     /// HTTP 429.
     #[error("Razorpay is rate limiting us")]
     RateLimited {
         retry_after: Option<Duration>,
-        error: Option<Box<ApiError>>,
+        error: Option<Box<Refusal>>,
     },
     /// A fault inside Razorpay (HTTP 5xx, `SERVER_ERROR`).
     #[error("Razorpay server error: {0}")]
-    Server(Box<ApiError>),
+    Server(Box<Refusal>),
     /// A fault at the bank or gateway behind Razorpay (`GATEWAY_ERROR`, HTTP 502/504).
     #[error("payment gateway error: {0}")]
-    Gateway(Box<ApiError>),
+    Gateway(Box<Refusal>),
     /// No answer within the request timeout; the request may or may not have been processed.
     #[error("Razorpay did not answer in time")]
     Timeout,
@@ -110,7 +110,7 @@ pub enum Error {
 
 impl Error {
     /// Razorpay's error details, when it sent them.
-    pub fn api_error(&self) -> Option<&ApiError> {
+    pub fn api_error(&self) -> Option<&Refusal> {
         match self {
             Error::BadRequest(e)
             | Error::Authentication(e)

@@ -17,7 +17,7 @@ pub mod signature;
 pub mod wire;
 
 pub use client::{Client, ClientConfig};
-pub use error::{ApiError, Error};
+pub use error::{Error, Refusal};
 pub use money::{AmountError, Paise};
 pub use retry::RetryPolicy;
 pub use secret::Secret;

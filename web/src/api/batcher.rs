@@ -46,7 +46,7 @@ pub struct Charged {
     pub alert: Option<AlertSetting>,
 }
 
-struct Job {
+struct ChargeJob {
     debit: Debit,
     record: Option<Record>,
     reply: Reply,
@@ -54,12 +54,12 @@ struct Job {
 
 #[derive(Clone)]
 pub struct Charger {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::Sender<ChargeJob>,
 }
 
 impl Charger {
     pub fn start(ledger: Ledger, window: Duration, max: usize) -> Charger {
-        let (jobs, mut rx) = mpsc::channel::<Job>(max.max(1) * 8);
+        let (jobs, mut rx) = mpsc::channel::<ChargeJob>(max.max(1) * 8);
         // The batches run on a thread and runtime of their own: the single writer connection
         // goes back to its pool through a task spawned on the current runtime, and on the busy
         // request runtime that task waited behind HTTP work (milliseconds per batch, measured).
@@ -106,7 +106,7 @@ impl Charger {
     pub async fn charge(&self, debit: Debit, record: Option<Record>) -> LedgerResult<Answer> {
         let (reply, answer) = oneshot::channel();
         self.jobs
-            .send(Job {
+            .send(ChargeJob {
                 debit,
                 record,
                 reply,
@@ -125,7 +125,7 @@ const QUIET: Duration = Duration::from_micros(150);
 /// One transaction for the whole batch; a refused item is answered and the others go on. A
 /// storage failure rolls everything back and every request of the batch is told (each may retry
 /// with its idempotency key).
-async fn run_batch(ledger: &Ledger, batch: Vec<Job>) {
+async fn run_batch(ledger: &Ledger, batch: Vec<ChargeJob>) {
     let (replies, work): (Vec<Reply>, Vec<(Debit, Option<Record>)>) = batch
         .into_iter()
         .map(|job| (job.reply, (job.debit, job.record)))

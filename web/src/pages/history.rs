@@ -265,7 +265,7 @@ async fn history_rows(
 
 #[derive(Template)]
 #[template(path = "history.html")]
-struct HistoryPage {
+struct CreditHistoryPage {
     layout: Layout,
     rows: Vec<HistoryRow>,
     types: Vec<(&'static str, &'static str)>,
@@ -293,7 +293,7 @@ pub async fn history(
     let csrf = CsrfToken::for_request(&state.settings, &headers)?;
     let query = params.query(25)?;
     let page = state.ledger.history(user.wallet, &query).await?;
-    let html = HistoryPage {
+    let html = CreditHistoryPage {
         layout: Layout::new(&user.email, Nav::History, &csrf.token, "Credit History"),
         rows: history_rows(&state, &user, &query, &page).await?,
         types: TYPES.to_vec(),

@@ -29,7 +29,7 @@ use crate::{
 
 /// What Razorpay's checkout posts back: a signed success, or an (unsigned) failure.
 #[derive(Deserialize)]
-pub struct CallbackFields {
+pub struct CallbackForm {
     #[serde(default)]
     razorpay_payment_id: String,
     #[serde(default)]
@@ -42,7 +42,7 @@ pub struct CallbackFields {
     error_payment_id: String,
 }
 
-impl CallbackFields {
+impl CallbackForm {
     /// The payment a failure names, if it looks like a Razorpay payment id.
     fn named_payment(&self) -> Option<String> {
         serde_json::from_str::<serde_json::Value>(&self.error_metadata)
@@ -59,7 +59,7 @@ impl CallbackFields {
 pub async fn callback(
     State(state): State<AppState>,
     Path(id): Path<i64>,
-    PlainForm(form): PlainForm<CallbackFields>,
+    PlainForm(form): PlainForm<CallbackForm>,
 ) -> PageResult<Response> {
     let topup = topups::find(&state.reads, id)
         .await?

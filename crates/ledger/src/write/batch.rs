@@ -38,7 +38,7 @@ pub(crate) fn keys_are_distinct(debits: &[&Debit]) -> bool {
 /// What each item came to: its receipt and the wallet's balance right after it, or a refusal.
 pub(crate) type Decided = Vec<LedgerResult<(Receipt, Balance)>>;
 
-enum Plan {
+enum DebitPlan {
     Replay(Transfer),
     Refused(LedgerError),
     Accepted,
@@ -60,18 +60,18 @@ pub(crate) async fn debits(
     for (d, fingerprint) in debits.iter().zip(&fingerprints) {
         let plan = match stored.get(d.key.as_str()) {
             Some((transfer, stored_fp)) if stored_fp == fingerprint => {
-                Plan::Replay(transfer.clone())
+                DebitPlan::Replay(transfer.clone())
             }
-            Some(_) => Plan::Refused(LedgerError::IdempotencyConflict {
+            Some(_) => DebitPlan::Refused(LedgerError::IdempotencyConflict {
                 key: d.key.as_str().into(),
             }),
             None => match running.get_mut(&d.wallet) {
-                None => Plan::Refused(missing_wallet(tx, d.wallet).await),
+                None => DebitPlan::Refused(missing_wallet(tx, d.wallet).await),
                 Some(b) if b.available >= d.amount.get() => {
                     b.available -= d.amount.get();
-                    Plan::Accepted
+                    DebitPlan::Accepted
                 }
-                Some(b) => Plan::Refused(LedgerError::InsufficientCredits {
+                Some(b) => DebitPlan::Refused(LedgerError::InsufficientCredits {
                     available: b.available,
                     required: d.amount.get(),
                 }),
@@ -81,14 +81,14 @@ pub(crate) async fn debits(
         plans.push(plan);
     }
     if let Some(e) = plans.iter().find_map(|p| match p {
-        Plan::Refused(e @ LedgerError::Storage(_)) => Some(e.clone()),
+        DebitPlan::Refused(e @ LedgerError::Storage(_)) => Some(e.clone()),
         _ => None,
     }) {
         return Err(e);
     }
 
     let accepted: Vec<usize> = (0..debits.len())
-        .filter(|&i| matches!(plans[i], Plan::Accepted))
+        .filter(|&i| matches!(plans[i], DebitPlan::Accepted))
         .collect();
     // Single debits of these wallets not drawn yet come first (and before this batch's transfers
     // exist, which would look undrawn too).
@@ -110,15 +110,15 @@ pub(crate) async fn debits(
     for (i, plan) in plans.into_iter().enumerate() {
         let d = debits[i];
         out.push(match plan {
-            Plan::Replay(transfer) => Ok((
+            DebitPlan::Replay(transfer) => Ok((
                 Receipt {
                     transfer,
                     replayed: true,
                 },
                 after[i],
             )),
-            Plan::Refused(e) => Err(e),
-            Plan::Accepted => Ok((
+            DebitPlan::Refused(e) => Err(e),
+            DebitPlan::Accepted => Ok((
                 Receipt {
                     transfer: debit_transfer(
                         d,
