@@ -14,11 +14,11 @@ use razorpay::{Secret, wire::RefundState};
 use serde::Deserialize;
 
 use crate::{
+    deliveries::Delivery,
     errors::GatewayError,
     fake::{Fake, PayOverrides},
     methods::PayRequest,
     settings::{Faults, PendingOutcome},
-    webhooks::Delivery,
 };
 
 pub(crate) fn routes() -> Router<Fake> {

@@ -15,12 +15,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::{
     callbacks::CallbackFields,
+    deliveries::Delivery,
     errors::GatewayError,
     gateway::{Gateway, Identity, payments::PayOptions},
     methods,
     sessions::CheckoutSession,
     settings::{FakeSettings, Faults, PendingOutcome, RefundOutcome},
-    webhooks::Delivery,
 };
 
 pub(crate) struct FakeState {

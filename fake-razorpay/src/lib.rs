@@ -8,6 +8,7 @@ mod api;
 mod callbacks;
 mod checkout;
 mod control;
+mod deliveries;
 mod errors;
 mod fake;
 mod gateway;
@@ -21,6 +22,7 @@ mod validation;
 mod webhooks;
 
 pub use callbacks::CallbackFields;
+pub use deliveries::{AttemptLog, Delivery, DeliveryStatus};
 pub use errors::GatewayError;
 pub use fake::{Fake, PayOverrides, PayResult};
 pub use server::{RunningFake, router, serve_on, spawn};
@@ -28,4 +30,3 @@ pub use settings::{
     DEV_KEY_ID, DEV_KEY_SECRET, DEV_WEBHOOK_SECRET, FakeSettings, Faults, PendingOutcome,
     RefundOutcome,
 };
-pub use webhooks::{AttemptLog, Delivery, DeliveryStatus};

@@ -228,8 +228,22 @@ async fn late_authorisation_can_happen_on_its_own() {
     })
     .await;
     let order = w.create_order(10_000).await;
-    w.pay(&order, upi_success()).await;
+    let (_, result) = w.pay(&order, upi_success()).await;
+    assert_eq!(
+        result["payment"]["status"], "failed",
+        "reported failed first"
+    );
     w.receiver.wait_for(4).await;
+    assert_eq!(
+        w.receiver.events(),
+        vec![
+            "payment.failed",
+            "payment.authorized",
+            "payment.captured",
+            "order.paid"
+        ],
+        "then authorised and captured on its own"
+    );
 }
 
 #[tokio::test]

@@ -2,6 +2,9 @@
 //! then `config/local.toml` if present (not committed), then environment variables `KALP__…`
 //! (`KALP__SERVER__PORT`, `KALP__RAZORPAY__KEY_SECRET`, …). A missing or malformed setting stops
 //! the app at start with a message that names it.
+//!
+//! It stays one file, longer than most: every setting beside its default, its environment name
+//! and its check, and production's refusal of development secrets, read together.
 
 use std::collections::BTreeMap;
 

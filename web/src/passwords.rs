@@ -1,13 +1,12 @@
 //! Passwords: what we accept, and hashing them with argon2 within bounds.
 //!
 //! An argon2 hash takes ~19 MiB and tens of milliseconds of a core. Unbounded, a storm of log-ins
-//! runs hundreds at once (150 parallel log-ins took the app to 3.5 GB, measured). So hashes run
+//! runs hundreds at once and memory grows with them (docs/benchmarks.md, "Storms"). So hashes run
 //! on a fixed set of `workers` threads of their own, with at most `queue` more waiting; anything
 //! beyond is refused at once with "try again shortly", and memory stays flat whatever arrives.
 //! Threads of their own, not tokio's blocking pool: that pool runs each hash on whichever of its
 //! (many) threads is free, and the allocator keeps a 19 MiB block in each thread's arena, so
-//! memory grew with the threads touched (500 MB after a log-in storm, measured); a fixed set
-//! keeps one block per worker.
+//! memory grew with the threads touched; a fixed set keeps one block per worker.
 
 use std::sync::{
     Arc, LazyLock, Mutex,

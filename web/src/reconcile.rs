@@ -22,7 +22,7 @@ use crate::{
     },
     services::{ServiceResult, Services},
     store::{
-        self, cursors, now_micros, payments,
+        self, cursors, now_micros, payments, topup_moves,
         topups::{self, TopupStatus},
     },
 };
@@ -112,7 +112,7 @@ async fn check_due_topups(
             .ledger
             .transact(|tx| {
                 Box::pin(async move {
-                    topups::claim_for_reconciliation(
+                    topup_moves::claim_for_reconciliation(
                         tx,
                         now,
                         older_than,
@@ -134,7 +134,9 @@ async fn check_due_topups(
             // checks it again.
             services
                 .ledger
-                .transact(|tx| Box::pin(async move { topups::release_check(tx, id, now).await }))
+                .transact(|tx| {
+                    Box::pin(async move { topup_moves::release_check(tx, id, now).await })
+                })
                 .await?;
             match checked {
                 Ok(Checked::Outcome(PaymentOutcome::Credited {
@@ -221,14 +223,14 @@ pub async fn claim_check(services: &Services, id: i64, lease: Duration) -> Servi
     let until = now + lease.as_micros() as i64;
     Ok(services
         .ledger
-        .transact(|tx| Box::pin(async move { topups::claim_check(tx, id, now, until).await }))
+        .transact(|tx| Box::pin(async move { topup_moves::claim_check(tx, id, now, until).await }))
         .await?)
 }
 
 async fn expire(services: &Services, id: i64) -> ServiceResult<bool> {
     Ok(services
         .ledger
-        .transact(|tx| Box::pin(async move { topups::expired(tx, id).await }))
+        .transact(|tx| Box::pin(async move { topup_moves::expired(tx, id).await }))
         .await?)
 }
 

@@ -572,16 +572,36 @@ async fn a_restart_between_capture_and_credit_still_credits_once(app: TestApp) {
     .await
     .expect("reconcile");
     assert_eq!(report.credited, 1, "{report}");
-    // The old instance's callback arriving late changes nothing.
-    assert_eq!(
-        common::browser()
-            .get(format!("{url}/healthz"))
+    assert_credited_once(&app, "crash@example.com", 6_000).await;
+    // The customer's callback arrives late, correctly signed, at both instances: it finds the
+    // payment credited and changes nothing.
+    let (order_id, payment_id) = (
+        answer["order_id"].as_str().expect("order"),
+        answer["payment"]["id"].as_str().expect("payment"),
+    );
+    let signature = razorpay::signature::payment_signature(
+        order_id,
+        payment_id,
+        &razorpay::Secret::new(fake_razorpay::DEV_KEY_SECRET),
+    );
+    let callback = answer["callback_url"].as_str().expect("callback url");
+    for base in [app.url.as_str(), url.as_str()] {
+        let late = common::browser()
+            .post(callback.replace(&app.url, base))
+            .form(&[
+                ("razorpay_payment_id", payment_id),
+                ("razorpay_order_id", order_id),
+                ("razorpay_signature", signature.as_str()),
+            ])
             .send()
             .await
-            .expect("up")
-            .status(),
-        StatusCode::OK
-    );
+            .expect("late callback");
+        assert!(
+            late.status().is_success() || late.status().is_redirection(),
+            "the late callback is answered: {}",
+            late.status()
+        );
+    }
     assert_credited_once(&app, "crash@example.com", 6_000).await;
 }
 

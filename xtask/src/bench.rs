@@ -4,6 +4,8 @@
 //! when `DATABASE_URL` points at one); the app's from release builds of the web app and
 //! fake-razorpay, driven over HTTP from here. Writes a table to stdout and
 //! `target/bench/results.json`.
+//!
+//! It stays one file: each figure's workload, its baseline and its report are read together.
 
 use std::{
     process::{Command, Stdio},

@@ -2,6 +2,9 @@
 //! database) and runs every scenario in `fixtures/scenarios/` over HTTP, driving payments with
 //! the fake's `/_fake/orders/{id}/pay`. One progress line per scenario, a summary, and a non-zero
 //! exit with what differed when anything fails. `--browser` drives headless Chromium instead.
+//!
+//! It stays one file: a scenario's every action (`do = "…"` in the TOML) beside the checks its
+//! `[expect]` table names.
 
 use std::{
     path::{Path, PathBuf},

@@ -137,13 +137,13 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(10);
 
 /// Copies the WAL back into the database from a connection of its own, beside the writer, so
 /// that commits don't pay for it. SQLite's automatic checkpoint runs inside the commit that finds
-/// 1,000 frames in the WAL; under the API's load about one group commit in twelve took 3 ms
-/// longer for it (measured). That automatic checkpoint stays: it now finds nearly everything
+/// 1,000 frames in the WAL, and under the API's load that made some group commits several times
+/// slower than the rest. That automatic checkpoint stays: it now finds nearly everything
 /// copied, so it costs the commit a few frames and one fsync, and, being the writer's, it is what
 /// lets the WAL start over from the beginning under continuous writes. (A checkpoint from another
 /// connection can only restart the WAL if it catches up between two write transactions: with the
 /// automatic one raised to 10,000 frames instead, the WAL grew through the whole top-up run and
-/// top-ups were a fifth slower, measured.) Passive: it never waits for, or blocks, the writer.
+/// top-ups were slower: docs/benchmarks.md.) Passive: it never waits for, or blocks, the writer.
 fn spawn_checkpointer(connection: DatabaseConnection, alive: std::sync::Weak<()>) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(CHECKPOINT_EVERY);

@@ -214,9 +214,9 @@ impl MigrationTrait for UndrawnDebits {
     }
 }
 
-/// An index in the order lots are spent (`ops::LOT_ORDER`), so that finding the lots a debit
-/// draws from reads those few lots instead of sorting every open lot of the wallet: an account
-/// with a thousand top-ups paid about 1 ms per group commit of API charges for that (measured).
+/// An index in the order lots are spent (`write::sql::LOT_ORDER`), so that finding the lots a
+/// debit draws from reads those few lots instead of sorting every open lot of the wallet (an
+/// account with a thousand top-ups made every group commit of its charges pay for that sort).
 /// It replaces the plain spendable-lots index, whose queries it serves too.
 struct LotsInSpendingOrder;
 

@@ -156,7 +156,7 @@ impl Transfer {
             id: TransferId(col(row, "id")?),
             key: col(row, "idempotency_key")?,
             kind: TransferKind::parse(&kind).ok_or_else(|| {
-                crate::LedgerError::Inconsistent(format!("unknown transfer kind {kind:?}"))
+                crate::error::LedgerError::Inconsistent(format!("unknown transfer kind {kind:?}"))
             })?,
             debit_account: AccountId(col(row, "debit_account_id")?),
             credit_account: AccountId(col(row, "credit_account_id")?),
@@ -211,7 +211,7 @@ impl ReservationStatus {
             "settled" => Ok(ReservationStatus::Settled),
             "released" => Ok(ReservationStatus::Released),
             "expired" => Ok(ReservationStatus::Expired),
-            other => Err(crate::LedgerError::Inconsistent(format!(
+            other => Err(crate::error::LedgerError::Inconsistent(format!(
                 "unknown reservation status {other:?}"
             ))),
         }
@@ -247,7 +247,9 @@ impl Reservation {
             key: col(row, "idempotency_key")?,
             wallet: AccountId(col(row, "wallet_account_id")?),
             kind: DebitKind::parse(&kind).ok_or_else(|| {
-                crate::LedgerError::Inconsistent(format!("unknown reservation kind {kind:?}"))
+                crate::error::LedgerError::Inconsistent(format!(
+                    "unknown reservation kind {kind:?}"
+                ))
             })?,
             amount: col(row, "amount")?,
             status: ReservationStatus::parse(&status)?,

@@ -6,7 +6,9 @@ use reqwest::{Method, StatusCode, header};
 use serde::{Serialize, de::DeserializeOwned};
 
 use crate::{
-    Error, Refusal, RetryPolicy, Secret,
+    error::{Error, Refusal},
+    retry::RetryPolicy,
+    secret::Secret,
     wire::{
         CaptureRequest, Collection, CreateOrder, CreateRefund, ErrorEnvelope, ListQuery, Order,
         Payment, Refund,

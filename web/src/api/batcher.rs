@@ -62,13 +62,13 @@ impl Charger {
         let (jobs, mut rx) = mpsc::channel::<ChargeJob>(max.max(1) * 8);
         // The batches run on a thread and runtime of their own: the single writer connection
         // goes back to its pool through a task spawned on the current runtime, and on the busy
-        // request runtime that task waited behind HTTP work (milliseconds per batch, measured).
+        // request runtime that task waited behind HTTP work, every batch.
         let worker = async move {
             while let Some(first) = rx.recv().await {
                 // Everything already queued joins at once. Then, while requests keep arriving
                 // (each within `QUIET` of the last), the batch waits for them, up to `window`:
                 // without that, a small batch formed from the first arrivals after a big one
-                // pays a whole commit for a few charges (batches alternated 56 / 8, measured).
+                // pays a whole commit for a few charges (big and tiny batches alternated).
                 let mut batch = vec![first];
                 let deadline = tokio::time::Instant::now() + window;
                 while batch.len() < max {

@@ -6,7 +6,7 @@ use razorpay::wire::{CreateOrder, Notes};
 use crate::{
     billing::amount::TopupAmount,
     services::{ServiceResult, Services},
-    store::topups,
+    store::topup_moves,
 };
 
 /// Razorpay's hosted checkout for one top-up: where the browser posts, and the fields.
@@ -32,7 +32,7 @@ pub async fn start_topup(
         .ledger
         .transact(|tx| {
             Box::pin(async move {
-                topups::create(
+                topup_moves::create(
                     tx,
                     user_id,
                     amount.paise,
@@ -61,7 +61,7 @@ pub async fn start_topup(
             services
                 .ledger
                 .transact(|tx| {
-                    Box::pin(async move { topups::failed(tx, topup_id, code, None).await })
+                    Box::pin(async move { topup_moves::failed(tx, topup_id, code, None).await })
                 })
                 .await?;
             return Ok(Err(CheckoutRefused(message)));
@@ -72,7 +72,7 @@ pub async fn start_topup(
             .ledger
             .transact(|tx| {
                 Box::pin(async move {
-                    topups::flag(
+                    topup_moves::flag(
                         tx,
                         topup_id,
                         "Razorpay created the order for another amount",
@@ -88,7 +88,9 @@ pub async fn start_topup(
     let order_id = order.id.as_str();
     services
         .ledger
-        .transact(|tx| Box::pin(async move { topups::order_created(tx, topup_id, order_id).await }))
+        .transact(|tx| {
+            Box::pin(async move { topup_moves::order_created(tx, topup_id, order_id).await })
+        })
         .await?;
     let base = settings.public_url();
     let fields = vec![

@@ -18,6 +18,7 @@ use crate::{
     store::{
         alerts, payments,
         payments::UncreditedKind,
+        topup_moves,
         topups::{self, Topup, TopupStatus},
         users,
     },
@@ -63,7 +64,7 @@ pub async fn apply_payment(
         PaymentStatus::Created => {
             services
                 .ledger
-                .transact(|tx| Box::pin(async move { topups::bank_pending(tx, id).await }))
+                .transact(|tx| Box::pin(async move { topup_moves::bank_pending(tx, id).await }))
                 .await?;
             Ok(PaymentOutcome::Pending)
         }
@@ -73,7 +74,9 @@ pub async fn apply_payment(
             services
                 .ledger
                 .transact(|tx| {
-                    Box::pin(async move { topups::failed(tx, id, code_ref, Some(method)).await })
+                    Box::pin(
+                        async move { topup_moves::failed(tx, id, code_ref, Some(method)).await },
+                    )
                 })
                 .await?;
             Ok(PaymentOutcome::Failed { code })
@@ -103,7 +106,7 @@ async fn flag(services: &Services, topup: &Topup, reason: String) -> ServiceResu
     let (id, why) = (topup.id, &reason);
     services
         .ledger
-        .transact(|tx| Box::pin(async move { topups::flag(tx, id, why).await }))
+        .transact(|tx| Box::pin(async move { topup_moves::flag(tx, id, why).await }))
         .await?;
     Ok(PaymentOutcome::Flagged { reason })
 }
@@ -213,7 +216,7 @@ async fn credit(
                         expires_at: None,
                     })
                     .await?;
-                let moved = topups::paid(
+                let moved = topup_moves::paid(
                     tx,
                     now.id,
                     &payment_ref.id,
@@ -376,7 +379,9 @@ async fn returned(
     services
         .ledger
         .transact(|tx| {
-            Box::pin(async move { topups::failed(tx, id, "payment_returned", Some(method)).await })
+            Box::pin(
+                async move { topup_moves::failed(tx, id, "payment_returned", Some(method)).await },
+            )
         })
         .await?;
     Ok(PaymentOutcome::Returned)

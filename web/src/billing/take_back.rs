@@ -21,6 +21,7 @@ use crate::{
     store::{
         Tx,
         refunds::{self as stored, NewRefund, RefundRecord},
+        topup_moves,
         topups::{self, Topup},
     },
 };
@@ -85,7 +86,8 @@ pub async fn apply_in(
                 }
             }
             stored::record(tx, new_record(owed, taken, transfer)).await?;
-            topups::add_refund_totals(tx, topup.id, refund.amount.0, taken, owed - taken).await?;
+            topup_moves::add_refund_totals(tx, topup.id, refund.amount.0, taken, owed - taken)
+                .await?;
             if owed > taken {
                 tracing::warn!(
                     refund = refund.id,
@@ -145,7 +147,7 @@ async fn return_credits(
         transfer = Some(receipt.transfer.id.0);
     }
     stored::returned(tx, &record.refund_id, returned, transfer).await?;
-    topups::add_refund_totals(
+    topup_moves::add_refund_totals(
         tx,
         topup.id,
         -record.amount_paise,

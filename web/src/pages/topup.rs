@@ -22,7 +22,7 @@ use crate::{
     state::AppState,
     store::{
         payments::{self, UncreditedKind},
-        refunds,
+        refunds, topup_moves,
         topups::{self, TopupStatus},
     },
 };
@@ -179,7 +179,7 @@ pub async fn cancel(
     let topup_id = topup.id;
     state
         .ledger
-        .transact(|tx| Box::pin(async move { topups::cancelled(tx, topup_id).await }))
+        .transact(|tx| Box::pin(async move { topup_moves::cancelled(tx, topup_id).await }))
         .await?;
     Ok(Redirect::to(&format!("/billing?cancelled={id}")).into_response())
 }

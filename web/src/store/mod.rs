@@ -19,6 +19,7 @@ pub mod payments;
 pub mod refunds;
 pub mod reservations;
 pub mod sessions;
+pub mod topup_moves;
 pub mod topups;
 pub mod users;
 pub mod webhook_events;

@@ -71,7 +71,7 @@ pub(crate) async fn credit(
             id.0.into(),
             req.kind.lot_source().as_str().into(),
             match req.kind {
-                crate::CreditKind::Purchase => opt(&req.reference),
+                crate::model::CreditKind::Purchase => opt(&req.reference),
                 _ => Option::<String>::None.into(),
             },
             amount.into(),

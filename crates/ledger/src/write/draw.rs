@@ -1,10 +1,10 @@
 //! Lots are drawn after the debit, not during it. A single plain debit (usage or a manual
 //! adjustment: `Ledger::debit`) writes its transfer and takes the credits off the balance row,
-//! where it counts them as `undrawn`; which lots they came from is settled later, oldest debit first, in spending order:
-//! before anything that reads or changes lots (a credit, a reservation, a settle or release, an
-//! expiry, a refund's take-back, the `lots` and `allocations` reads), and by the housekeeping
-//! sweep. A debit then writes two rows instead of four: measured here, the rows and index entries
-//! per debit, not the statements, are what bounds PostgreSQL (docs/benchmarks.md). A batch of
+//! where it counts them as `undrawn`; which lots they came from is settled later, oldest debit
+//! first, in spending order: before anything that reads or changes lots (a credit, a reservation,
+//! a settle or release, an expiry, a refund's take-back, the `lots` and `allocations` reads), and
+//! by the housekeeping sweep. A debit then writes two rows instead of four: the rows and index
+//! entries per debit, not the statements, are what bounds PostgreSQL (docs/benchmarks.md). A batch of
 //! debits draws at once instead (`allocate`, set-based), after its wallets' undrawn ones.
 //!
 //! Invariants, per wallet: Σ lots.remaining = available + undrawn, and the plain debits without

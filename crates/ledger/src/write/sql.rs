@@ -7,7 +7,7 @@ use sea_orm::Value;
 use crate::{db::Tx, error::LedgerResult};
 
 /// The start of every transfer INSERT, with its columns in the order the values follow (the
-/// generic path here, `one_trip` and `batch`).
+/// claims, `claim_and_withdraw` and `batch`).
 macro_rules! insert_transfer {
     () => {
         "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \

@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{Notes, lenient};
-use crate::Paise;
+use crate::money::Paise;
 
 /// An order: what the customer is asked to pay, created before checkout.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

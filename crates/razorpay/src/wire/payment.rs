@@ -1,7 +1,7 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Notes, lenient};
-use crate::Paise;
+use crate::money::Paise;
 
 /// A payment attempt on an order. Everything but the identity, amount, status and time may be
 /// missing or null.

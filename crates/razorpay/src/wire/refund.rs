@@ -1,7 +1,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{AcquirerData, Notes, lenient};
-use crate::Paise;
+use crate::money::Paise;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::Notes;
-use crate::Paise;
+use crate::money::Paise;
 
 /// `POST /v1/orders`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
