@@ -54,7 +54,7 @@ pub fn now_micros() -> i64 {
     chrono::Utc::now().timestamp_micros()
 }
 
-/// The database answers.
+/// The database answers (the simplest query there is: no entity to read it through).
 pub async fn ping(reads: &Reads) -> StoreResult<()> {
     reads
         .query_one_raw(sea_orm::Statement::from_string(
