@@ -300,12 +300,35 @@ mod modules {
             .filter(|s| !s.is_empty())
             .map(str::to_string)
             .collect();
+        // Paths relative to this module that start with one of its child modules
+        // (`mod card;` … `use card::x;` or `card::x(…)`).
+        for child in declared_children(code) {
+            let word = format!("{child}::");
+            let mut from = 0;
+            while let Some(i) = code[from..].find(&word) {
+                let start = from + i;
+                let boundary = code[..start]
+                    .chars()
+                    .last()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_' && c != ':');
+                if boundary {
+                    paths.push(format!("self::{child}"));
+                }
+                from = start + word.len();
+            }
+            for used in paths.clone() {
+                if used == child || used.starts_with(&word) {
+                    paths.push(format!("self::{child}"));
+                }
+            }
+        }
         paths
             .into_iter()
             .filter_map(|p| {
                 let mut segments = p.split("::").map(str::to_string);
                 let mut base = match segments.next()?.as_str() {
                     "crate" => Vec::new(),
+                    "self" => here.clone(),
                     "super" => {
                         // `super` of a file module `a::b` is `a`; of `a/mod.rs` (module `a`) it
                         // is the crate root's `a`'s parent.
@@ -325,6 +348,21 @@ mod modules {
                     }
                 }
                 Some(base)
+            })
+            .collect()
+    }
+
+    /// The child modules a file declares (`mod x;`, `pub mod x;`, `pub(crate) mod x;`).
+    fn declared_children(code: &str) -> Vec<String> {
+        code.lines()
+            .filter_map(|line| {
+                let line = line.trim_start();
+                let line = line
+                    .strip_prefix("pub(crate) ")
+                    .or_else(|| line.strip_prefix("pub "))
+                    .unwrap_or(line);
+                let name = line.strip_prefix("mod ")?.strip_suffix(';')?;
+                Some(name.trim().to_string())
             })
             .collect()
     }
@@ -510,8 +548,17 @@ fn the_module_graph_is_read_at_all() {
         "{:?}",
         web.edges["pages::topup"]
     );
+    assert!(
+        web.edges["webhooks"].contains("webhooks::inbox"),
+        "relative paths"
+    );
     let ledger = graph("crates/ledger/src");
     assert!(ledger.edges["write::credit"].contains("write::draw"));
+    let fake = graph("fake-razorpay/src");
+    assert!(
+        fake.edges["checkout"].contains("checkout::card"),
+        "use of a child"
+    );
 }
 
 /// The HTTP side of the web app: handlers, extractors, state and wiring.

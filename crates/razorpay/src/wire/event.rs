@@ -1,6 +1,6 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Order, Payment, Refund};
+use super::{order::Order, payment::Payment, refund::Refund};
 
 /// A webhook delivery's body. Parse it only after the signature over the raw bytes checked out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

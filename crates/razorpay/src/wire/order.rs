@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{Notes, lenient};
+use super::{lenient, notes::Notes};
 use crate::money::Paise;
 
 /// An order: what the customer is asked to pay, created before checkout.

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use super::{Notes, lenient};
+use super::{lenient, notes::Notes};
 use crate::money::Paise;
 
 /// A payment attempt on an order. Everything but the identity, amount, status and time may be

@@ -1,6 +1,6 @@
 use serde::{Deserialize, Serialize};
 
-use super::{AcquirerData, Notes, lenient};
+use super::{lenient, notes::Notes, payment::AcquirerData};
 use crate::money::Paise;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

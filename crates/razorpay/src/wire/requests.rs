@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::Notes;
+use super::notes::Notes;
 use crate::money::Paise;
 
 /// `POST /v1/orders`.

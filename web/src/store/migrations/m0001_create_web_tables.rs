@@ -1,7 +1,7 @@
 //! The first tables: users, sessions, top-ups, webhook events, API keys, charges, reservations,
 //! alerts, the outbox and refunds.
 
-use super::SqlMigration;
+use super::sql_migration::SqlMigration;
 
 pub(super) const MIGRATION: SqlMigration = SqlMigration {
     name: "m0001_create_web_tables",

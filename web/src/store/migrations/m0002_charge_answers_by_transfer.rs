@@ -44,7 +44,7 @@ fn col<T: sea_orm::TryGetable>(row: &QueryResult, name: &str) -> Result<T, DbErr
 #[async_trait::async_trait]
 impl MigrationTrait for ChargeAnswersByTransfer {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        super::run_sql(manager, CHARGE_ANSWERS).await?;
+        super::sql_migration::run_sql(manager, CHARGE_ANSWERS).await?;
         let backend = manager.get_database_backend();
         let conn = manager.get_connection();
         // Each stored answer moves to the transfer its charge made: the one whose ledger key

@@ -3,7 +3,7 @@
 //! failure callback is unsigned, so its words are never kept), whether the bank has answered,
 //! refunds with their status and the credits they moved, and payments that never credited.
 
-use super::SqlMigration;
+use super::sql_migration::SqlMigration;
 
 pub(super) const MIGRATION: SqlMigration = SqlMigration {
     name: "m0003_every_payment_path",

@@ -2,7 +2,7 @@
 //! so a count is one atomic statement (`store::auth_attempts::count`). They replace the table of
 //! failures, whose count-then-insert let parallel guesses through.
 
-use super::SqlMigration;
+use super::sql_migration::SqlMigration;
 
 pub(super) const MIGRATION: SqlMigration = SqlMigration {
     name: "m0004_auth_attempts",
