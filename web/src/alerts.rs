@@ -16,7 +16,9 @@ pub async fn threshold(services: &Services, user_id: i64) -> StoreResult<i64> {
     let default = services.settings.usage.default_alert_threshold;
     services
         .ledger
-        .transact(|tx| Box::pin(async move { stored::ensure(tx, user_id, default).await }))
+        .autocommit(|writer| {
+            Box::pin(async move { stored::ensure(writer, user_id, default).await })
+        })
         .await?;
     Ok(stored::setting(&services.reads, user_id)
         .await?
@@ -32,8 +34,8 @@ pub async fn set_threshold(
 ) -> StoreResult<()> {
     services
         .ledger
-        .transact(|tx| {
-            Box::pin(async move { stored::set(tx, user_id, value, available >= value).await })
+        .autocommit(|writer| {
+            Box::pin(async move { stored::set(writer, user_id, value, available >= value).await })
         })
         .await
 }
@@ -69,8 +71,10 @@ pub async fn after_balance_change_with(
         if !armed {
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(async move { stored::rearm_at_or_above(tx, user_id, available).await })
+                .autocommit(|writer| {
+                    Box::pin(
+                        async move { stored::rearm_at_or_above(writer, user_id, available).await },
+                    )
                 })
                 .await?;
         }

@@ -81,23 +81,23 @@ pub async fn log_in_attempt(
         i64::from(settings.attempts_per_account_and_address),
         i64::from(settings.attempts_per_account),
     );
-    let (pair_key, account_key) = (&pair_key, &account_key);
-    let refused = ledger
-        .transact(|tx| {
-            Box::pin(async move {
-                let now = now_micros();
-                if auth_attempts::count(tx, pair_key, now, window).await? > pair_limit {
-                    return Ok(Some(
-                        "Too many attempts to log in to this account from here.",
-                    ));
-                }
-                if auth_attempts::count(tx, account_key, now, window).await? > account_limit {
-                    return Ok(Some("Too many attempts to log in to this account."));
-                }
-                StoreResult::Ok(None)
+    // Two counts, each one statement that commits by itself (no transaction needed around
+    // them: each is atomic, and the second only counts once the first allowed it).
+    let count = |key: String| async move {
+        let (key, now) = (&key, now_micros());
+        ledger
+            .autocommit(|writer| {
+                Box::pin(async move { auth_attempts::count(writer, key, now, window).await })
             })
-        })
-        .await?;
+            .await
+    };
+    let refused = if count(pair_key).await? > pair_limit {
+        Some("Too many attempts to log in to this account from here.")
+    } else if count(account_key).await? > account_limit {
+        Some("Too many attempts to log in to this account.")
+    } else {
+        None
+    };
     Ok(match refused {
         Some(what) => Err(LogInRefused {
             message: format!("{what} Wait {minutes} minutes and try again."),
@@ -115,6 +115,6 @@ fn pair_key(email: &str, ip: IpAddr) -> String {
 pub async fn logged_in(ledger: &ledger::Ledger, email: &str, ip: IpAddr) -> StoreResult<()> {
     let key = &pair_key(email, ip);
     ledger
-        .transact(|tx| Box::pin(async move { auth_attempts::clear(tx, key).await }))
+        .autocommit(|writer| Box::pin(async move { auth_attempts::clear(writer, key).await }))
         .await
 }

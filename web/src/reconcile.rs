@@ -110,10 +110,10 @@ async fn check_due_topups(
         let lease_until = now + LEASE_SECS * 1_000_000;
         let claimed = services
             .ledger
-            .transact(|tx| {
+            .autocommit(|writer| {
                 Box::pin(async move {
                     topup_moves::claim_for_reconciliation(
-                        tx,
+                        writer,
                         now,
                         older_than,
                         recheck_since,
@@ -134,8 +134,8 @@ async fn check_due_topups(
             // checks it again.
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(async move { topup_moves::release_check(tx, id, now).await })
+                .autocommit(|writer| {
+                    Box::pin(async move { topup_moves::release_check(writer, id, now).await })
                 })
                 .await?;
             match checked {
@@ -223,14 +223,16 @@ pub async fn claim_check(services: &Services, id: i64, lease: Duration) -> Servi
     let until = now + lease.as_micros() as i64;
     Ok(services
         .ledger
-        .transact(|tx| Box::pin(async move { topup_moves::claim_check(tx, id, now, until).await }))
+        .autocommit(|writer| {
+            Box::pin(async move { topup_moves::claim_check(writer, id, now, until).await })
+        })
         .await?)
 }
 
 async fn expire(services: &Services, id: i64) -> ServiceResult<bool> {
     Ok(services
         .ledger
-        .transact(|tx| Box::pin(async move { topup_moves::expired(tx, id).await }))
+        .autocommit(|writer| Box::pin(async move { topup_moves::expired(writer, id).await }))
         .await?)
 }
 
@@ -267,7 +269,7 @@ async fn cursor(services: &Services, name: &str) -> ServiceResult<i64> {
 async fn advance(services: &Services, name: &str, position: i64) -> ServiceResult<()> {
     Ok(services
         .ledger
-        .transact(|tx| Box::pin(async move { cursors::set(tx, name, position).await }))
+        .autocommit(|writer| Box::pin(async move { cursors::set(writer, name, position).await }))
         .await?)
 }
 

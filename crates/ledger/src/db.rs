@@ -52,14 +52,12 @@ pub(crate) struct Pools {
 
 pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
     if config.url.starts_with("sqlite:") {
-        let write = Database::connect(sqlite_options(config, 1)).await?;
+        let write = Database::connect(sqlite_options(config, 1, false)).await?;
         // Reads only: a write through them would contend for SQLite's one writer.
-        let mut read_options = sqlite_options(config, config.pool_size.max(1));
-        read_options.map_sqlx_sqlite_opts(|o| o.pragma("query_only", "ON"));
-        let read = Database::connect(read_options).await?;
+        let read = Database::connect(sqlite_options(config, config.pool_size.max(1), true)).await?;
         let alive = std::sync::Arc::new(());
         spawn_checkpointer(
-            Database::connect(sqlite_options(config, 1)).await?,
+            Database::connect(sqlite_options(config, 1, false)).await?,
             std::sync::Arc::downgrade(&alive),
         );
         Ok(Pools {
@@ -111,13 +109,16 @@ fn base_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
     opts
 }
 
-fn sqlite_options(config: &ConnectConfig, max: u32) -> ConnectOptions {
+/// `read_only`: the connections refuse to write (`PRAGMA query_only`). One mapping closure holds
+/// every option: sea-orm keeps only the last one set.
+fn sqlite_options(config: &ConnectConfig, max: u32, read_only: bool) -> ConnectOptions {
     let busy = config.busy_timeout;
     let mut opts = base_options(config, max);
     // Durable commits for money: WAL with synchronous=FULL (NORMAL may lose a committed
     // transaction on power loss). Foreign keys on; sqlx sets them, we state it anyway.
     opts.map_sqlx_sqlite_opts(move |o| {
-        o.journal_mode(SqliteJournalMode::Wal)
+        o.pragma("query_only", if read_only { "ON" } else { "OFF" })
+            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(busy)

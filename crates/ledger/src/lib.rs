@@ -41,7 +41,7 @@ pub use types::{
     SystemAccount, TransferId, TransferKind,
 };
 
-pub use transactions::{LedgerReads, LedgerTx, Retryable, TxFuture};
+pub use transactions::{LedgerAutocommit, LedgerReads, LedgerTx, LedgerWrite, Retryable, TxFuture};
 
 use crate::{
     db::{Pools, Tx, col},
@@ -463,6 +463,38 @@ impl Ledger {
             match result {
                 Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
                     tracing::debug!(attempt, "retrying a transaction after a transient failure");
+                    tokio::time::sleep(backoff(attempt)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Runs `body` with the writer for exactly one statement that commits by itself: a
+    /// component's single-statement write (an insert, a guarded update), without the `BEGIN` and
+    /// `COMMIT` round trips of [`Ledger::transact`] while SQLite's single writer is held. A second
+    /// statement in `body` is refused. Transient failures (BUSY, a deadlock) run `body` again,
+    /// like `transact`; so does an injected failure (see
+    /// [`Ledger::inject_transient_failures`]), before the statement runs.
+    pub async fn autocommit<'l, T, E, F>(&'l self, mut body: F) -> Result<T, E>
+    where
+        F: for<'w> FnMut(&'w LedgerAutocommit<'l>) -> TxFuture<'w, T, E>,
+        E: From<LedgerError> + Retryable,
+    {
+        refuse_nested()?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let result = match self.faults.take() {
+                Some(injected) => Err(E::from(injected)),
+                None => {
+                    let writer = LedgerAutocommit::new(&self.pools.write);
+                    IN_TRANSACTION.scope((), body(&writer)).await
+                }
+            };
+            match result {
+                Err(e) if e.is_transient() && attempt < MAX_ATTEMPTS => {
+                    tracing::debug!(attempt, "retrying a write after a transient failure");
                     tokio::time::sleep(backoff(attempt)).await;
                 }
                 other => return other,

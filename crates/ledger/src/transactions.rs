@@ -148,6 +148,83 @@ impl sea_orm::ConnectionTrait for LedgerTx<'_> {
     }
 }
 
+/// A component's write on the ledger's writer: through an open transaction ([`LedgerTx`]) or
+/// as one statement committed by itself ([`LedgerAutocommit`]). Reads connections are not
+/// writers, so a function that takes a `LedgerWrite` can't be handed one.
+pub trait LedgerWrite: sea_orm::ConnectionTrait + sealed::Sealed {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for super::LedgerTx<'_> {}
+    impl Sealed for super::LedgerAutocommit<'_> {}
+}
+
+impl LedgerWrite for LedgerTx<'_> {}
+impl LedgerWrite for LedgerAutocommit<'_> {}
+
+/// The writer for exactly one statement, which commits by itself (autocommit): no `BEGIN` and
+/// `COMMIT` round trips while the single writer is held, for the many writes that are one
+/// statement. A second statement is refused, so what it does is atomic by construction. Lent to
+/// the body of `Ledger::autocommit`.
+pub struct LedgerAutocommit<'l> {
+    pool: &'l DatabaseConnection,
+    used: std::sync::atomic::AtomicBool,
+}
+
+impl<'l> LedgerAutocommit<'l> {
+    pub(crate) fn new(pool: &'l DatabaseConnection) -> LedgerAutocommit<'l> {
+        LedgerAutocommit {
+            pool,
+            used: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    fn once(&self) -> Result<(), sea_orm::DbErr> {
+        if self.used.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            return Err(sea_orm::DbErr::Custom(
+                "an autocommit write is one statement; use Ledger::transact for more".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[sea_orm_migration::async_trait::async_trait]
+impl sea_orm::ConnectionTrait for LedgerAutocommit<'_> {
+    fn get_database_backend(&self) -> DbBackend {
+        self.pool.get_database_backend()
+    }
+
+    async fn execute_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.once()?;
+        self.pool.execute_raw(stmt).await
+    }
+
+    async fn execute_unprepared(&self, sql: &str) -> Result<sea_orm::ExecResult, sea_orm::DbErr> {
+        self.once()?;
+        self.pool.execute_unprepared(sql).await
+    }
+
+    async fn query_one_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Option<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.once()?;
+        self.pool.query_one_raw(stmt).await
+    }
+
+    async fn query_all_raw(
+        &self,
+        stmt: sea_orm::Statement,
+    ) -> Result<Vec<sea_orm::QueryResult>, sea_orm::DbErr> {
+        self.once()?;
+        self.pool.query_all_raw(stmt).await
+    }
+}
+
 /// Reads beside the ledger (see `Ledger::reads`): a [`sea_orm::ConnectionTrait`] that runs
 /// queries and refuses statements that write.
 #[derive(Clone)]

@@ -78,6 +78,7 @@ on_both_backends!(
     a_transaction_can_span_several_operations,
     transactions_retry_transient_failures,
     reads_never_write_and_transactions_do_not_nest,
+    an_autocommit_write_is_one_statement,
     a_retried_reservation_answers_the_original,
 );
 
@@ -932,6 +933,61 @@ async fn reads_never_write_and_transactions_do_not_nest(ledger: Ledger) {
         "refused at once"
     );
     assert_eq!(balance(&ledger, wallet).await.available, 0, "rolled back");
+}
+
+/// A component's single-statement write commits by itself; a second statement is refused, and
+/// an injected transient failure is retried.
+async fn an_autocommit_write_is_one_statement(ledger: Ledger) {
+    use sea_orm::ConnectionTrait;
+    let create = "CREATE TABLE other_component (id BIGINT PRIMARY KEY)";
+    ledger
+        .autocommit(|w| {
+            Box::pin(async move {
+                w.execute_unprepared(create)
+                    .await
+                    .map_err(LedgerError::from)
+            })
+        })
+        .await
+        .expect("one statement");
+    ledger.inject_transient_failures(2);
+    ledger
+        .autocommit(|w| {
+            Box::pin(async move {
+                w.execute_unprepared("INSERT INTO other_component (id) VALUES (1)")
+                    .await
+                    .map_err(LedgerError::from)
+            })
+        })
+        .await
+        .expect("retried through two injected failures");
+    let second = ledger
+        .autocommit(|w| {
+            Box::pin(async move {
+                w.execute_unprepared("INSERT INTO other_component (id) VALUES (2)")
+                    .await?;
+                w.execute_unprepared("INSERT INTO other_component (id) VALUES (3)")
+                    .await
+                    .map_err(LedgerError::from)
+            })
+        })
+        .await;
+    assert!(second.is_err(), "a second statement is refused");
+    let reads = ledger.reads();
+    let row = reads
+        .query_one_raw(ledger::statement(
+            reads.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM other_component",
+            vec![],
+        ))
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(
+        row.try_get::<i64>("", "n").expect("n"),
+        2,
+        "the first statement of each committed, the refused one never ran"
+    );
 }
 
 async fn wallets_are_opened_once_per_owner(ledger: Ledger) {

@@ -30,10 +30,10 @@ pub async fn start_topup(
 ) -> ServiceResult<Result<Checkout, CheckoutRefused>> {
     let topup_id = services
         .ledger
-        .transact(|tx| {
+        .autocommit(|writer| {
             Box::pin(async move {
                 topup_moves::create(
-                    tx,
+                    writer,
                     user_id,
                     amount.paise,
                     amount.credits,
@@ -60,8 +60,8 @@ pub async fn start_topup(
             let (code, message) = refusal(&e);
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(async move { topup_moves::failed(tx, topup_id, code, None).await })
+                .autocommit(|writer| {
+                    Box::pin(async move { topup_moves::failed(writer, topup_id, code, None).await })
                 })
                 .await?;
             return Ok(Err(CheckoutRefused(message)));
@@ -88,8 +88,8 @@ pub async fn start_topup(
     let order_id = order.id.as_str();
     services
         .ledger
-        .transact(|tx| {
-            Box::pin(async move { topup_moves::order_created(tx, topup_id, order_id).await })
+        .autocommit(|writer| {
+            Box::pin(async move { topup_moves::order_created(writer, topup_id, order_id).await })
         })
         .await?;
     let base = settings.public_url();

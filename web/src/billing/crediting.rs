@@ -64,7 +64,9 @@ pub async fn apply_payment(
         PaymentStatus::Created => {
             services
                 .ledger
-                .transact(|tx| Box::pin(async move { topup_moves::bank_pending(tx, id).await }))
+                .autocommit(|writer| {
+                    Box::pin(async move { topup_moves::bank_pending(writer, id).await })
+                })
                 .await?;
             Ok(PaymentOutcome::Pending)
         }
@@ -73,10 +75,10 @@ pub async fn apply_payment(
             let (code_ref, method) = (&code, payment.method.as_str());
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(
-                        async move { topup_moves::failed(tx, id, code_ref, Some(method)).await },
-                    )
+                .autocommit(|writer| {
+                    Box::pin(async move {
+                        topup_moves::failed(writer, id, code_ref, Some(method)).await
+                    })
                 })
                 .await?;
             Ok(PaymentOutcome::Failed { code })
@@ -106,7 +108,7 @@ async fn flag(services: &Services, topup: &Topup, reason: String) -> ServiceResu
     let (id, why) = (topup.id, &reason);
     services
         .ledger
-        .transact(|tx| Box::pin(async move { topup_moves::flag(tx, id, why).await }))
+        .autocommit(|writer| Box::pin(async move { topup_moves::flag(writer, id, why).await }))
         .await?;
     Ok(PaymentOutcome::Flagged { reason })
 }
@@ -270,8 +272,8 @@ async fn record_uncredited(
     let (id, payment_id, amount) = (topup.id, payment.id.as_str(), payment.amount);
     Ok(services
         .ledger
-        .transact(|tx| {
-            Box::pin(async move { payments::record(tx, id, payment_id, amount, kind).await })
+        .autocommit(|writer| {
+            Box::pin(async move { payments::record(writer, id, payment_id, amount, kind).await })
         })
         .await?)
 }
@@ -343,8 +345,8 @@ pub async fn refund_duplicate(services: &Services, payment_id: &str) -> ServiceR
             let refund = refund_id.as_str();
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(async move { payments::refunded(tx, payment_id, refund).await })
+                .autocommit(|writer| {
+                    Box::pin(async move { payments::refunded(writer, payment_id, refund).await })
                 })
                 .await?;
             tracing::info!(
@@ -358,8 +360,10 @@ pub async fn refund_duplicate(services: &Services, payment_id: &str) -> ServiceR
             let error = &e.to_string();
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(async move { payments::refund_failed(tx, payment_id, error).await })
+                .autocommit(|writer| {
+                    Box::pin(
+                        async move { payments::refund_failed(writer, payment_id, error).await },
+                    )
                 })
                 .await?;
         }
@@ -378,10 +382,10 @@ async fn returned(
     let (id, method) = (topup.id, payment.method.as_str());
     services
         .ledger
-        .transact(|tx| {
-            Box::pin(
-                async move { topup_moves::failed(tx, id, "payment_returned", Some(method)).await },
-            )
+        .autocommit(|writer| {
+            Box::pin(async move {
+                topup_moves::failed(writer, id, "payment_returned", Some(method)).await
+            })
         })
         .await?;
     Ok(PaymentOutcome::Returned)

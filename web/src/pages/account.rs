@@ -48,7 +48,9 @@ pub async fn logout_everywhere(
     let user_id = user.id;
     let ended = state
         .ledger
-        .transact(|tx| Box::pin(async move { store::sessions::end_all(tx, user_id).await }))
+        .autocommit(|writer| {
+            Box::pin(async move { store::sessions::end_all(writer, user_id).await })
+        })
         .await?;
     tracing::info!(user_id, sessions = ended, "logged out everywhere");
     signed_out(&state.settings)

@@ -121,8 +121,8 @@ pub async fn create(
     let (user_id, name_ref, prefix, hash) = (user.id, name.as_str(), &prefix, &sha256_hex(&key));
     state
         .ledger
-        .transact(|tx| {
-            Box::pin(async move { api_keys::create(tx, user_id, name_ref, prefix, hash).await })
+        .autocommit(|writer| {
+            Box::pin(async move { api_keys::create(writer, user_id, name_ref, prefix, hash).await })
         })
         .await?;
     let shown = Shown {
@@ -141,7 +141,7 @@ pub async fn revoke(
     let user_id = user.id;
     let revoked = state
         .ledger
-        .transact(|tx| Box::pin(async move { api_keys::revoke(tx, id, user_id).await }))
+        .autocommit(|writer| Box::pin(async move { api_keys::revoke(writer, id, user_id).await }))
         .await?;
     if revoked {
         state.api_keys.forget(id);

@@ -99,10 +99,16 @@ pub async fn start_session(state: &AppState, user_id: i64, to: &str) -> PageResu
     let token_hash = &sha256_hex(&token);
     state
         .ledger
-        .transact(|tx| {
+        .autocommit(|writer| {
             Box::pin(async move {
-                store::sessions::create(tx, token_hash, user_id, now, now + ttl_secs * 1_000_000)
-                    .await
+                store::sessions::create(
+                    writer,
+                    token_hash,
+                    user_id,
+                    now,
+                    now + ttl_secs * 1_000_000,
+                )
+                .await
             })
         })
         .await?;

@@ -225,7 +225,9 @@ pub async fn logout(
         let token_hash = &sha256_hex(&token);
         state
             .ledger
-            .transact(|tx| Box::pin(async move { store::sessions::end(tx, token_hash).await }))
+            .autocommit(|writer| {
+                Box::pin(async move { store::sessions::end(writer, token_hash).await })
+            })
             .await?;
     }
     signed_out(&state.settings)

@@ -179,7 +179,9 @@ pub async fn cancel(
     let topup_id = topup.id;
     state
         .ledger
-        .transact(|tx| Box::pin(async move { topup_moves::cancelled(tx, topup_id).await }))
+        .autocommit(|writer| {
+            Box::pin(async move { topup_moves::cancelled(writer, topup_id).await })
+        })
         .await?;
     Ok(Redirect::to(&format!("/billing?cancelled={id}")).into_response())
 }

@@ -9,7 +9,7 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::{StoreResult, Tx, now_micros};
+use super::{StoreResult, Writer, now_micros};
 
 pub(crate) mod settings {
     use sea_orm::entity::prelude::*;
@@ -71,8 +71,10 @@ pub async fn setting<C: ConnectionTrait>(
     user_id: i64,
 ) -> StoreResult<Option<AlertSetting>> {
     Ok(settings::Entity::find_by_id(user_id)
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(AlertSetting::from))
 }
 
@@ -95,19 +97,24 @@ pub async fn settings_of<C: ConnectionTrait>(
 }
 
 /// Gives an account its setting (the default threshold, armed) unless it has one.
-pub async fn ensure(tx: &Tx<'_>, user_id: i64, default_threshold: i64) -> StoreResult<()> {
+pub async fn ensure(writer: &impl Writer, user_id: i64, default_threshold: i64) -> StoreResult<()> {
     settings::Entity::insert(settings::ActiveModel {
         user_id: Set(user_id),
         threshold: Set(default_threshold),
         armed: Set(1),
     })
     .on_conflict_do_nothing_on([settings::Column::UserId])
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }
 
-pub async fn set(tx: &Tx<'_>, user_id: i64, threshold: i64, armed: bool) -> StoreResult<()> {
+pub async fn set(
+    writer: &impl Writer,
+    user_id: i64,
+    threshold: i64,
+    armed: bool,
+) -> StoreResult<()> {
     settings::Entity::insert(settings::ActiveModel {
         user_id: Set(user_id),
         threshold: Set(threshold),
@@ -118,39 +125,43 @@ pub async fn set(tx: &Tx<'_>, user_id: i64, threshold: i64, armed: bool) -> Stor
             .update_columns([settings::Column::Threshold, settings::Column::Armed])
             .to_owned(),
     )
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }
 
 /// Disarms the alert if it is armed and the balance is below its level: the claim that lets one
 /// of concurrent crossings fire. True when this call fired it.
-pub async fn disarm_below(tx: &Tx<'_>, user_id: i64, available: i64) -> StoreResult<bool> {
+pub async fn disarm_below(writer: &impl Writer, user_id: i64, available: i64) -> StoreResult<bool> {
     Ok(settings::Entity::update_many()
         .col_expr(settings::Column::Armed, Expr::value(0))
         .filter(settings::Column::UserId.eq(user_id))
         .filter(settings::Column::Armed.eq(1))
         .filter(settings::Column::Threshold.gt(available))
-        .exec(tx)
+        .exec(writer)
         .await?
         .rows_affected
         == 1)
 }
 
 /// Re-arms the alert once the balance is back at or above its level.
-pub async fn rearm_at_or_above(tx: &Tx<'_>, user_id: i64, available: i64) -> StoreResult<()> {
+pub async fn rearm_at_or_above(
+    writer: &impl Writer,
+    user_id: i64,
+    available: i64,
+) -> StoreResult<()> {
     settings::Entity::update_many()
         .col_expr(settings::Column::Armed, Expr::value(1))
         .filter(settings::Column::UserId.eq(user_id))
         .filter(settings::Column::Armed.eq(0))
         .filter(settings::Column::Threshold.lte(available))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }
 
 pub async fn record_fired(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     user_id: i64,
     threshold: i64,
     balance: i64,
@@ -162,7 +173,7 @@ pub async fn record_fired(
         created_at: Set(now_micros()),
         ..Default::default()
     })
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, QueryOrder, entity::prelude::*, sea_query::Expr};
 
-use super::{StoreResult, Tx, now_micros, users};
+use super::{StoreResult, Writer, now_micros, users};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -80,7 +80,7 @@ pub async fn of_user<C: ConnectionTrait>(
 }
 
 pub async fn create(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     user_id: i64,
     name: &str,
     prefix: &str,
@@ -95,19 +95,19 @@ pub async fn create(
         revoked_at: Set(None),
         ..Default::default()
     })
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }
 
 /// Revokes an account's live key; false when it has no such key, or it was revoked already.
-pub async fn revoke(tx: &Tx<'_>, id: i64, user_id: i64) -> StoreResult<bool> {
+pub async fn revoke(writer: &impl Writer, id: i64, user_id: i64) -> StoreResult<bool> {
     Ok(Entity::update_many()
         .col_expr(Column::RevokedAt, Expr::value(now_micros()))
         .filter(Column::Id.eq(id))
         .filter(Column::UserId.eq(user_id))
         .filter(Column::RevokedAt.is_null())
-        .exec(tx)
+        .exec(writer)
         .await?
         .rows_affected
         == 1)
@@ -116,8 +116,10 @@ pub async fn revoke(tx: &Tx<'_>, id: i64, user_id: i64) -> StoreResult<bool> {
 pub async fn belongs_to<C: ConnectionTrait>(conn: &C, id: i64, user_id: i64) -> StoreResult<bool> {
     Ok(Entity::find_by_id(id)
         .filter(Column::UserId.eq(user_id))
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .is_some())
 }
 
@@ -127,8 +129,10 @@ pub async fn owner<C: ConnectionTrait>(conn: &C, key_hash: &str) -> StoreResult<
         .filter(Column::KeyHash.eq(key_hash))
         .filter(Column::RevokedAt.is_null())
         .find_also_related(users::entity::Entity)
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .and_then(|(key, user)| {
             user.map(|user| KeyOwner {
                 key_id: key.id,

@@ -6,7 +6,7 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::{StoreError, StoreResult, Tx};
+use super::{StoreError, StoreResult, Writer};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -30,7 +30,12 @@ use entity::{ActiveModel, Column, Entity};
 
 /// Adds one attempt to `key`'s window (a fresh window once the old one is over) and returns the
 /// count: one statement, so concurrent attempts are each counted, none missed.
-pub async fn count(tx: &Tx<'_>, key: &str, now: i64, window_micros: i64) -> StoreResult<i64> {
+pub async fn count(
+    writer: &impl Writer,
+    key: &str,
+    now: i64,
+    window_micros: i64,
+) -> StoreResult<i64> {
     let expired = now - window_micros;
     let window_over = Expr::col((Entity, Column::WindowStart)).lte(expired);
     let model = Entity::insert(ActiveModel {
@@ -51,14 +56,14 @@ pub async fn count(tx: &Tx<'_>, key: &str, now: i64, window_micros: i64) -> Stor
             )
             .to_owned(),
     )
-    .exec_with_returning(tx)
+    .exec_with_returning(writer)
     .await
     .map_err(StoreError::from)?;
     Ok(model.attempts)
 }
 
 /// Forgets a key's attempts (a successful log-in from that address).
-pub async fn clear(tx: &Tx<'_>, key: &str) -> StoreResult<()> {
-    Entity::delete_by_id(key.to_string()).exec(tx).await?;
+pub async fn clear(writer: &impl Writer, key: &str) -> StoreResult<()> {
+    Entity::delete_by_id(key.to_string()).exec(writer).await?;
     Ok(())
 }

@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, entity::prelude::*, sea_query::OnConflict};
 
-use super::{StoreResult, Tx};
+use super::{StoreResult, Writer};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -26,12 +26,14 @@ use entity::{ActiveModel, Column, Entity};
 
 pub async fn get<C: ConnectionTrait>(conn: &C, name: &str) -> StoreResult<Option<i64>> {
     Ok(Entity::find_by_id(name.to_string())
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(|c| c.position))
 }
 
-pub async fn set(tx: &Tx<'_>, name: &str, position: i64) -> StoreResult<()> {
+pub async fn set(writer: &impl Writer, name: &str, position: i64) -> StoreResult<()> {
     Entity::insert(ActiveModel {
         name: Set(name.to_string()),
         position: Set(position),
@@ -41,7 +43,7 @@ pub async fn set(tx: &Tx<'_>, name: &str, position: i64) -> StoreResult<()> {
             .update_column(Column::Position)
             .to_owned(),
     )
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }

@@ -1,10 +1,17 @@
 //! The web app's own tables, behind typed functions: one module per aggregate, with sea-orm
 //! entities and the query builder. Nothing outside this module (and the ledger) writes SQL.
 //!
-//! - Writes take the ledger's open transaction (`&LedgerTx`, from [`ledger::Ledger::transact`]),
-//!   so they commit or roll back with the ledger's own changes, are retried with them, and reach
-//!   SQLite's single writer only through the ledger (a second transaction in the same task is
-//!   refused at once, never a deadlock).
+//! - Writes take a [`Writer`]: the ledger's open transaction (`&Tx`, from
+//!   [`ledger::Ledger::transact`]), so they commit or roll back with the ledger's own changes and
+//!   are retried with them; or, for a write that is one statement, the ledger's autocommit writer
+//!   ([`ledger::Ledger::autocommit`]: no `BEGIN`/`COMMIT` round trips while SQLite's single writer
+//!   is held, and a second statement refused). Either way they reach the single writer only
+//!   through the ledger (a second transaction in the same task is refused at once, never a
+//!   deadlock). The few writes of more than one statement take `&Tx`.
+//! - A lookup by a primary or unique key reads `.all()` and takes the row, never `.one()`:
+//!   `.one()` binds `LIMIT ?`, and SQLite re-prepares a statement whose LIMIT is a bound
+//!   parameter every time it runs (seen with a uprobe on `sqlite3LockAndPrepare`; it cost the
+//!   top-up journey about a fifth of its throughput: docs/benchmarks.md).
 //! - Reads take any connection: the ledger's read connections ([`ledger::Ledger::reads`]) or
 //!   the open transaction (to read what it has written, or to lock a row).
 
@@ -26,7 +33,9 @@ pub mod webhook_events;
 
 use sea_orm::{ConnectionTrait, DbErr, TryInsertResult};
 
-pub use ledger::{LedgerReads as Reads, LedgerTx as Tx};
+pub use ledger::{
+    LedgerAutocommit as Autocommit, LedgerReads as Reads, LedgerTx as Tx, LedgerWrite as Writer,
+};
 
 /// A store call failed.
 #[derive(Debug, thiserror::Error)]

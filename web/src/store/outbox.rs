@@ -5,7 +5,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 
-use super::{StoreResult, Tx, now_micros};
+use super::{StoreResult, Writer, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -32,7 +32,7 @@ pub(crate) mod entity {
 use entity::{ActiveModel, Entity};
 
 pub async fn enqueue(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     kind: &str,
     recipient: &str,
     subject: &str,
@@ -47,7 +47,7 @@ pub async fn enqueue(
         sent_at: Set(None),
         ..Default::default()
     })
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }

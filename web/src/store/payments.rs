@@ -8,7 +8,7 @@ use sea_orm::{
     ConnectionTrait, JoinType, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr,
 };
 
-use super::{StoreError, StoreResult, Tx, inserted, now_micros, topups};
+use super::{StoreError, StoreResult, Writer, inserted, now_micros, topups};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -119,7 +119,7 @@ fn all(rows: Vec<entity::Model>) -> StoreResult<Vec<UncreditedPayment>> {
 
 /// Records a payment that credits nothing, once; true when it was new.
 pub async fn record(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     topup_id: i64,
     payment_id: &str,
     amount: Paise,
@@ -138,7 +138,7 @@ pub async fn record(
         updated_at: Set(now),
     })
     .on_conflict_do_nothing_on([Column::PaymentId])
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(inserted(done))
 }
@@ -148,26 +148,28 @@ pub async fn find<C: ConnectionTrait>(
     payment_id: &str,
 ) -> StoreResult<Option<UncreditedPayment>> {
     Entity::find_by_id(payment_id.to_string())
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(UncreditedPayment::try_from)
         .transpose()
 }
 
 /// Razorpay accepted our refund of a duplicate.
-pub async fn refunded(tx: &Tx<'_>, payment_id: &str, refund_id: &str) -> StoreResult<()> {
+pub async fn refunded(writer: &impl Writer, payment_id: &str, refund_id: &str) -> StoreResult<()> {
     Entity::update_many()
         .col_expr(Column::RefundId, Expr::value(refund_id))
         .col_expr(Column::LastError, Expr::value(Option::<String>::None))
         .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
         .filter(Column::PaymentId.eq(payment_id))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }
 
 /// Our refund of a duplicate did not go through this time; reconciliation tries again.
-pub async fn refund_failed(tx: &Tx<'_>, payment_id: &str, error: &str) -> StoreResult<()> {
+pub async fn refund_failed(writer: &impl Writer, payment_id: &str, error: &str) -> StoreResult<()> {
     Entity::update_many()
         .col_expr(
             Column::RefundAttempts,
@@ -176,7 +178,7 @@ pub async fn refund_failed(tx: &Tx<'_>, payment_id: &str, error: &str) -> StoreR
         .col_expr(Column::LastError, Expr::value(error))
         .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
         .filter(Column::PaymentId.eq(payment_id))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }

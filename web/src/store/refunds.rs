@@ -5,7 +5,7 @@ use razorpay::wire::RefundState;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr};
 
-use super::{StoreError, StoreResult, Tx, now_micros};
+use super::{StoreError, StoreResult, Writer, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -111,8 +111,10 @@ pub async fn find<C: ConnectionTrait>(
     refund_id: &str,
 ) -> StoreResult<Option<RefundRecord>> {
     Entity::find_by_id(refund_id.to_string())
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(RefundRecord::try_from)
         .transpose()
 }
@@ -166,7 +168,7 @@ pub struct NewRefund<'a> {
     pub transfer_id: Option<i64>,
 }
 
-pub async fn record(tx: &Tx<'_>, refund: NewRefund<'_>) -> StoreResult<()> {
+pub async fn record(writer: &impl Writer, refund: NewRefund<'_>) -> StoreResult<()> {
     let now = now_micros();
     Entity::insert(ActiveModel {
         refund_id: Set(refund.refund_id.to_string()),
@@ -183,24 +185,28 @@ pub async fn record(tx: &Tx<'_>, refund: NewRefund<'_>) -> StoreResult<()> {
         returned_transfer_id: Set(None),
         updated_at: Set(now),
     })
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }
 
-pub async fn set_status(tx: &Tx<'_>, refund_id: &str, status: RefundState) -> StoreResult<()> {
+pub async fn set_status(
+    writer: &impl Writer,
+    refund_id: &str,
+    status: RefundState,
+) -> StoreResult<()> {
     Entity::update_many()
         .col_expr(Column::Status, Expr::value(state_str(status)))
         .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
         .filter(Column::RefundId.eq(refund_id))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }
 
 /// The credits given back when the refund failed, and the transfer that gave them.
 pub async fn returned(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     refund_id: &str,
     credits: i64,
     transfer_id: Option<i64>,
@@ -210,7 +216,7 @@ pub async fn returned(
         .col_expr(Column::ReturnedTransferId, Expr::value(transfer_id))
         .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
         .filter(Column::RefundId.eq(refund_id))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }

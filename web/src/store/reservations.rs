@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, entity::prelude::*};
 
-use super::{StoreResult, Tx, now_micros};
+use super::{StoreResult, Writer, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -47,7 +47,7 @@ impl From<entity::Model> for ReservationTerms {
 }
 
 pub async fn record(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     reservation: ledger::ReservationId,
     user_id: i64,
     terms: &ReservationTerms,
@@ -60,7 +60,7 @@ pub async fn record(
         quantity: Set(terms.quantity),
         created_at: Set(now_micros()),
     })
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }
@@ -70,8 +70,10 @@ pub async fn terms<C: ConnectionTrait>(
     reservation: ledger::ReservationId,
 ) -> StoreResult<Option<ReservationTerms>> {
     Ok(Entity::find_by_id(reservation.0)
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(ReservationTerms::from))
 }
 
@@ -83,7 +85,9 @@ pub async fn terms_of_user<C: ConnectionTrait>(
 ) -> StoreResult<Option<ReservationTerms>> {
     Ok(Entity::find_by_id(reservation.0)
         .filter(Column::UserId.eq(user_id))
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(ReservationTerms::from))
 }

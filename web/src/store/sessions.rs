@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, PaginatorTrait, entity::prelude::*};
 
-use super::{StoreResult, Tx, users};
+use super::{StoreResult, Writer, users};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -40,7 +40,7 @@ pub(crate) mod entity {
 use entity::{ActiveModel, Column, Entity};
 
 pub async fn create(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     token_hash: &str,
     user_id: i64,
     now: i64,
@@ -52,7 +52,7 @@ pub async fn create(
         created_at: Set(now),
         expires_at: Set(expires_at),
     })
-    .exec_without_returning(tx)
+    .exec_without_returning(writer)
     .await?;
     Ok(())
 }
@@ -66,24 +66,26 @@ pub async fn user_of<C: ConnectionTrait>(
     Ok(Entity::find_by_id(token_hash.to_string())
         .filter(Column::ExpiresAt.gt(now))
         .find_also_related(users::entity::Entity)
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .and_then(|(_, user)| user)
         .map(users::User::from))
 }
 
-pub async fn end(tx: &Tx<'_>, token_hash: &str) -> StoreResult<()> {
+pub async fn end(writer: &impl Writer, token_hash: &str) -> StoreResult<()> {
     Entity::delete_by_id(token_hash.to_string())
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }
 
 /// Ends every session of an account; how many there were.
-pub async fn end_all(tx: &Tx<'_>, user_id: i64) -> StoreResult<u64> {
+pub async fn end_all(writer: &impl Writer, user_id: i64) -> StoreResult<u64> {
     Ok(Entity::delete_many()
         .filter(Column::UserId.eq(user_id))
-        .exec(tx)
+        .exec(writer)
         .await?
         .rows_affected)
 }

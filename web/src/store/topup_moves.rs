@@ -22,7 +22,7 @@ use sea_orm::{
 };
 
 use super::{
-    StoreResult, Tx, now_micros,
+    StoreResult, Writer, now_micros,
     topups::{
         TopupStatus,
         entity::{ActiveModel, Column, Entity},
@@ -31,7 +31,7 @@ use super::{
 
 /// Records a new top-up, `creating`, at the rate it was shown at. Returns its id.
 pub async fn create(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     user_id: i64,
     amount: Paise,
     credits: i64,
@@ -51,14 +51,14 @@ pub async fn create(
         refund_shortfall: Set(0),
         ..Default::default()
     })
-    .exec_with_returning(tx)
+    .exec_with_returning(writer)
     .await?;
     Ok(created.id)
 }
 
 /// A guarded move: sets `changes` on the top-up if its status is one of `from`.
 async fn transition(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     id: i64,
     from: &[TopupStatus],
     changes: Vec<(Column, Expr)>,
@@ -70,7 +70,7 @@ async fn transition(
     for (column, value) in changes {
         update = update.col_expr(column, value);
     }
-    Ok(update.exec(tx).await?.rows_affected == 1)
+    Ok(update.exec(writer).await?.rows_affected == 1)
 }
 
 /// Every status but paid.
@@ -84,9 +84,9 @@ const NOT_PAID: &[TopupStatus] = &[
 ];
 
 /// creating → pending: Razorpay created the order.
-pub async fn order_created(tx: &Tx<'_>, id: i64, order_id: &str) -> StoreResult<bool> {
+pub async fn order_created(writer: &impl Writer, id: i64, order_id: &str) -> StoreResult<bool> {
     transition(
-        tx,
+        writer,
         id,
         &[TopupStatus::Creating],
         vec![
@@ -99,7 +99,12 @@ pub async fn order_created(tx: &Tx<'_>, id: i64, order_id: &str) -> StoreResult<
 
 /// creating, pending, cancelled, failed → failed, with Razorpay's reason code (or ours, such as
 /// `order_refused`). Never from paid.
-pub async fn failed(tx: &Tx<'_>, id: i64, code: &str, method: Option<&str>) -> StoreResult<bool> {
+pub async fn failed(
+    writer: &impl Writer,
+    id: i64,
+    code: &str,
+    method: Option<&str>,
+) -> StoreResult<bool> {
     let mut changes = vec![
         (Column::Status, Expr::value(TopupStatus::Failed.as_str())),
         (Column::FailureCode, Expr::value(code)),
@@ -109,7 +114,7 @@ pub async fn failed(tx: &Tx<'_>, id: i64, code: &str, method: Option<&str>) -> S
         changes.push((Column::Method, Expr::value(method)));
     }
     transition(
-        tx,
+        writer,
         id,
         &[
             TopupStatus::Creating,
@@ -123,9 +128,9 @@ pub async fn failed(tx: &Tx<'_>, id: i64, code: &str, method: Option<&str>) -> S
 }
 
 /// pending → cancelled: the customer cancelled it.
-pub async fn cancelled(tx: &Tx<'_>, id: i64) -> StoreResult<bool> {
+pub async fn cancelled(writer: &impl Writer, id: i64) -> StoreResult<bool> {
     transition(
-        tx,
+        writer,
         id,
         &[TopupStatus::Pending],
         vec![(Column::Status, Expr::value(TopupStatus::Cancelled.as_str()))],
@@ -134,9 +139,9 @@ pub async fn cancelled(tx: &Tx<'_>, id: i64) -> StoreResult<bool> {
 }
 
 /// creating, pending, cancelled → expired: nobody paid it, and it is too old to be paid now.
-pub async fn expired(tx: &Tx<'_>, id: i64) -> StoreResult<bool> {
+pub async fn expired(writer: &impl Writer, id: i64) -> StoreResult<bool> {
     transition(
-        tx,
+        writer,
         id,
         &[
             TopupStatus::Creating,
@@ -149,10 +154,10 @@ pub async fn expired(tx: &Tx<'_>, id: i64) -> StoreResult<bool> {
 }
 
 /// Any status but paid → flagged, with the reason for the operator.
-pub async fn flag(tx: &Tx<'_>, id: i64, reason: &str) -> StoreResult<bool> {
+pub async fn flag(writer: &impl Writer, id: i64, reason: &str) -> StoreResult<bool> {
     tracing::warn!(topup = id, reason, "top-up flagged for an operator");
     transition(
-        tx,
+        writer,
         id,
         NOT_PAID,
         vec![
@@ -166,14 +171,14 @@ pub async fn flag(tx: &Tx<'_>, id: i64, reason: &str) -> StoreResult<bool> {
 /// Any status but paid → paid, by this payment and this ledger credit. Only inside the
 /// transaction that credits.
 pub async fn paid(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     id: i64,
     payment_id: &str,
     method: &str,
     transfer_id: ledger::TransferId,
 ) -> StoreResult<bool> {
     transition(
-        tx,
+        writer,
         id,
         NOT_PAID,
         vec![
@@ -190,9 +195,9 @@ pub async fn paid(
 
 /// Not a move: a check found the payment still `created` (the bank has not answered), which
 /// the top-up's page says.
-pub async fn bank_pending(tx: &Tx<'_>, id: i64) -> StoreResult<bool> {
+pub async fn bank_pending(writer: &impl Writer, id: i64) -> StoreResult<bool> {
     transition(
-        tx,
+        writer,
         id,
         &[
             TopupStatus::Creating,
@@ -209,7 +214,7 @@ pub async fn bank_pending(tx: &Tx<'_>, id: i64) -> StoreResult<bool> {
 
 /// Adds what a refund of the crediting payment changed to the top-up's refund totals.
 pub async fn add_refund_totals(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     id: i64,
     refunded_paise: i64,
     taken: i64,
@@ -230,7 +235,7 @@ pub async fn add_refund_totals(
         )
         .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
         .filter(Column::Id.eq(id))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }
@@ -245,7 +250,7 @@ fn check_free(now: i64) -> Condition {
 /// open, cancelled, or failed since `failed_since`), leasing them until `lease_until`: one
 /// statement, so two instances never claim the same top-up.
 pub async fn claim_for_reconciliation(
-    tx: &Tx<'_>,
+    writer: &impl Writer,
     now: i64,
     older_than: i64,
     failed_since: i64,
@@ -277,7 +282,7 @@ pub async fn claim_for_reconciliation(
         .col_expr(Column::ReconcileLockedUntil, Expr::value(lease_until))
         .filter(Column::Id.in_subquery(due))
         .filter(check_free(now))
-        .exec_with_returning(tx)
+        .exec_with_returning(writer)
         .await?
         .into_iter()
         .map(|t| t.id)
@@ -285,23 +290,28 @@ pub async fn claim_for_reconciliation(
 }
 
 /// Takes one top-up's check lease until `lease_until` if nobody holds it; true when taken.
-pub async fn claim_check(tx: &Tx<'_>, id: i64, now: i64, lease_until: i64) -> StoreResult<bool> {
+pub async fn claim_check(
+    writer: &impl Writer,
+    id: i64,
+    now: i64,
+    lease_until: i64,
+) -> StoreResult<bool> {
     Ok(Entity::update_many()
         .col_expr(Column::ReconcileLockedUntil, Expr::value(lease_until))
         .filter(Column::Id.eq(id))
         .filter(check_free(now))
-        .exec(tx)
+        .exec(writer)
         .await?
         .rows_affected
         == 1)
 }
 
 /// Ends a check lease at `until`.
-pub async fn release_check(tx: &Tx<'_>, id: i64, until: i64) -> StoreResult<()> {
+pub async fn release_check(writer: &impl Writer, id: i64, until: i64) -> StoreResult<()> {
     Entity::update_many()
         .col_expr(Column::ReconcileLockedUntil, Expr::value(until))
         .filter(Column::Id.eq(id))
-        .exec(tx)
+        .exec(writer)
         .await?;
     Ok(())
 }

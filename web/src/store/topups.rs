@@ -194,7 +194,7 @@ fn one(row: Option<entity::Model>) -> StoreResult<Option<Topup>> {
 }
 
 pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<Topup>> {
-    one(Entity::find_by_id(id).one(conn).await?)
+    one(Entity::find_by_id(id).all(conn).await?.into_iter().next())
 }
 
 /// A top-up of this user; another account's id is the same as none.
@@ -205,16 +205,23 @@ pub async fn find_owned<C: ConnectionTrait>(
 ) -> StoreResult<Option<Topup>> {
     one(Entity::find_by_id(id)
         .filter(Column::UserId.eq(user_id))
-        .one(conn)
-        .await?)
+        .all(conn)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// The top-up as this transaction sees it, locked until the transaction ends (`FOR UPDATE` on
 /// PostgreSQL; on SQLite the transaction already holds the single write lock), so that two
 /// reports of payments or refunds on one top-up take their turns.
 pub async fn lock(tx: &Tx<'_>, id: i64) -> StoreResult<Topup> {
-    one(Entity::find_by_id(id).lock_exclusive().one(tx).await?)?
-        .ok_or_else(|| StoreError::Db(DbErr::RecordNotFound(format!("top-up {id}"))))
+    one(Entity::find_by_id(id)
+        .lock_exclusive()
+        .all(tx)
+        .await?
+        .into_iter()
+        .next())?
+    .ok_or_else(|| StoreError::Db(DbErr::RecordNotFound(format!("top-up {id}"))))
 }
 
 pub async fn find_by_order<C: ConnectionTrait>(
@@ -223,8 +230,10 @@ pub async fn find_by_order<C: ConnectionTrait>(
 ) -> StoreResult<Option<Topup>> {
     one(Entity::find()
         .filter(Column::RazorpayOrderId.eq(order_id))
-        .one(conn)
-        .await?)
+        .all(conn)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// The top-up this payment credited, if it credited one.
@@ -234,8 +243,10 @@ pub async fn find_by_payment<C: ConnectionTrait>(
 ) -> StoreResult<Option<Topup>> {
     one(Entity::find()
         .filter(Column::RazorpayPaymentId.eq(payment_id))
-        .one(conn)
-        .await?)
+        .all(conn)
+        .await?
+        .into_iter()
+        .next())
 }
 
 /// An account's newest top-ups (those with an order).

@@ -73,11 +73,18 @@ pub async fn create(
 pub async fn by_email<C: ConnectionTrait>(conn: &C, email: &str) -> StoreResult<Option<User>> {
     Ok(Entity::find()
         .filter(Column::Email.eq(email))
-        .one(conn)
+        .all(conn)
         .await?
+        .into_iter()
+        .next()
         .map(User::from))
 }
 
 pub async fn by_id<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<User>> {
-    Ok(Entity::find_by_id(id).one(conn).await?.map(User::from))
+    Ok(Entity::find_by_id(id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .next()
+        .map(User::from))
 }

@@ -27,9 +27,9 @@ pub async fn process_pending(services: &Services) -> ServiceResult<usize> {
         let lease_until = now + LEASE_SECS * 1_000_000;
         let claimed = services
             .ledger
-            .transact(|tx| {
+            .autocommit(|writer| {
                 Box::pin(async move {
-                    webhook_events::claim_due(tx, now, lease_until, MAX_ATTEMPTS, CLAIM).await
+                    webhook_events::claim_due(writer, now, lease_until, MAX_ATTEMPTS, CLAIM).await
                 })
             })
             .await?;
@@ -53,9 +53,9 @@ pub async fn process_pending(services: &Services) -> ServiceResult<usize> {
                     let retry_at = now_micros() + RETRY_AFTER_MICROS;
                     services
                         .ledger
-                        .transact(|tx| {
+                        .autocommit(|writer| {
                             Box::pin(async move {
-                                webhook_events::failed(tx, id, error, retry_at).await
+                                webhook_events::failed(writer, id, error, retry_at).await
                             })
                         })
                         .await?;
@@ -69,8 +69,10 @@ pub async fn process_pending(services: &Services) -> ServiceResult<usize> {
             let done = &done;
             services
                 .ledger
-                .transact(|tx| {
-                    Box::pin(async move { webhook_events::processed(tx, done, now_micros()).await })
+                .autocommit(|writer| {
+                    Box::pin(
+                        async move { webhook_events::processed(writer, done, now_micros()).await },
+                    )
                 })
                 .await?;
         }

@@ -118,10 +118,10 @@ pub async fn receive(
     let (event_id, kind, text) = (event_id.as_str(), event.event.as_str(), text);
     let stored = state
         .ledger
-        .transact(|tx| {
-            Box::pin(
-                async move { webhook_events::record(tx, event_id, kind, text, now, handled).await },
-            )
+        .autocommit(|writer| {
+            Box::pin(async move {
+                webhook_events::record(writer, event_id, kind, text, now, handled).await
+            })
         })
         .await;
     match stored {
