@@ -132,8 +132,11 @@ mod modules {
         pub edges: BTreeMap<String, BTreeSet<String>>,
     }
 
+    /// This checkout, or the one `KALP_TIDY_ROOT` names (to compare module maps across commits).
     fn workspace() -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
+        std::env::var_os("KALP_TIDY_ROOT")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/..")))
     }
 
     fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -805,13 +808,18 @@ fn no_two_types_share_a_name() {
     );
 }
 
-/// `cargo test -p xtask --test tidy module_map -- --ignored --nocapture`: who imports whom.
+/// `cargo test -p xtask --test tidy module_map -- --ignored --nocapture`: who imports whom, and
+/// the import loops (set `KALP_TIDY_ROOT` to map another checkout).
 #[test]
 #[ignore = "prints the module map"]
 fn module_map() {
     for src in CRATES {
         let g = graph(src);
         println!("== {src}: {} modules", g.files.len());
+        for cycle in g.cycles() {
+            let names: Vec<&str> = cycle.iter().map(|m| name(m)).collect();
+            println!("  loop of {}: {}", names.len(), names.join(" ↔ "));
+        }
         for (module, targets) in &g.edges {
             let targets: Vec<&str> = targets.iter().map(|t| name(t)).collect();
             println!("  {} → {}", name(module), targets.join(", "));
