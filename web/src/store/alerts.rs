@@ -9,7 +9,7 @@ use sea_orm::{
     sea_query::{Expr, OnConflict},
 };
 
-use super::{StoreResult, Writer, now_micros};
+use super::{FirstRow, StoreResult, Writer, now_micros};
 
 pub(crate) mod settings {
     use sea_orm::entity::prelude::*;
@@ -71,10 +71,8 @@ pub async fn setting<C: ConnectionTrait>(
     user_id: i64,
 ) -> StoreResult<Option<AlertSetting>> {
     Ok(settings::Entity::find_by_id(user_id)
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(AlertSetting::from))
 }
 
@@ -186,7 +184,7 @@ pub async fn active<C: ConnectionTrait>(conn: &C, user_id: i64) -> StoreResult<O
     Ok(fired::Entity::find()
         .filter(fired::Column::UserId.eq(user_id))
         .order_by_desc(fired::Column::Id)
-        .one(conn)
+        .first_row(conn)
         .await?
         .map(|a| (a.threshold, a.balance)))
 }

@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, QueryOrder, entity::prelude::*, sea_query::Expr};
 
-use super::{StoreResult, Writer, now_micros, users};
+use super::{FirstRow, StoreResult, Writer, now_micros, users};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -116,10 +116,8 @@ pub async fn revoke(writer: &impl Writer, id: i64, user_id: i64) -> StoreResult<
 pub async fn belongs_to<C: ConnectionTrait>(conn: &C, id: i64, user_id: i64) -> StoreResult<bool> {
     Ok(Entity::find_by_id(id)
         .filter(Column::UserId.eq(user_id))
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .is_some())
 }
 
@@ -129,10 +127,8 @@ pub async fn owner<C: ConnectionTrait>(conn: &C, key_hash: &str) -> StoreResult<
         .filter(Column::KeyHash.eq(key_hash))
         .filter(Column::RevokedAt.is_null())
         .find_also_related(users::entity::Entity)
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .and_then(|(key, user)| {
             user.map(|user| KeyOwner {
                 key_id: key.id,

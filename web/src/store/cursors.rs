@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, entity::prelude::*, sea_query::OnConflict};
 
-use super::{StoreResult, Writer};
+use super::{FirstRow, StoreResult, Writer};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -26,10 +26,8 @@ use entity::{ActiveModel, Column, Entity};
 
 pub async fn get<C: ConnectionTrait>(conn: &C, name: &str) -> StoreResult<Option<i64>> {
     Ok(Entity::find_by_id(name.to_string())
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(|c| c.position))
 }
 

@@ -8,10 +8,9 @@
 //!   is held, and a second statement refused). Either way they reach the single writer only
 //!   through the ledger (a second transaction in the same task is refused at once, never a
 //!   deadlock). The few writes of more than one statement take `&Tx`.
-//! - A lookup by a primary or unique key reads `.all()` and takes the row, never `.one()`:
-//!   `.one()` binds `LIMIT ?`, and SQLite re-prepares a statement whose LIMIT is a bound
-//!   parameter every time it runs (seen with a uprobe on `sqlite3LockAndPrepare`; it cost the
-//!   top-up journey about a fifth of its throughput: docs/benchmarks.md).
+//! - A lookup by a primary or unique key is [`FirstRow::first_row`], never `.one()`: `.one()`
+//!   binds `LIMIT ?`, and SQLite re-prepares a statement whose LIMIT is a bound parameter every
+//!   time it runs (seen with a uprobe on `sqlite3LockAndPrepare`: docs/benchmarks.md).
 //! - Reads take any connection: the ledger's read connections ([`ledger::Ledger::reads`]) or
 //!   the open transaction (to read what it has written, or to lock a row).
 
@@ -31,7 +30,10 @@ pub mod topups;
 pub mod users;
 pub mod webhook_events;
 
-use sea_orm::{ConnectionTrait, DbErr, TryInsertResult};
+use sea_orm::{
+    ConnectionTrait, DbErr, EntityTrait, QueryTrait, Select, SelectModel, SelectTwo,
+    SelectTwoModel, SelectorTrait, TryInsertResult,
+};
 
 pub use ledger::{
     LedgerAutocommit as Autocommit, LedgerReads as Reads, LedgerTx as Tx, LedgerWrite as Writer,
@@ -72,6 +74,39 @@ pub async fn ping(reads: &Reads) -> StoreResult<()> {
         ))
         .await?;
     Ok(())
+}
+
+/// The row a lookup by key finds. It runs the query as built, without the `LIMIT ?` that `.one()`
+/// binds (SQLite re-prepares such a statement on every run), and stops at the first row, where
+/// `.all()` would step on to the end of the scan (docs/benchmarks.md).
+pub(crate) trait FirstRow {
+    type Row;
+    async fn first_row<C: ConnectionTrait>(self, conn: &C) -> Result<Option<Self::Row>, DbErr>;
+}
+
+async fn first_as<S: SelectorTrait, C: ConnectionTrait>(
+    conn: &C,
+    query: &impl QueryTrait,
+) -> Result<Option<S::Item>, DbErr> {
+    let statement = query.build(conn.get_database_backend());
+    conn.query_one_raw(statement)
+        .await?
+        .map(S::from_raw_query_result)
+        .transpose()
+}
+
+impl<E: EntityTrait> FirstRow for Select<E> {
+    type Row = E::Model;
+    async fn first_row<C: ConnectionTrait>(self, conn: &C) -> Result<Option<E::Model>, DbErr> {
+        first_as::<SelectModel<E::Model>, C>(conn, &self).await
+    }
+}
+
+impl<E: EntityTrait, F: EntityTrait> FirstRow for SelectTwo<E, F> {
+    type Row = (E::Model, Option<F::Model>);
+    async fn first_row<C: ConnectionTrait>(self, conn: &C) -> Result<Option<Self::Row>, DbErr> {
+        first_as::<SelectTwoModel<E::Model, F::Model>, C>(conn, &self).await
+    }
 }
 
 /// Whether an `INSERT … ON CONFLICT DO NOTHING` inserted its row.

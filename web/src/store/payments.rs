@@ -8,7 +8,7 @@ use sea_orm::{
     ConnectionTrait, JoinType, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr,
 };
 
-use super::{StoreError, StoreResult, Writer, inserted, now_micros, topups};
+use super::{FirstRow, StoreError, StoreResult, Writer, inserted, now_micros, topups};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -148,10 +148,8 @@ pub async fn find<C: ConnectionTrait>(
     payment_id: &str,
 ) -> StoreResult<Option<UncreditedPayment>> {
     Entity::find_by_id(payment_id.to_string())
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(UncreditedPayment::try_from)
         .transpose()
 }

@@ -5,7 +5,7 @@ use razorpay::wire::RefundState;
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, entity::prelude::*, sea_query::Expr};
 
-use super::{StoreError, StoreResult, Writer, now_micros};
+use super::{FirstRow, StoreError, StoreResult, Writer, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -111,10 +111,8 @@ pub async fn find<C: ConnectionTrait>(
     refund_id: &str,
 ) -> StoreResult<Option<RefundRecord>> {
     Entity::find_by_id(refund_id.to_string())
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(RefundRecord::try_from)
         .transpose()
 }

@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, entity::prelude::*};
 
-use super::{StoreResult, Writer, now_micros};
+use super::{FirstRow, StoreResult, Writer, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -70,10 +70,8 @@ pub async fn terms<C: ConnectionTrait>(
     reservation: ledger::ReservationId,
 ) -> StoreResult<Option<ReservationTerms>> {
     Ok(Entity::find_by_id(reservation.0)
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(ReservationTerms::from))
 }
 
@@ -85,9 +83,7 @@ pub async fn terms_of_user<C: ConnectionTrait>(
 ) -> StoreResult<Option<ReservationTerms>> {
     Ok(Entity::find_by_id(reservation.0)
         .filter(Column::UserId.eq(user_id))
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(ReservationTerms::from))
 }

@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, PaginatorTrait, entity::prelude::*};
 
-use super::{StoreResult, Writer, users};
+use super::{FirstRow, StoreResult, Writer, users};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -66,10 +66,8 @@ pub async fn user_of<C: ConnectionTrait>(
     Ok(Entity::find_by_id(token_hash.to_string())
         .filter(Column::ExpiresAt.gt(now))
         .find_also_related(users::entity::Entity)
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .and_then(|(_, user)| user)
         .map(users::User::from))
 }

@@ -5,7 +5,7 @@
 use razorpay::Paise;
 use sea_orm::{ConnectionTrait, QueryOrder, QuerySelect, entity::prelude::*};
 
-use super::{StoreError, StoreResult, Tx};
+use super::{FirstRow, StoreError, StoreResult, Tx};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -194,7 +194,7 @@ fn one(row: Option<entity::Model>) -> StoreResult<Option<Topup>> {
 }
 
 pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<Topup>> {
-    one(Entity::find_by_id(id).all(conn).await?.into_iter().next())
+    one(Entity::find_by_id(id).first_row(conn).await?)
 }
 
 /// A top-up of this user; another account's id is the same as none.
@@ -205,10 +205,8 @@ pub async fn find_owned<C: ConnectionTrait>(
 ) -> StoreResult<Option<Topup>> {
     one(Entity::find_by_id(id)
         .filter(Column::UserId.eq(user_id))
-        .all(conn)
-        .await?
-        .into_iter()
-        .next())
+        .first_row(conn)
+        .await?)
 }
 
 /// The top-up as this transaction sees it, locked until the transaction ends (`FOR UPDATE` on
@@ -217,10 +215,8 @@ pub async fn find_owned<C: ConnectionTrait>(
 pub async fn lock(tx: &Tx<'_>, id: i64) -> StoreResult<Topup> {
     one(Entity::find_by_id(id)
         .lock_exclusive()
-        .all(tx)
-        .await?
-        .into_iter()
-        .next())?
+        .first_row(tx)
+        .await?)?
     .ok_or_else(|| StoreError::Db(DbErr::RecordNotFound(format!("top-up {id}"))))
 }
 
@@ -230,10 +226,8 @@ pub async fn find_by_order<C: ConnectionTrait>(
 ) -> StoreResult<Option<Topup>> {
     one(Entity::find()
         .filter(Column::RazorpayOrderId.eq(order_id))
-        .all(conn)
-        .await?
-        .into_iter()
-        .next())
+        .first_row(conn)
+        .await?)
 }
 
 /// The top-up this payment credited, if it credited one.
@@ -243,10 +237,8 @@ pub async fn find_by_payment<C: ConnectionTrait>(
 ) -> StoreResult<Option<Topup>> {
     one(Entity::find()
         .filter(Column::RazorpayPaymentId.eq(payment_id))
-        .all(conn)
-        .await?
-        .into_iter()
-        .next())
+        .first_row(conn)
+        .await?)
 }
 
 /// An account's newest top-ups (those with an order).

@@ -3,7 +3,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, entity::prelude::*};
 
-use super::{StoreResult, Tx, inserted, now_micros};
+use super::{FirstRow, StoreResult, Tx, inserted, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -73,18 +73,14 @@ pub async fn create(
 pub async fn by_email<C: ConnectionTrait>(conn: &C, email: &str) -> StoreResult<Option<User>> {
     Ok(Entity::find()
         .filter(Column::Email.eq(email))
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(User::from))
 }
 
 pub async fn by_id<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<User>> {
     Ok(Entity::find_by_id(id)
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(User::from))
 }

@@ -4,7 +4,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, PaginatorTrait, entity::prelude::*, sea_query::Expr};
 
-use super::{StoreResult, Writer, inserted};
+use super::{FirstRow, StoreResult, Writer, inserted};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -179,9 +179,7 @@ pub async fn find<C: ConnectionTrait>(
     event_id: &str,
 ) -> StoreResult<Option<StoredEvent>> {
     Ok(Entity::find_by_id(event_id.to_string())
-        .all(conn)
+        .first_row(conn)
         .await?
-        .into_iter()
-        .next()
         .map(StoredEvent::from))
 }
