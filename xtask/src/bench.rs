@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick]`: how fast the ledger and the API are on this machine, each
+//! `cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N]`: how fast the ledger and the API are on this machine, each
 //! figure beside a baseline measured in the same run (machines are noisy: compare ratios). The
 //! ledger's figures come from `crates/ledger/benches/ledger.rs` (SQLite always; PostgreSQL too
 //! when `DATABASE_URL` points at one); the app's from release builds of the web app and
@@ -37,20 +37,30 @@ struct Figure {
 
 struct BenchPlan {
     seconds: Duration,
-    quick: bool,
+    /// Top-up journeys to time (200 quick, 1,000 full, or `--journeys N`).
+    journeys: u64,
+    /// `--only journey`: the journeys and nothing after them, for comparing one change's effect
+    /// on the top-up path with more journeys than a quick run times.
+    journey_only: bool,
 }
 
 /// The ledger's figures (`cargo bench -p ledger`, optimised), then the app's, on release builds.
 pub fn run(args: &[String]) -> Result<()> {
-    const USAGE: &str = "usage: cargo xtask bench [--quick] [--only ledger|app]";
+    const USAGE: &str =
+        "usage: cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N]";
     let mut quick = false;
     let mut only = None;
+    let mut journeys = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => quick = true,
             "--only" => match rest.next().map(String::as_str) {
-                Some(part @ ("ledger" | "app")) => only = Some(part),
+                Some(part @ ("ledger" | "app" | "journey")) => only = Some(part),
+                _ => bail!(USAGE),
+            },
+            "--journeys" => match rest.next().and_then(|n| n.parse::<u64>().ok()) {
+                Some(n) if n > 0 => journeys = Some(n),
                 _ => bail!(USAGE),
             },
             _ => bail!(USAGE),
@@ -60,7 +70,7 @@ pub fn run(args: &[String]) -> Result<()> {
     std::fs::create_dir_all(&dir)?;
     let ledger_json = dir.join("ledger.json");
     let _ = std::fs::remove_file(&ledger_json);
-    if only != Some("app") {
+    if only.is_none() || only == Some("ledger") {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut command = Command::new(&cargo);
         command
@@ -83,6 +93,12 @@ pub fn run(args: &[String]) -> Result<()> {
     if only == Some("ledger") {
         command.arg("--no-app");
     }
+    if only == Some("journey") {
+        command.arg("--journey-only");
+    }
+    if let Some(n) = journeys {
+        command.arg(format!("--journeys={n}"));
+    }
     build_release()?;
     if !command.status()?.success() {
         bail!("the benchmark failed");
@@ -93,9 +109,14 @@ pub fn run(args: &[String]) -> Result<()> {
 /// The app's figures, optimised (`bench-run`, started by [`run`]), reported with the ledger's.
 pub fn run_measurements(args: &[String]) -> Result<()> {
     let quick = args.iter().any(|a| a == "--quick");
+    let journeys = args
+        .iter()
+        .find_map(|a| a.strip_prefix("--journeys=")?.parse().ok())
+        .unwrap_or(if quick { 200 } else { 1_000 });
     let plan = BenchPlan {
         seconds: Duration::from_secs(if quick { 3 } else { 10 }),
-        quick,
+        journeys,
+        journey_only: args.iter().any(|a| a == "--journey-only"),
     };
     let started = Instant::now();
     let mut figures: Vec<Figure> =
@@ -296,7 +317,7 @@ async fn api_figures(plan: &BenchPlan, dir: &std::path::Path) -> Result<Vec<Figu
 
     // Whole top-ups: Add Credits → pay on the fake → callback → credited. First, so that every
     // run measures them on the same database, however many charges the next figure manages.
-    let journeys = if plan.quick { 200 } else { 1_000 };
+    let journeys = plan.journeys;
     // Warm-up, untimed: the first journeys open the connections and prepare the statements of
     // every step (with 40 journeys, the p99 was the slowest of those first eight).
     let warm_up: Vec<_> = (0..8)
@@ -356,6 +377,9 @@ async fn api_figures(plan: &BenchPlan, dir: &std::path::Path) -> Result<Vec<Figu
         None,
         "goal: under 50 ms",
     ));
+    if plan.journey_only {
+        return Ok(out);
+    }
 
     let (a, k) = (api.clone(), key.clone());
     let url = format!("{app}/api/v1/whoami");
