@@ -37,11 +37,7 @@ pub fn spawn_reconciliation(
         let mut ticker = tokio::time::interval(Duration::from_secs(settings.interval_secs));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            if *stop.borrow() {
+            if !next_tick(&mut ticker, &mut stop).await {
                 break;
             }
             match reconcile::run_once(
@@ -70,11 +66,7 @@ pub fn spawn_housekeeping(
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         loop {
-            tokio::select! {
-                _ = stop.changed() => break,
-                _ = ticker.tick() => {}
-            }
-            if *stop.borrow() {
+            if !next_tick(&mut ticker, &mut stop).await {
                 break;
             }
             let now = chrono::Utc::now();
@@ -91,4 +83,17 @@ pub fn spawn_housekeeping(
             state.api_limits.forget_idle();
         }
     })
+}
+
+/// Waits for the next tick of a periodic task: false once `stop` changes (or its sender is
+/// gone), so the task ends between rounds, never inside one.
+async fn next_tick(
+    ticker: &mut tokio::time::Interval,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = stop.changed() => return false,
+        _ = ticker.tick() => {}
+    }
+    !*stop.borrow()
 }

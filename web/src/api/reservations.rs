@@ -133,18 +133,7 @@ pub async fn create(
         .await?;
     let replayed = reservation.replayed;
     if !replayed {
-        let balance = state.ledger.balance(caller.wallet).await?;
-        // The hold stands whatever happens to its alert; log and go on.
-        if let Err(e) = alerts::after_balance_change(
-            &state.services,
-            caller.user_id,
-            &caller.email,
-            balance.available,
-        )
-        .await
-        {
-            tracing::warn!(error = %e, "low-balance alert check failed");
-        }
+        check_low_balance(&state, &caller).await?;
     }
     let mut response =
         (StatusCode::CREATED, axum::Json(view(&reservation, &terms))).into_response();
@@ -214,18 +203,7 @@ pub async fn settle(
         })
         .await
         .map_err(not_pending)?;
-    let balance = state.ledger.balance(caller.wallet).await?;
-    // The charge stands whatever happens to its alert; log and go on.
-    if let Err(e) = alerts::after_balance_change(
-        &state.services,
-        caller.user_id,
-        &caller.email,
-        balance.available,
-    )
-    .await
-    {
-        tracing::warn!(error = %e, "low-balance alert check failed");
-    }
+    check_low_balance(&state, &caller).await?;
     Ok(axum::Json(view(&r, &terms)).into_response())
 }
 
@@ -236,8 +214,14 @@ pub async fn release(
 ) -> Result<Response, ApiError> {
     let (id, terms) = owned(&state, &caller, &id).await?;
     let r = state.ledger.release(id).await.map_err(not_pending)?;
+    check_low_balance(&state, &caller).await?;
+    Ok(axum::Json(view(&r, &terms)).into_response())
+}
+
+/// After a hold, a settle or a release: the low-balance alert, from the balance now. What was
+/// done stands whatever happens to its alert, so a failed check is logged, not answered.
+async fn check_low_balance(state: &AppState, caller: &ApiCaller) -> Result<(), ApiError> {
     let balance = state.ledger.balance(caller.wallet).await?;
-    // The charge stands whatever happens to its alert; log and go on.
     if let Err(e) = alerts::after_balance_change(
         &state.services,
         caller.user_id,
@@ -248,5 +232,5 @@ pub async fn release(
     {
         tracing::warn!(error = %e, "low-balance alert check failed");
     }
-    Ok(axum::Json(view(&r, &terms)).into_response())
+    Ok(())
 }
