@@ -12,7 +12,8 @@ use std::{
 };
 
 use ledger::{
-    ConnectConfig, Credit, CreditKind, Credits, Debit, DebitKind, IdempotencyKey, Ledger, Op,
+    AccountId, ConnectConfig, Credit, CreditKind, Credits, Debit, DebitKind, IdempotencyKey,
+    Ledger, Op,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use serde_json::{Value, json};
@@ -45,6 +46,19 @@ fn figure(
         "ratio": baseline.filter(|b| *b > 0.0).map(|b| value / b),
         "note": note,
     })
+}
+
+/// Task `t`'s `i`th top-up credit: the same key each time, so a second run replays it.
+fn topup_credit(wallets: &[AccountId], t: usize, i: u64) -> Credit {
+    Credit {
+        wallet: wallets[(t * 31 + i as usize) % wallets.len()],
+        amount: Credits::new(1_000).expect("credits"),
+        kind: CreditKind::Purchase,
+        key: IdempotencyKey::new(format!("topup:pay_{t}_{i}")).expect("key"),
+        reference: Some(format!("pay_{t}_{i}")),
+        memo: None,
+        expires_at: None,
+    }
 }
 
 fn per_sec(ops: u64, elapsed: Duration) -> f64 {
@@ -253,19 +267,7 @@ async fn ledger_figures(backend: &str, url: &str, plan: &BenchPlan) -> Result<Ve
     let w = wallets.clone();
     let (ops, elapsed) = hammer(8, plan.seconds, move |t, i| {
         let (l, w) = (l.clone(), w.clone());
-        async move {
-            l.credit(Credit {
-                wallet: w[(t * 31 + i as usize) % w.len()],
-                amount: Credits::new(1_000).expect("credits"),
-                kind: CreditKind::Purchase,
-                key: IdempotencyKey::new(format!("topup:pay_{t}_{i}")).expect("key"),
-                reference: Some(format!("pay_{t}_{i}")),
-                memo: None,
-                expires_at: None,
-            })
-            .await
-            .is_ok()
-        }
+        async move { l.credit(topup_credit(&w, t, i)).await.is_ok() }
     })
     .await;
     let fresh = per_sec(ops, elapsed);
@@ -276,17 +278,9 @@ async fn ledger_figures(backend: &str, url: &str, plan: &BenchPlan) -> Result<Ve
         let (l, w) = (l.clone(), w.clone());
         let i = i % count.max(1);
         async move {
-            l.credit(Credit {
-                wallet: w[(t * 31 + i as usize) % w.len()],
-                amount: Credits::new(1_000).expect("credits"),
-                kind: CreditKind::Purchase,
-                key: IdempotencyKey::new(format!("topup:pay_{t}_{i}")).expect("key"),
-                reference: Some(format!("pay_{t}_{i}")),
-                memo: None,
-                expires_at: None,
-            })
-            .await
-            .is_ok_and(|r| r.replayed)
+            l.credit(topup_credit(&w, t, i))
+                .await
+                .is_ok_and(|r| r.replayed)
         }
     })
     .await;
