@@ -270,6 +270,17 @@ pub struct Balance {
 }
 
 impl Balance {
+    /// One wallet's balance row; bind the account id, read it with [`Balance::from_row`].
+    pub(crate) const BY_WALLET: &'static str =
+        "SELECT available, reserved FROM ledger_balances WHERE account_id = ?";
+
+    pub(crate) fn from_row(row: &sea_orm::QueryResult) -> LedgerResult<Self> {
+        Ok(Balance {
+            available: col(row, "available")?,
+            reserved: col(row, "reserved")?,
+        })
+    }
+
     pub fn total(&self) -> i64 {
         self.available + self.reserved
     }

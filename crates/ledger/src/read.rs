@@ -48,17 +48,10 @@ pub struct HistoryPage {
 }
 
 pub(crate) async fn balance(pools: &Pools, wallet: AccountId) -> LedgerResult<Balance> {
-    let row = read_one(
-        pools,
-        "SELECT available, reserved FROM ledger_balances WHERE account_id = ?",
-        vec![wallet.0.into()],
-    )
-    .await?
-    .ok_or(LedgerError::UnknownAccount(wallet))?;
-    Ok(Balance {
-        available: col(&row, "available")?,
-        reserved: col(&row, "reserved")?,
-    })
+    let row = read_one(pools, Balance::BY_WALLET, vec![wallet.0.into()])
+        .await?
+        .ok_or(LedgerError::UnknownAccount(wallet))?;
+    Balance::from_row(&row)
 }
 
 pub(crate) async fn history(

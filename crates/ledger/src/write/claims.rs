@@ -183,16 +183,10 @@ pub(crate) async fn unclaim_transfer(tx: &Tx, id: TransferId) -> LedgerResult<()
 
 pub(crate) async fn balance_in(tx: &Tx, wallet: AccountId) -> LedgerResult<Balance> {
     let row = tx
-        .one(
-            "SELECT available, reserved FROM ledger_balances WHERE account_id = ?",
-            vec![wallet.0.into()],
-        )
+        .one(Balance::BY_WALLET, vec![wallet.0.into()])
         .await?
         .ok_or(LedgerError::UnknownAccount(wallet))?;
-    Ok(Balance {
-        available: col(&row, "available")?,
-        reserved: col(&row, "reserved")?,
-    })
+    Balance::from_row(&row)
 }
 
 pub(crate) async fn load_transfer(tx: &Tx, id: TransferId) -> LedgerResult<Transfer> {
