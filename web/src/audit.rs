@@ -14,7 +14,7 @@ use razorpay::wire::{ListQuery, Payment, PaymentStatus, Refund, RefundState};
 use crate::{
     services::{ServiceResult, Services},
     store::{
-        payments, refunds,
+        credit_refunds, operator_actions, payments, refunds,
         topups::{self, Topup, TopupStatus},
     },
 };
@@ -28,6 +28,8 @@ pub struct AuditOutcome {
     pub differences: Vec<String>,
     /// Things an operator should know that are not errors of ours.
     pub notes: Vec<String>,
+    /// What operators did, by kind of action, and what grants and adjustments moved.
+    pub operator_summary: Vec<String>,
 }
 
 impl AuditOutcome {
@@ -48,6 +50,7 @@ pub async fn run(services: &Services, from: i64, to: i64) -> ServiceResult<Audit
         refunds_checked: 0,
         differences: Vec::new(),
         notes: Vec::new(),
+        operator_summary: operator_summary(services).await?,
     };
     let payments: Vec<Payment> = list_all(
         |query| async move { Ok(services.razorpay.list_payments(&query).await?.items) },
@@ -105,6 +108,37 @@ pub async fn run(services: &Services, from: i64, to: i64) -> ServiceResult<Audit
         ));
     }
     Ok(audit)
+}
+
+/// Operator actions by kind, and the credits grants and adjustments moved, from the ledger's own
+/// system accounts (so they can be checked against the actions).
+async fn operator_summary(services: &Services) -> ServiceResult<Vec<String>> {
+    let mut lines = Vec::new();
+    let actions = operator_actions::count_by_action(&services.reads).await?;
+    lines.push(if actions.is_empty() {
+        "operator actions: none".to_string()
+    } else {
+        format!(
+            "operator actions: {}",
+            actions
+                .iter()
+                .map(|(action, n)| format!("{action} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    });
+    let granted = -services
+        .ledger
+        .system_balance(ledger::SystemAccount::PromotionalGrants)
+        .await?;
+    let adjusted = -services
+        .ledger
+        .system_balance(ledger::SystemAccount::ManualAdjustments)
+        .await?;
+    lines.push(format!(
+        "promotional credits granted (net of expiry and use: see the ledger): {granted}; manual adjustments, net to wallets: {adjusted}"
+    ));
+    Ok(lines)
 }
 
 /// Every item of a Razorpay list created in `[from, to]`, page by page.
@@ -181,8 +215,17 @@ async fn check_payment(
     topup: &Topup,
     audit: &mut AuditOutcome,
 ) -> ServiceResult<()> {
-    let (given, taken) = ledger_sums(services, &payment.id).await?;
+    let (given, mut taken) = ledger_sums(services, &payment.id).await?;
     let name = format!("payment {} (top-up #{})", payment.id, topup.id);
+    // Refunds of unused credits whose credits are taken back and which Razorpay has not
+    // answered yet: in flight, not a difference (reconciliation sends them again).
+    let in_flight = credit_refunds::in_flight_credits(&services.reads, &payment.id).await?;
+    if in_flight > 0 {
+        taken -= in_flight;
+        audit.notes.push(format!(
+            "{name}: a refund of {in_flight} unused credits is waiting for Razorpay's answer"
+        ));
+    }
     if topup.credited_by(&payment.id) {
         if !is_captured(payment) {
             audit.differences.push(format!(
@@ -230,6 +273,14 @@ async fn check_payment(
                 .notes
                 .push(format!("{name} is authorised and not captured yet"));
         }
+        return Ok(());
+    }
+    if topup.status == TopupStatus::Flagged && topup.resolution.is_some() {
+        audit.notes.push(format!(
+            "{name}: captured {}, not credited; an operator resolved the top-up ({})",
+            payment.amount,
+            topup.resolution.map(|r| r.as_str()).unwrap_or_default()
+        ));
         return Ok(());
     }
     if topup.status != TopupStatus::Paid {

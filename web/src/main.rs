@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
             .map(|_| println!("migrations applied")),
         "reconcile" => reconcile(settings).await,
         "seed-demo" => seed_demo(settings).await,
+        "operator" => operator(settings).await,
         "audit" => match audit(settings).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -48,12 +49,13 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS]
+const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL]
   serve       run the app (default)
   migrate     apply database migrations
   reconcile   check pending top-ups with Razorpay once (credit, capture, expire)
   audit       ledger invariants, and captured Razorpay payments of the last N days (7) against our credits
   seed-demo   create a demo account (if missing) holding CREDITS promotional credits (once)
+  operator    give an existing account the operator role (pages under /admin), or take it away
 Settings: web/config/base.toml, then config/local.toml, then KALP__* environment variables.";
 
 async fn reconcile(settings: Settings) -> anyhow::Result<()> {
@@ -82,6 +84,9 @@ async fn audit(settings: Settings) -> anyhow::Result<bool> {
         "Razorpay: {} captured payments checked over {days} day(s)",
         outcome.payments_checked
     );
+    for line in &outcome.operator_summary {
+        println!("{line}");
+    }
     for d in &outcome.differences {
         println!("DIFFERENCE: {d}");
     }
@@ -97,6 +102,35 @@ async fn audit(settings: Settings) -> anyhow::Result<bool> {
         }
     );
     Ok(outcome.is_clean())
+}
+
+async fn operator(settings: Settings) -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let (grant, email) = match args.as_slice() {
+        [verb, email] if verb == "add" => (true, email),
+        [verb, email] if verb == "remove" => (false, email),
+        _ => anyhow::bail!("usage: web operator add|remove EMAIL"),
+    };
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!(e))?;
+    let ledger = web::services::open_ledger(&settings).await?;
+    let address = email.as_str();
+    let changed = ledger
+        .autocommit(|writer| {
+            Box::pin(async move { web::store::users::set_operator(writer, address, grant).await })
+        })
+        .await?;
+    if !changed {
+        anyhow::bail!("no account has the email {address}: sign up first");
+    }
+    println!(
+        "{address} {}",
+        if grant {
+            "is an operator now: /admin"
+        } else {
+            "is no longer an operator"
+        }
+    );
+    Ok(())
 }
 
 async fn seed_demo(settings: Settings) -> anyhow::Result<()> {

@@ -88,6 +88,12 @@ pub async fn run_once(
             follow_pending_refunds(services, &mut report).await,
         ),
         ("duplicate refunds", refund_duplicates(services).await),
+        (
+            "refunds of unused credits",
+            crate::operators::unused_credits::send_planned(services)
+                .await
+                .map(|_| ()),
+        ),
     ] {
         if let Err(e) = result {
             tracing::warn!(error = %e, "reconciliation could not read Razorpay's {what}");

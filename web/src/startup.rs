@@ -196,6 +196,40 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/api-keys/alert", post(pages::api_keys::set_threshold))
         .route("/api-keys/{id}/revoke", post(pages::api_keys::revoke))
+        .route("/admin", get(pages::admin::home::home))
+        .route(
+            "/admin/customers/{id}",
+            get(pages::admin::customer::customer_page),
+        )
+        .route(
+            "/admin/customers/{id}/grant",
+            post(pages::admin::actions::grant),
+        )
+        .route(
+            "/admin/customers/{id}/adjust",
+            post(pages::admin::actions::adjustment),
+        )
+        .route(
+            "/admin/customers/{id}/refund-unused",
+            post(pages::admin::actions::refund_unused_credits),
+        )
+        .route(
+            "/admin/topups/{id}/resolve",
+            post(pages::admin::actions::resolve_flagged),
+        )
+        .route(
+            "/admin/refund-requests/{id}/{decision}",
+            post(pages::admin::actions::decide_request),
+        )
+        .route(
+            "/admin/shortfalls/{refund_id}/accept",
+            post(pages::admin::actions::accept_shortfall),
+        )
+        .route("/admin/{*rest}", any(|| async { PageError::NotFound }))
+        .route(
+            "/billing/refund-request",
+            post(pages::billing::request_refund),
+        )
         .merge(api)
         .route(
             "/webhooks/razorpay",

@@ -548,6 +548,16 @@ impl Ledger {
         })
     }
 
+    /// A wallet's lots, read without a write when they are up to date (no debit waits to be
+    /// drawn from them); otherwise as [`Ledger::lots`], after drawing.
+    pub async fn current_lots(&self, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
+        let (lots, undrawn) = read::lots_and_undrawn(&self.pools, wallet).await?;
+        if undrawn == 0 {
+            return Ok(lots);
+        }
+        self.lots(wallet).await
+    }
+
     /// Which lots paid for a transfer, after drawing its wallet's pending debits (a write).
     pub async fn allocations(&self, transfer: TransferId) -> LedgerResult<Vec<Allocation>> {
         in_write_tx!(self, |tx| {

@@ -162,15 +162,34 @@ pub(crate) async fn reservation(pools: &Pools, id: ReservationId) -> LedgerResul
 }
 
 /// A wallet's lots, read in the write transaction that drew its pending debits.
+const LOTS_OF_WALLET: &str = "SELECT id, wallet_account_id, transfer_id, source, \
+     payment_reference, original, remaining, held, expires_at, created_at FROM ledger_lots \
+     WHERE wallet_account_id = ? ORDER BY id";
+
 pub(crate) async fn lots(tx: &Tx, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
-    let rows = tx
-        .all(
-            "SELECT id, wallet_account_id, transfer_id, source, payment_reference, original, \
-         remaining, held, expires_at, created_at FROM ledger_lots WHERE wallet_account_id = ? \
-         ORDER BY id",
-            vec![wallet.0.into()],
-        )
-        .await?;
+    let rows = tx.all(LOTS_OF_WALLET, vec![wallet.0.into()]).await?;
+    lots_from_rows(&rows)
+}
+
+/// A wallet's lots on the read pool, with the credits its balance row says are not drawn from
+/// them yet (0: the lots are up to date).
+pub(crate) async fn lots_and_undrawn(
+    pools: &Pools,
+    wallet: AccountId,
+) -> LedgerResult<(Vec<Lot>, i64)> {
+    let row = read_one(
+        pools,
+        "SELECT undrawn FROM ledger_balances WHERE account_id = ?",
+        vec![wallet.0.into()],
+    )
+    .await?
+    .ok_or(LedgerError::UnknownAccount(wallet))?;
+    let undrawn: i64 = col(&row, "undrawn")?;
+    let rows = read_all(pools, LOTS_OF_WALLET, vec![wallet.0.into()]).await?;
+    Ok((lots_from_rows(&rows)?, undrawn))
+}
+
+fn lots_from_rows(rows: &[sea_orm::QueryResult]) -> LedgerResult<Vec<Lot>> {
     rows.iter()
         .map(|row| {
             Ok(Lot {

@@ -76,6 +76,7 @@ pub async fn start_topup(
                         tx,
                         topup_id,
                         "Razorpay created the order for another amount",
+                        None,
                     )
                     .await
                 })

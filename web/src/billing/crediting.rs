@@ -57,7 +57,7 @@ pub async fn apply_payment(
             "payment {} is for order {:?}, but top-up {} has order {:?}",
             payment.id, payment.order_id, topup.id, topup.order_id
         );
-        return flag(services, topup, reason).await;
+        return flag(services, topup, payment, reason).await;
     }
     let id = topup.id;
     match payment.status {
@@ -104,11 +104,18 @@ fn failure_code(payment: &Payment) -> String {
         .to_string()
 }
 
-async fn flag(services: &Services, topup: &Topup, reason: String) -> ServiceResult<PaymentOutcome> {
-    let (id, why) = (topup.id, &reason);
+async fn flag(
+    services: &Services,
+    topup: &Topup,
+    payment: &Payment,
+    reason: String,
+) -> ServiceResult<PaymentOutcome> {
+    let (id, why, payment_id) = (topup.id, &reason, payment.id.as_str());
     services
         .ledger
-        .autocommit(|writer| Box::pin(async move { topup_moves::flag(writer, id, why).await }))
+        .autocommit(|writer| {
+            Box::pin(async move { topup_moves::flag(writer, id, why, Some(payment_id)).await })
+        })
         .await?;
     Ok(PaymentOutcome::Flagged { reason })
 }
@@ -170,7 +177,7 @@ async fn credit(
             "payment {} captured {} {}, top-up {} expected {}",
             payment.id, payment.amount.0, payment.currency, topup.id, topup.amount.0
         );
-        return flag(services, topup, reason).await;
+        return flag(services, topup, payment, reason).await;
     }
     // The callback and the payment's webhooks race to credit: when another report has already
     // credited this payment, answer without taking the single writer. (The locked read below

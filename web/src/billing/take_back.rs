@@ -20,6 +20,7 @@ use crate::{
     services::{ServiceError, ServiceResult},
     store::{
         Tx,
+        credit_refunds::{self, CreditRefund, CreditRefundStatus},
         refunds::{self as stored, NewRefund, RefundRecord},
         topup_moves,
         topups::{self, Topup},
@@ -54,7 +55,19 @@ pub async fn apply_in(
         taken,
         transfer_id,
     };
+    let planned = match refund.notes.get(credit_refunds::NOTE_KEY) {
+        Some(key) if credited => credit_refunds::find(tx, key).await?.filter(|p| {
+            p.status == CreditRefundStatus::Planned && p.payment_id == refund.payment_id
+        }),
+        _ => None,
+    };
     match stored::find(tx, &refund.id).await? {
+        // A refund of unused credits we planned: its credits were taken back when it was planned.
+        None if planned.is_some() => {
+            if let Some(plan) = planned {
+                link_planned(tx, wallet, &topup, refund, &plan).await?;
+            }
+        }
         None if !credited || refund.status == RefundState::Failed => {
             stored::record(tx, new_record(0, 0, None)).await?;
         }
@@ -112,6 +125,52 @@ pub async fn apply_in(
                 }
             }
         },
+    }
+    Ok(())
+}
+
+/// Links Razorpay's refund to the refund of unused credits we planned (and took the credits
+/// back for): recorded like any refund of the crediting payment, without taking credits again.
+/// If it has failed already, its credits come back at once.
+pub async fn link_planned(
+    tx: &Tx<'_>,
+    wallet: AccountId,
+    topup: &Topup,
+    refund: &Refund,
+    plan: &CreditRefund,
+) -> ServiceResult<()> {
+    if refund.amount.0 != plan.amount_paise {
+        return Err(ServiceError::Invariant(format!(
+            "refund {} is for {} paise, the plan {} for {}",
+            refund.id, refund.amount.0, plan.key, plan.amount_paise
+        )));
+    }
+    stored::record(
+        tx,
+        NewRefund {
+            refund_id: &refund.id,
+            topup_id: topup.id,
+            payment_id: &refund.payment_id,
+            amount_paise: refund.amount.0,
+            status: RefundState::Pending,
+            credits: plan.credits,
+            taken: plan.credits,
+            transfer_id: Some(plan.transfer_id),
+        },
+    )
+    .await?;
+    topup_moves::add_refund_totals(tx, topup.id, refund.amount.0, plan.credits, 0).await?;
+    credit_refunds::sent(tx, &plan.key, &refund.id).await?;
+    match refund.status {
+        RefundState::Pending => {}
+        RefundState::Processed => stored::set_status(tx, &refund.id, refund.status).await?,
+        RefundState::Failed => {
+            stored::set_status(tx, &refund.id, refund.status).await?;
+            let now = topups::lock(tx, topup.id).await?;
+            if let Some(record) = stored::find(tx, &refund.id).await? {
+                return_credits(tx, wallet, &now, &record).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -17,12 +17,13 @@ use crate::{
     },
     pages::{
         error::{PageError, PageResult},
+        forms::NoFields,
         forms::{CsrfForm, CsrfToken},
         session::CurrentUser,
-        views::{Layout, Nav, TopupRow, format_credits},
+        views::{IST, Layout, Nav, TopupRow, format_credits, format_time},
     },
     state::AppState,
-    store::topups,
+    store::{refund_requests, topups},
 };
 
 /// The limits and rate Add Credits shows, from the settings.
@@ -55,10 +56,62 @@ struct BillingPage {
     layout: Layout,
     available: String,
     reserved: Option<String>,
+    split: CreditSplit,
+    refund_request: Option<String>,
+    /// A request waits for an operator: no second one.
+    refund_open: bool,
     terms: AddCreditsTerms,
     topups: Vec<TopupRow>,
     notice: Option<String>,
     form: AmountForm,
+}
+
+/// Paid and promotional credits, and the next credits to expire.
+pub struct CreditSplit {
+    pub paid: String,
+    pub promotional: String,
+    pub has_promotional: bool,
+    pub has_paid: bool,
+    /// "500 credits expire on 29 Dec 2026".
+    pub next_expiry: Option<String>,
+}
+
+impl CreditSplit {
+    fn of(lots: &[ledger::Lot], now: chrono::DateTime<chrono::Utc>) -> CreditSplit {
+        let sum = |source: ledger::LotSource| -> i64 {
+            lots.iter()
+                .filter(|l| l.source == source)
+                .map(|l| l.remaining)
+                .sum()
+        };
+        let expiring = lots.iter().filter(|l| l.remaining > 0).filter_map(|l| {
+            l.expires_at
+                .filter(|at| *at > now)
+                .map(|at| (at, l.remaining))
+        });
+        let next = expiring.clone().map(|(at, _)| at).min();
+        let next_expiry = next.map(|first| {
+            let day = first.with_timezone(&IST).date_naive();
+            let credits: i64 = expiring
+                .filter(|(at, _)| at.with_timezone(&IST).date_naive() == day)
+                .map(|(_, n)| n)
+                .sum();
+            format!(
+                "{} credits expire on {}",
+                format_credits(credits),
+                first.with_timezone(&IST).format("%d %b %Y")
+            )
+        });
+        let promotional = sum(ledger::LotSource::Promotional);
+        let paid = sum(ledger::LotSource::Paid);
+        CreditSplit {
+            paid: format_credits(paid),
+            has_paid: paid > 0,
+            promotional: format_credits(promotional),
+            has_promotional: promotional > 0,
+            next_expiry,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -87,6 +140,8 @@ fn kept(typed: &str) -> String {
 pub struct BillingQuery {
     #[serde(default)]
     cancelled: Option<i64>,
+    #[serde(default)]
+    refund_requested: Option<i64>,
 }
 
 pub async fn billing_page(
@@ -98,15 +153,34 @@ pub async fn billing_page(
     let csrf = CsrfToken::for_request(&state.settings, &headers)?;
     let balance = state.ledger.balance(user.wallet).await?;
     let rows = topups::recent(&state.reads, user.id, 10).await?;
+    let lots = state.ledger.current_lots(user.wallet).await?;
+    let latest = refund_requests::of_user(&state.reads, user.id, 1).await?;
+    let refund_open = latest
+        .first()
+        .is_some_and(|r| r.status == refund_requests::RefundRequestStatus::Requested);
+    let refund_request = latest.first().map(|r| {
+        format!(
+            "Your refund request of {}: {}.",
+            format_time(r.created_at),
+            r.status.label().to_lowercase()
+        )
+    });
     let page = BillingPage {
         layout: Layout::new(&user.email, Nav::Billing, &csrf.token, "Billing"),
         available: format_credits(balance.available),
         reserved: (balance.reserved > 0).then(|| format_credits(balance.reserved)),
+        split: CreditSplit::of(&lots, chrono::Utc::now()),
+        refund_request,
+        refund_open,
         terms: AddCreditsTerms::of(&state),
         topups: rows.iter().map(TopupRow::of).collect(),
-        notice: query
-            .cancelled
-            .map(|_| "Payment cancelled. Nothing was charged.".to_string()),
+        notice: match (query.cancelled, query.refund_requested) {
+            (Some(_), _) => Some("Payment cancelled. Nothing was charged.".to_string()),
+            (None, Some(_)) => Some(
+                "We received your request to refund your unused credits. We will review it and refund them to the payments they came from.".to_string(),
+            ),
+            _ => None,
+        },
         form: AmountForm::default(),
     };
     Ok(csrf.attach(Html(page.render()?).into_response()))
@@ -195,4 +269,15 @@ pub async fn create_topup(
         amount: checkout.amount,
     };
     Ok(Html(page.render()?).into_response())
+}
+
+/// "Refund unused credits": the request waits for an operator (Needs attention). Asking again
+/// while one is open changes nothing.
+pub async fn request_refund(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    CsrfForm(NoFields {}): CsrfForm<NoFields>,
+) -> PageResult<Response> {
+    crate::operators::unused_credits::request(&state.services, user.id).await?;
+    Ok(axum::response::Redirect::to("/billing?refund_requested=1").into_response())
 }

@@ -5,6 +5,7 @@
 //! (`billing`, `alerts`, `accounts`); they never write SQL.
 
 pub mod account;
+pub mod admin;
 pub mod api_keys;
 pub mod billing;
 pub mod dashboard;

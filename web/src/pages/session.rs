@@ -52,6 +52,8 @@ pub struct CurrentUser {
     pub id: i64,
     pub email: String,
     pub wallet: ledger::AccountId,
+    /// May use the operator pages under `/admin`.
+    pub is_operator: bool,
 }
 
 async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<CurrentUser>, PageError> {
@@ -63,6 +65,7 @@ async fn signed_in(parts: &Parts, state: &AppState) -> Result<Option<CurrentUser
         id: u.id,
         email: u.email,
         wallet: u.wallet,
+        is_operator: u.is_operator,
     }))
 }
 

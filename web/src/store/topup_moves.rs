@@ -8,6 +8,8 @@
 //!  creating, pending, cancelled ──never paid, too old──► expired
 //!  any status but paid ──a payment credited it──► paid     (late authorisation included)
 //!  any status but paid ──Razorpay reported something that does not fit──► flagged
+//!  flagged ──an operator credits it as promised──► paid        (resolution `credited`)
+//!  flagged ──an operator refunds its payment, or dismisses it──► flagged, resolved
 //! ```
 //!
 //! `paid` is final: the one payment that credited the top-up is on it. Every move is guarded by
@@ -24,7 +26,7 @@ use sea_orm::{
 use super::{
     StoreResult, Writer, now_micros,
     topups::{
-        TopupStatus,
+        FlagResolution, TopupStatus,
         entity::{ActiveModel, Column, Entity},
     },
 };
@@ -153,8 +155,13 @@ pub async fn expired(writer: &impl Writer, id: i64) -> StoreResult<bool> {
     .await
 }
 
-/// Any status but paid → flagged, with the reason for the operator.
-pub async fn flag(writer: &impl Writer, id: i64, reason: &str) -> StoreResult<bool> {
+/// Any status but paid → flagged, with the reason and the payment, for the operator.
+pub async fn flag(
+    writer: &impl Writer,
+    id: i64,
+    reason: &str,
+    payment_id: Option<&str>,
+) -> StoreResult<bool> {
     tracing::warn!(topup = id, reason, "top-up flagged for an operator");
     transition(
         writer,
@@ -163,9 +170,56 @@ pub async fn flag(writer: &impl Writer, id: i64, reason: &str) -> StoreResult<bo
         vec![
             (Column::Status, Expr::value(TopupStatus::Flagged.as_str())),
             (Column::FlagReason, Expr::value(reason)),
+            (Column::FlaggedPaymentId, Expr::value(payment_id)),
         ],
     )
     .await
+}
+
+/// Flagged and unresolved → paid, credited as promised by an operator with this payment and
+/// ledger credit. Only inside the transaction that credits.
+pub async fn resolve_credited(
+    writer: &impl Writer,
+    id: i64,
+    payment_id: &str,
+    method: &str,
+    transfer_id: ledger::TransferId,
+) -> StoreResult<bool> {
+    Ok(Entity::update_many()
+        .col_expr(Column::Status, Expr::value(TopupStatus::Paid.as_str()))
+        .col_expr(Column::RazorpayPaymentId, Expr::value(payment_id))
+        .col_expr(Column::Method, Expr::value(method))
+        .col_expr(Column::CreditedTransferId, Expr::value(transfer_id.0))
+        .col_expr(
+            Column::Resolution,
+            Expr::value(FlagResolution::Credited.as_str()),
+        )
+        .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TopupStatus::Flagged.as_str()))
+        .filter(Column::Resolution.is_null())
+        .exec(writer)
+        .await?
+        .rows_affected
+        == 1)
+}
+
+/// Flagged and unresolved → flagged, resolved (its payment refunded, or dismissed).
+pub async fn resolve_flag(
+    writer: &impl Writer,
+    id: i64,
+    resolution: FlagResolution,
+) -> StoreResult<bool> {
+    Ok(Entity::update_many()
+        .col_expr(Column::Resolution, Expr::value(resolution.as_str()))
+        .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
+        .filter(Column::Id.eq(id))
+        .filter(Column::Status.eq(TopupStatus::Flagged.as_str()))
+        .filter(Column::Resolution.is_null())
+        .exec(writer)
+        .await?
+        .rows_affected
+        == 1)
 }
 
 /// Any status but paid → paid, by this payment and this ledger credit. Only inside the

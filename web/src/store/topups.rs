@@ -33,6 +33,8 @@ pub(crate) mod entity {
         pub refunded_paise: i64,
         pub refund_taken: i64,
         pub refund_shortfall: i64,
+        pub flagged_payment_id: Option<String>,
+        pub resolution: Option<String>,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -133,7 +135,45 @@ pub struct Topup {
     pub refund_taken: i64,
     /// Credits those refunds should have taken back but could not (already spent).
     pub refund_shortfall: i64,
+    /// The payment a flagged top-up is about.
+    pub flagged_payment_id: Option<String>,
+    /// How an operator resolved it, when flagged.
+    pub resolution: Option<FlagResolution>,
     pub created_at: chrono::DateTime<chrono::Utc>,
+}
+
+/// How an operator resolved a flagged top-up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlagResolution {
+    /// Credited as the top-up promised (it is `paid` now).
+    Credited,
+    /// Its payment refunded through Razorpay.
+    Refunded,
+    /// Looked at; nothing to do.
+    Dismissed,
+}
+
+impl FlagResolution {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FlagResolution::Credited => "credited",
+            FlagResolution::Refunded => "refunded",
+            FlagResolution::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<FlagResolution, StoreError> {
+        Ok(match s {
+            "credited" => FlagResolution::Credited,
+            "refunded" => FlagResolution::Refunded,
+            "dismissed" => FlagResolution::Dismissed,
+            other => {
+                return Err(StoreError::Db(DbErr::Custom(format!(
+                    "a top-up has the unknown resolution {other:?}"
+                ))));
+            }
+        })
+    }
 }
 
 impl TryFrom<entity::Model> for Topup {
@@ -156,6 +196,12 @@ impl TryFrom<entity::Model> for Topup {
             refunded_paise: m.refunded_paise,
             refund_taken: m.refund_taken,
             refund_shortfall: m.refund_shortfall,
+            flagged_payment_id: m.flagged_payment_id,
+            resolution: m
+                .resolution
+                .as_deref()
+                .map(FlagResolution::parse)
+                .transpose()?,
             created_at: chrono::DateTime::from_timestamp_micros(m.created_at).unwrap_or_default(),
         })
     }
@@ -241,6 +287,27 @@ pub async fn find_by_payment<C: ConnectionTrait>(
         .await?)
 }
 
+/// The top-up flagged about this payment.
+pub async fn find_by_flagged_payment<C: ConnectionTrait>(
+    conn: &C,
+    payment_id: &str,
+) -> StoreResult<Option<Topup>> {
+    one(Entity::find()
+        .filter(Column::FlaggedPaymentId.eq(payment_id))
+        .first_row(conn)
+        .await?)
+}
+
+/// An account's paid top-ups, newest first: what a refund of unused credits draws on.
+pub async fn paid_of_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> StoreResult<Vec<Topup>> {
+    all(Entity::find()
+        .filter(Column::UserId.eq(user_id))
+        .filter(Column::Status.eq(TopupStatus::Paid.as_str()))
+        .order_by_desc(Column::Id)
+        .all(conn)
+        .await?)
+}
+
 /// An account's newest top-ups (those with an order).
 pub async fn recent<C: ConnectionTrait>(
     conn: &C,
@@ -256,10 +323,11 @@ pub async fn recent<C: ConnectionTrait>(
         .await?)
 }
 
-/// Top-ups still flagged for an operator.
+/// Top-ups flagged for an operator and not resolved yet.
 pub async fn flagged<C: ConnectionTrait>(conn: &C) -> StoreResult<Vec<Topup>> {
     all(Entity::find()
         .filter(Column::Status.eq(TopupStatus::Flagged.as_str()))
+        .filter(Column::Resolution.is_null())
         .order_by_asc(Column::Id)
         .all(conn)
         .await?)

@@ -3,7 +3,9 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::{ConnectionTrait, entity::prelude::*};
 
-use super::{FirstRow, StoreResult, Tx, inserted, now_micros};
+use sea_orm::sea_query::Expr;
+
+use super::{FirstRow, StoreResult, Tx, Writer, inserted, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -17,6 +19,7 @@ pub(crate) mod entity {
         pub password_hash: String,
         pub wallet_account_id: i64,
         pub created_at: i64,
+        pub is_operator: i64,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -33,6 +36,9 @@ pub struct User {
     pub email: String,
     pub password_hash: String,
     pub wallet: ledger::AccountId,
+    /// May use the operator pages under `/admin`.
+    pub is_operator: bool,
+    pub created_at: chrono::DateTime<chrono::Utc>,
 }
 
 impl From<entity::Model> for User {
@@ -42,6 +48,8 @@ impl From<entity::Model> for User {
             email: m.email,
             password_hash: m.password_hash,
             wallet: ledger::AccountId(m.wallet_account_id),
+            is_operator: m.is_operator == 1,
+            created_at: chrono::DateTime::from_timestamp_micros(m.created_at).unwrap_or_default(),
         }
     }
 }
@@ -58,6 +66,7 @@ pub async fn create(
         password_hash: Set(password_hash.to_string()),
         wallet_account_id: Set(wallet.0),
         created_at: Set(now_micros()),
+        is_operator: Set(0),
         ..Default::default()
     };
     let done = Entity::insert(row)
@@ -83,4 +92,15 @@ pub async fn by_id<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<
         .first_row(conn)
         .await?
         .map(User::from))
+}
+
+/// Grants or takes away the operator role; false when no account has this email.
+pub async fn set_operator(writer: &impl Writer, email: &str, operator: bool) -> StoreResult<bool> {
+    Ok(Entity::update_many()
+        .col_expr(Column::IsOperator, Expr::value(i64::from(operator)))
+        .filter(Column::Email.eq(email))
+        .exec(writer)
+        .await?
+        .rows_affected
+        == 1)
 }

@@ -6,6 +6,7 @@ mod m0001_create_web_tables;
 mod m0002_charge_answers_by_transfer;
 mod m0003_every_payment_path;
 mod m0004_auth_attempts;
+mod m0005_operators;
 mod sql_migration;
 
 use sea_orm_migration::{
@@ -27,6 +28,7 @@ impl MigratorTrait for WebMigrator {
             Box::new(m0002_charge_answers_by_transfer::ChargeAnswersByTransfer),
             Box::new(m0003_every_payment_path::MIGRATION),
             Box::new(m0004_auth_attempts::MIGRATION),
+            Box::new(m0005_operators::MIGRATION),
         ]
     }
 
