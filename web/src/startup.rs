@@ -197,6 +197,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api-keys/alert", post(pages::api_keys::set_threshold))
         .route("/api-keys/{id}/revoke", post(pages::api_keys::revoke))
         .route("/admin", get(pages::admin::home::home))
+        .route("/admin/audit", get(pages::admin::audit::audit_page))
         .route(
             "/admin/customers/{id}",
             get(pages::admin::customer::customer_page),

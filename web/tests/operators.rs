@@ -14,6 +14,9 @@ on_both_backends!(
     a_manual_debit_never_takes_a_balance_below_zero,
     unused_paid_credits_are_refunded_newest_payment_first_and_promotional_credits_stay,
     a_refund_of_unused_credits_that_razorpay_fails_returns_the_credits,
+    a_refund_of_unused_credits_leaves_reserved_credits_alone,
+    a_refund_razorpay_refuses_returns_its_credits_at_once,
+    a_refund_razorpay_cannot_take_yet_is_sent_again_by_reconciliation,
     a_flagged_top_up_is_credited_as_promised_once,
     a_flagged_top_up_can_be_refunded_or_dismissed,
     customers_are_found_by_email_top_up_order_and_payment,
@@ -365,7 +368,7 @@ async fn unused_paid_credits_are_refunded_newest_payment_first_and_promotional_c
     assert!(
         answers
             .iter()
-            .any(|a| a.contains("7,500 credits taken back; 2 refund(s) of ₹750")),
+            .any(|a| a.contains("7,500 credits (₹750) taken back; 2 refund(s) created")),
         "{answers:?}"
     );
     assert_eq!(app.credits_of(email).await, 0);
@@ -624,4 +627,144 @@ async fn customers_are_found_by_email_top_up_order_and_payment(app: TestApp) {
 
 fn urlencode(s: &str) -> String {
     s.replace('#', "%23").replace('@', "%40")
+}
+
+async fn wallet(app: &TestApp, email: &str) -> ledger::AccountId {
+    app.state
+        .ledger
+        .find_wallet(&format!("user:{email}"))
+        .await
+        .expect("wallet")
+        .expect("exists")
+}
+
+async fn a_refund_of_unused_credits_leaves_reserved_credits_alone(app: TestApp) {
+    let email = "reserved@example.com";
+    app.sign_up(email).await;
+    let id = customer_id(&app, email).await;
+    let payment = paid_top_up(&app, "100").await;
+    // 400 of the 1,000 credits are held by a send in progress.
+    let reservation = app
+        .state
+        .ledger
+        .reserve(ledger::Reserve {
+            wallet: wallet(&app, email).await,
+            amount: ledger::Credits::new(400).expect("credits"),
+            kind: ledger::DebitKind::UsageEmail,
+            key: ledger::IdempotencyKey::new("campaign-held").expect("key"),
+            reference: None,
+            expires_at: chrono::Utc::now() + chrono::Duration::hours(1),
+        })
+        .await
+        .expect("reserve");
+    let ops = operator(&app).await;
+    let (_, customer) = ops.get_html(&format!("/admin/customers/{id}")).await;
+    assert!(
+        customer.contains("data-testid=\"reserved\">400<"),
+        "{customer}"
+    );
+    let (status, page, _) =
+        post_customer_form(&ops, id, "refund-unused", &[("reason", "asked by phone")]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(
+        outcome(&page).contains("600 credits (₹60) taken back"),
+        "{page}"
+    );
+    settled(&app).await;
+    assert_eq!(
+        app.razorpay_payment(&payment).await["amount_refunded"],
+        6_000
+    );
+    let balance = app
+        .state
+        .ledger
+        .balance(wallet(&app, email).await)
+        .await
+        .expect("balance");
+    assert_eq!((balance.available, balance.reserved), (0, 400));
+    // The send completes with what it held.
+    app.state
+        .ledger
+        .settle(ledger::Settle {
+            reservation: reservation.id,
+            used: 400,
+        })
+        .await
+        .expect("settle");
+    app.audit_clean().await;
+    app.money_audit_clean().await;
+}
+
+async fn a_refund_razorpay_refuses_returns_its_credits_at_once(app: TestApp) {
+    let email = "refused@example.com";
+    app.sign_up(email).await;
+    let id = customer_id(&app, email).await;
+    let payment = paid_top_up(&app, "100").await;
+    // Support refunds ₹60 on Razorpay's dashboard, and we have not heard of it yet.
+    app.fake.fake.set_webhook(None, None);
+    app.razorpay_refund(&payment, Some(6_000)).await;
+    let ops = operator(&app).await;
+    let (status, page, _) =
+        post_customer_form(&ops, id, "refund-unused", &[("reason", "closing")]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    // We asked for ₹100; Razorpay has only ₹40 left to refund and refuses: credits come back.
+    assert!(outcome(&page).contains("1 refused by Razorpay"), "{page}");
+    assert_eq!(app.credits_of(email).await, 1_000);
+    let (_, customer) = ops.get_html(&format!("/admin/customers/{id}")).await;
+    assert!(
+        customer.contains("refused by Razorpay, credits returned"),
+        "{customer}"
+    );
+    let (_, history) = app.get_html("/billing/history").await;
+    assert!(
+        history.contains("Refund not made: credits returned"),
+        "{history}"
+    );
+    // Reconciliation then finds support's refund and takes its share back, once.
+    app.reconcile().await;
+    assert_eq!(app.credits_of(email).await, 400);
+    app.money_audit_clean().await;
+}
+
+async fn a_refund_razorpay_cannot_take_yet_is_sent_again_by_reconciliation(app: TestApp) {
+    let email = "later@example.com";
+    app.sign_up(email).await;
+    let id = customer_id(&app, email).await;
+    let payment = paid_top_up(&app, "100").await;
+    let ops = operator(&app).await;
+    let healthy = app.fake.fake.faults();
+    let mut broken = healthy.clone();
+    broken.api_error_percent = 100;
+    app.fake.fake.set_faults(broken);
+    let (status, page, _) =
+        post_customer_form(&ops, id, "refund-unused", &[("reason", "closing")]).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(outcome(&page).contains("1 to be sent again"), "{page}");
+    // The credits are taken back already; the refund waits, visible to operators.
+    assert_eq!(app.credits_of(email).await, 0);
+    let (_, admin) = ops.get_html("/admin").await;
+    assert!(
+        admin.contains("Refunds of unused credits waiting for Razorpay"),
+        "{admin}"
+    );
+    app.fake.fake.set_faults(healthy);
+    let audit = app.money_audit().await;
+    assert!(
+        audit
+            .notes
+            .iter()
+            .any(|n| n.contains("waiting for Razorpay")),
+        "{:?}",
+        audit.notes
+    );
+    app.reconcile().await;
+    settled(&app).await;
+    assert_eq!(
+        app.razorpay_payment(&payment).await["amount_refunded"],
+        10_000
+    );
+    assert_eq!(app.credits_of(email).await, 0);
+    let (_, admin) = ops.get_html("/admin").await;
+    assert!(admin.contains("Nothing needs a decision"), "{admin}");
+    app.money_audit_clean().await;
 }

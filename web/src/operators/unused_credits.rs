@@ -260,7 +260,7 @@ pub async fn refund_unused(
                         },
                     )
                     .await?;
-                    plans.push(key);
+                    plans.push((key, credits, credits * topup.paise_per_credit));
                 }
                 Ok::<_, ServiceError>(Some((action, request_id, plans)))
             })
@@ -274,12 +274,14 @@ pub async fn refund_unused(
             "Request #{request_id} approved: there were no unused paid credits to refund."
         )));
     }
-    let mut sent = Vec::new();
-    let mut waiting = 0;
-    for key in &plans {
+    let taken: i64 = plans.iter().map(|(_, credits, _)| credits).sum();
+    let paise: i64 = plans.iter().map(|(_, _, paise)| paise).sum();
+    let (mut sent, mut waiting, mut refused) = (Vec::new(), 0, 0);
+    for (key, _, _) in &plans {
         match send(services, key).await? {
-            Some(refund_id) => sent.push(refund_id),
-            None => waiting += 1,
+            SendOutcome::Sent(refund_id) => sent.push(refund_id),
+            SendOutcome::TryAgain => waiting += 1,
+            SendOutcome::Refused => refused += 1,
         }
     }
     let first = sent.first().map(String::as_str);
@@ -289,27 +291,46 @@ pub async fn refund_unused(
             Box::pin(async move { operator_actions::caused(writer, action, None, first).await })
         })
         .await?;
-    Ok(ActionOutcome::Done(format!(
-        "Request #{request_id}: {} credits taken back; {} refund(s) of {} created with Razorpay{}.",
-        crate::billing::amount::group_credits(quote.credits()),
+    let mut message = format!(
+        "Request #{request_id}: {} credits ({}) taken back; {} refund(s) created with Razorpay",
+        crate::billing::amount::group_credits(taken),
+        Paise(paise).display_inr(),
         sent.len(),
-        quote.amount(),
-        if waiting > 0 {
-            format!(", {waiting} to be sent again when Razorpay answers")
-        } else {
-            String::new()
-        }
-    )))
+    );
+    if refused > 0 {
+        message.push_str(&format!(
+            ", {refused} refused by Razorpay (their credits were returned)"
+        ));
+    }
+    if waiting > 0 {
+        message.push_str(&format!(
+            ", {waiting} to be sent again when Razorpay answers"
+        ));
+    }
+    message.push('.');
+    Ok(ActionOutcome::Done(message))
 }
 
-/// Sends one planned refund to Razorpay and links its answer; returns Razorpay's refund id, or
-/// `None` when it must be tried again (or Razorpay refused it and the credits came back).
-pub async fn send(services: &Services, key: &str) -> ServiceResult<Option<String>> {
+/// What sending a planned refund came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    /// Razorpay's refund, linked.
+    Sent(String),
+    /// Razorpay could not be reached or answered with a fault: reconciliation sends it again.
+    TryAgain,
+    /// Razorpay refused it: the credits came back.
+    Refused,
+}
+
+/// Sends one planned refund to Razorpay (the same key and body every time) and links its answer.
+pub async fn send(services: &Services, key: &str) -> ServiceResult<SendOutcome> {
     let Some(plan) = credit_refunds::find(&services.reads, key).await? else {
-        return Ok(None);
+        return Ok(SendOutcome::Refused);
     };
-    if plan.status != CreditRefundStatus::Planned {
-        return Ok(plan.refund_id);
+    match (plan.status, &plan.refund_id) {
+        (CreditRefundStatus::Planned, _) => {}
+        (_, Some(refund_id)) => return Ok(SendOutcome::Sent(refund_id.clone())),
+        (_, None) => return Ok(SendOutcome::Refused),
     }
     let request = CreateRefund {
         amount: Some(Paise(plan.amount_paise)),
@@ -347,7 +368,7 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<Option<String
                 credits = plan.credits,
                 "refund of unused credits created"
             );
-            Ok(Some(refund.id))
+            Ok(SendOutcome::Sent(refund.id))
         }
         Err(razorpay::Error::BadRequest(refusal)) | Err(razorpay::Error::NotFound(refusal)) => {
             tracing::warn!(
@@ -356,7 +377,7 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<Option<String
                 "Razorpay refused a refund of unused credits; returning its credits"
             );
             give_back(services, &plan, &refusal.description).await?;
-            Ok(None)
+            Ok(SendOutcome::Refused)
         }
         Err(e) => {
             tracing::warn!(payment = plan.payment_id, error = %e, "could not send a refund of unused credits yet");
@@ -370,7 +391,7 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<Option<String
                     )
                 })
                 .await?;
-            Ok(None)
+            Ok(SendOutcome::TryAgain)
         }
     }
 }
@@ -414,7 +435,7 @@ async fn give_back(services: &Services, plan: &CreditRefund, why: &str) -> Servi
 pub async fn send_planned(services: &Services) -> ServiceResult<usize> {
     let mut sent = 0;
     for plan in credit_refunds::planned(&services.reads, 50).await? {
-        if send(services, &plan.key).await?.is_some() {
+        if matches!(send(services, &plan.key).await?, SendOutcome::Sent(_)) {
             sent += 1;
         }
     }

@@ -1,9 +1,10 @@
 //! The operator pages under `/admin`: Needs attention and the action log (`home`), a customer
-//! (`customer`), and the forms that act (`actions`). Only accounts with the operator role see
+//! (`customer`), the forms that act (`actions`), and the audit on demand (`audit`). Only accounts with the operator role see
 //! them; to anyone else, signed in or not, every `/admin` URL is "Page not found", forms
 //! included.
 
 pub mod actions;
+pub mod audit;
 pub mod customer;
 pub mod home;
 
