@@ -20,6 +20,7 @@ on_both_backends!(
     a_flagged_top_up_is_credited_as_promised_once,
     a_flagged_top_up_can_be_refunded_or_dismissed,
     customers_are_found_by_email_top_up_order_and_payment,
+    the_operator_command_grants_and_takes_away_the_role,
 );
 
 const OPERATOR: &str = "ops@kalp.example";
@@ -767,4 +768,39 @@ async fn a_refund_razorpay_cannot_take_yet_is_sent_again_by_reconciliation(app: 
     let (_, admin) = ops.get_html("/admin").await;
     assert!(admin.contains("Nothing needs a decision"), "{admin}");
     app.money_audit_clean().await;
+}
+
+/// Runs `web operator VERB EMAIL` against the test's database.
+fn operator_command(app: &TestApp, verb: &str, email: &str) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_web"));
+    command
+        .args(["operator", verb, email])
+        .env("KALP__DATABASE__URL", &app.settings.database.url)
+        .env("KALP_CONFIG_DIR", "/nonexistent")
+        .env("RUST_LOG", "error");
+    if let Some(schema) = &app.settings.database.schema {
+        command.env("KALP__DATABASE__SCHEMA", schema);
+    }
+    command.output().expect("web operator runs")
+}
+
+async fn the_operator_command_grants_and_takes_away_the_role(app: TestApp) {
+    let ops = TestApp::fresh_browser(&app);
+    ops.sign_up("lead@kalp.example").await;
+    assert_eq!(ops.get("/admin").await.status(), StatusCode::NOT_FOUND);
+    let added = operator_command(&app, "add", "Lead@Kalp.example");
+    assert!(added.status.success(), "{added:?}");
+    assert!(String::from_utf8_lossy(&added.stdout).contains("is an operator now"));
+    assert_eq!(ops.get("/admin").await.status(), StatusCode::OK);
+    let unknown = operator_command(&app, "add", "nobody@kalp.example");
+    assert!(!unknown.status.success());
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr).contains("no account has the email"),
+        "{unknown:?}"
+    );
+    let bad = operator_command(&app, "promote", "lead@kalp.example");
+    assert!(!bad.status.success());
+    let removed = operator_command(&app, "remove", "lead@kalp.example");
+    assert!(removed.status.success(), "{removed:?}");
+    assert_eq!(ops.get("/admin").await.status(), StatusCode::NOT_FOUND);
 }
