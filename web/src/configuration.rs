@@ -28,6 +28,42 @@ pub struct Settings {
     pub reconcile: ReconcileSettings,
     pub usage: UsageSettings,
     pub security: SecuritySettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+}
+
+/// How the app logs (`KALP__LOG__FORMAT`): `text` for people, `json` (one object per line) for
+/// log collectors. `RUST_LOG` filters either way.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct LogSettings {
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Prometheus metrics at `/metrics`; with a token (`KALP__METRICS__TOKEN`), only for
+/// `Authorization: Bearer <token>`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MetricsSettings {
+    #[serde(default = "empty_secret")]
+    pub token: Secret,
+}
+
+impl Default for MetricsSettings {
+    fn default() -> Self {
+        MetricsSettings {
+            token: empty_secret(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]

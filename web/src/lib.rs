@@ -15,6 +15,7 @@ pub mod limits;
 pub mod operators;
 pub mod pages;
 pub mod passwords;
+pub mod readiness;
 pub mod reconcile;
 pub mod rejections;
 pub mod server;
@@ -25,9 +26,20 @@ pub mod store;
 pub mod webhooks;
 pub mod workers;
 
-/// Logs to stderr; `RUST_LOG` filters (default: info).
-pub fn init_tracing() {
+/// Logs to stderr, as text or as JSON lines (`log.format`); `RUST_LOG` filters (default: info).
+/// Each line of a request carries its `request_id` (the request's span).
+pub fn init_tracing(format: configuration::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,sqlx=warn,sea_orm=warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).try_init();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        configuration::LogFormat::Text => builder.try_init(),
+        configuration::LogFormat::Json => builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init(),
+    };
 }

@@ -12,7 +12,6 @@ use web::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    web::init_tracing();
     let settings = match Settings::load() {
         Ok(s) => s,
         Err(e) => {
@@ -20,6 +19,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    web::init_tracing(settings.log.format);
     let command = std::env::args().nth(1).unwrap_or_else(|| "serve".into());
     let result = match command.as_str() {
         "serve" => serve(settings).await,

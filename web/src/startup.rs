@@ -12,6 +12,7 @@ use axum::{
     routing::{any, get, post},
 };
 use tower_http::timeout::TimeoutLayer;
+use tracing::Instrument;
 
 use crate::{
     api,
@@ -74,6 +75,12 @@ impl Application {
             workers::spawn_housekeeping(self.state.clone(), stopped.clone()),
         ];
         workers.extend(workers::spawn_reconciliation(self.state.clone(), stopped));
+        let readiness = self.state.readiness.clone();
+        let shutdown = async move {
+            shutdown.await;
+            // From the first moment of shutdown, not ready: the load balancer stops sending.
+            readiness.drain();
+        };
         crate::server::serve(
             self.listener,
             self.router,
@@ -116,6 +123,7 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         api_keys: api::key_cache::KeyCache::new(Duration::from_secs(settings.usage.key_cache_secs)),
         services,
         webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
+        readiness: crate::readiness::Readiness::new(),
     }))
 }
 
@@ -128,6 +136,18 @@ async fn healthz(State(state): State<AppState>) -> Response {
             (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
         }
     }
+}
+
+/// `/readyz`: able to serve (see `readiness`); 503 with the problems otherwise.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let report =
+        crate::readiness::check(&state.readiness, &state.reads, state.charger.is_running()).await;
+    let status = if report.ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(report)).into_response()
 }
 
 /// Forms are small; nothing a person submits needs more.
@@ -160,6 +180,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(pages::root))
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route(
             "/signup",
             get(pages::sign_in::signup_page).post(pages::sign_in::signup),
@@ -331,17 +352,48 @@ async fn security_headers(State(state): State<AppState>, request: Request, next:
 }
 
 /// One line per request: method, path (never the query, which may carry ids), status, time.
-async fn log_request(request: Request, next: Next) -> Response {
+async fn log_request(mut request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        request.headers_mut().insert(REQUEST_ID, value);
+    }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let span = tracing::info_span!("request", request_id = %id);
     let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    tracing::info!(
-        %method,
-        path,
-        status = response.status().as_u16(),
-        ms = started.elapsed().as_millis() as u64,
-        "request"
-    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            %method,
+            path,
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request"
+        )
+    });
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
+    }
     response
+}
+
+const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
+
+/// The caller's `X-Request-Id` when it is a plain token (1 to 64 of `A-Za-z0-9._-`, so it can't
+/// forge log lines or grow them), else a new random one.
+fn request_id(headers: &axum::http::HeaderMap) -> String {
+    let given = headers
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| {
+            (1..=64).contains(&v.len())
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+        });
+    match given {
+        Some(id) => id.to_string(),
+        None => crate::crypto::random_token()
+            .map(|t| t.chars().take(16).collect())
+            .unwrap_or_else(|_| "unknown".into()),
+    }
 }

@@ -44,6 +44,8 @@ pub struct Shared {
     pub passwords: PasswordHashing,
     /// API keys verified recently.
     pub api_keys: KeyCache,
+    /// What `/readyz` knows of this instance: shutting down, workers' beats.
+    pub readiness: std::sync::Arc<crate::readiness::Readiness>,
 }
 
 /// Handlers reach the services directly (`state.ledger`, `state.settings`).

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::{reconcile, state::AppState, webhooks::inbox};
+use crate::{readiness::Worker, reconcile, state::AppState, webhooks::inbox};
 
 /// Runs the worker until `stop`: on every stored event, and every few seconds for retries. A
 /// round under way when `stop` comes is finished first.
@@ -11,8 +11,10 @@ pub fn spawn_webhook_worker(
     state: AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    state.readiness.expect(Worker::Webhooks, 60);
     tokio::spawn(async move {
         while !*stop.borrow() {
+            state.readiness.beat(Worker::Webhooks);
             if let Err(e) = inbox::process_pending(&state.services).await {
                 tracing::error!(error = %e, "webhook worker");
             }
@@ -31,8 +33,14 @@ pub fn spawn_reconciliation(
 ) -> Option<tokio::task::JoinHandle<()>> {
     let settings = state.settings.reconcile.clone();
     if settings.interval_secs == 0 {
+        state.readiness.not_wanted(Worker::Reconciliation);
         return None;
     }
+    // A pass may take a while (Razorpay's lists, rate limits): three intervals and ten minutes.
+    let allowance = i64::try_from(settings.interval_secs.saturating_mul(3)).unwrap_or(i64::MAX / 2);
+    state
+        .readiness
+        .expect(Worker::Reconciliation, allowance.saturating_add(600));
     Some(tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(settings.interval_secs));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -40,6 +48,7 @@ pub fn spawn_reconciliation(
             if !next_tick(&mut ticker, &mut stop).await {
                 break;
             }
+            state.readiness.beat(Worker::Reconciliation);
             match reconcile::run_once(
                 &state.services,
                 Duration::from_secs(settings.min_age_secs),
@@ -63,12 +72,14 @@ pub fn spawn_housekeeping(
     state: AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
+    state.readiness.expect(Worker::Housekeeping, 120);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
         loop {
             if !next_tick(&mut ticker, &mut stop).await {
                 break;
             }
+            state.readiness.beat(Worker::Housekeeping);
             let now = chrono::Utc::now();
             if let Err(e) = state.ledger.expire_reservations(now).await {
                 tracing::error!(error = %e, "expiring reservations failed");

@@ -103,6 +103,11 @@ impl Charger {
         Charger { jobs }
     }
 
+    /// False once the batches' thread has stopped (it never stops while the app runs).
+    pub fn is_running(&self) -> bool {
+        !self.jobs.is_closed()
+    }
+
     pub async fn charge(&self, debit: Debit, record: Option<Record>) -> LedgerResult<Answer> {
         let (reply, answer) = oneshot::channel();
         self.jobs

@@ -42,3 +42,22 @@ impl MigratorTrait for WebMigrator {
 pub async fn apply(ledger: &ledger::Ledger) -> Result<(), ledger::LedgerError> {
     ledger.migrate_beside::<WebMigrator>(MIGRATION_LOCK).await
 }
+
+/// The migrations this binary knows that the database has not applied (an empty list: current).
+pub async fn missing<C: sea_orm::ConnectionTrait>(conn: &C) -> Result<Vec<String>, sea_orm::DbErr> {
+    let rows = conn
+        .query_all_raw(sea_orm::Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT version FROM web_migrations",
+        ))
+        .await?;
+    let applied: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.try_get::<String>("", "version").ok())
+        .collect();
+    Ok(WebMigrator::migrations()
+        .iter()
+        .map(|m| m.name().to_string())
+        .filter(|name| !applied.contains(name))
+        .collect())
+}
