@@ -15,6 +15,7 @@ pub mod limits;
 pub mod operators;
 pub mod pages;
 pub mod passwords;
+pub mod probes;
 pub mod readiness;
 pub mod reconcile;
 pub mod rejections;
@@ -23,6 +24,7 @@ pub mod services;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod webhooks;
 pub mod workers;
 

@@ -41,6 +41,25 @@ pub struct ReconcileReport {
     pub errors: usize,
 }
 
+impl ReconcileReport {
+    /// Adds this pass's finds to `kalp_reconcile_finds_total`.
+    pub fn count_in_metrics(&self) {
+        for (kind, n) in [
+            ("credited", self.credited),
+            ("failed", self.failed),
+            ("expired", self.expired),
+            ("flagged", self.flagged),
+            ("duplicates", self.duplicates),
+            ("refunds_seen", self.refunds_seen),
+            ("errors", self.errors),
+        ] {
+            if n > 0 {
+                metrics::counter!("kalp_reconcile_finds_total", "kind" => kind).increment(n as u64);
+            }
+        }
+    }
+}
+
 impl std::fmt::Display for ReconcileReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(

@@ -20,7 +20,7 @@ use crate::{
     pages::{self, error::PageError},
     services::Services,
     state::AppState,
-    store, webhooks, workers,
+    webhooks, workers,
 };
 
 /// The app, bound to its port and ready to serve.
@@ -124,30 +124,8 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         services,
         webhook_wakeup: Arc::new(tokio::sync::Notify::new()),
         readiness: crate::readiness::Readiness::new(),
+        metrics: crate::telemetry::recorder(),
     }))
-}
-
-/// `/healthz`: the database answers.
-async fn healthz(State(state): State<AppState>) -> Response {
-    match store::ping(&state.reads).await {
-        Ok(()) => "ok".into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "health check failed");
-            (StatusCode::SERVICE_UNAVAILABLE, "database unavailable").into_response()
-        }
-    }
-}
-
-/// `/readyz`: able to serve (see `readiness`); 503 with the problems otherwise.
-async fn readyz(State(state): State<AppState>) -> Response {
-    let report =
-        crate::readiness::check(&state.readiness, &state.reads, state.charger.is_running()).await;
-    let status = if report.ready {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (status, axum::Json(report)).into_response()
 }
 
 /// Forms are small; nothing a person submits needs more.
@@ -179,8 +157,9 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(api::rate_limits::rate_limit_headers));
     Router::new()
         .route("/", get(pages::root))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
+        .route("/healthz", get(crate::probes::healthz))
+        .route("/readyz", get(crate::probes::readyz))
+        .route("/metrics", get(crate::probes::metrics_page))
         .route(
             "/signup",
             get(pages::sign_in::signup_page).post(pages::sign_in::signup),
@@ -359,6 +338,11 @@ async fn log_request(mut request: Request, next: Next) -> Response {
     }
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    // The route's pattern, not the path: ids in paths would make a series per id.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let span = tracing::info_span!("request", request_id = %id);
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
@@ -371,6 +355,19 @@ async fn log_request(mut request: Request, next: Next) -> Response {
             "request"
         )
     });
+    metrics::counter!(
+        "kalp_http_requests_total",
+        "route" => route.clone(),
+        "method" => method.to_string(),
+        "status" => response.status().as_u16().to_string()
+    )
+    .increment(1);
+    metrics::histogram!(
+        "kalp_http_request_duration_seconds",
+        "route" => route,
+        "method" => method.to_string()
+    )
+    .record(started.elapsed().as_secs_f64());
     if let Ok(value) = HeaderValue::from_str(&id) {
         response.headers_mut().insert(REQUEST_ID, value);
     }

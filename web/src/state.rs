@@ -46,6 +46,8 @@ pub struct Shared {
     pub api_keys: KeyCache,
     /// What `/readyz` knows of this instance: shutting down, workers' beats.
     pub readiness: std::sync::Arc<crate::readiness::Readiness>,
+    /// The process's metrics recorder (`None` if another was installed first).
+    pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
 }
 
 /// Handlers reach the services directly (`state.ledger`, `state.settings`).

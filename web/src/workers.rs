@@ -56,8 +56,12 @@ pub fn spawn_reconciliation(
             )
             .await
             {
-                Ok(report) if report.checked > 0 => tracing::info!(%report, "reconciliation"),
-                Ok(_) => {}
+                Ok(report) => {
+                    report.count_in_metrics();
+                    if report.checked > 0 {
+                        tracing::info!(%report, "reconciliation");
+                    }
+                }
                 Err(e) => tracing::error!(error = %e, "reconciliation failed"),
             }
         }
@@ -92,6 +96,10 @@ pub fn spawn_housekeeping(
             }
             state.address_limits.forget_idle();
             state.api_limits.forget_idle();
+            // Histograms keep samples until this runs: memory stays flat between scrapes.
+            if let Some(metrics) = &state.metrics {
+                metrics.run_upkeep();
+            }
         }
     })
 }

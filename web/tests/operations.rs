@@ -13,6 +13,150 @@ on_both_backends!(
     readiness_fails_from_the_first_moment_of_shutdown,
 );
 
+// One scenario per backend, one after the other: the metrics recorder is one per process, and
+// the counters this test reads must move only by what it does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_appear_and_move_with_a_top_up_and_a_charge() {
+    let _serial = METRICS.lock().await;
+    let app = common::spawn_app(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    top_up_and_charge_move_the_counters(app).await;
+    if let Some(app) = common::spawn_app(common::Backend::Postgres).await {
+        top_up_and_charge_move_the_counters(app).await;
+    }
+}
+
+static METRICS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// The sum of a metric's series whose labels contain every one of `labels`.
+fn value(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| {
+            l.split(['{', ' ']).next() == Some(name) && labels.iter().all(|want| l.contains(want))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let r = app.get("/metrics").await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("text/plain"))
+    );
+    r.text().await.expect("text")
+}
+
+async fn top_up_and_charge_move_the_counters(app: TestApp) {
+    app.sign_up("metrics@example.com").await;
+    let before = scrape(&app).await;
+    let (_, answer) = app
+        .pay_directly(
+            "100",
+            serde_json::json!({"method": "upi", "vpa": "success@razorpay"}),
+        )
+        .await;
+    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
+    let (_, page) = app.get_html("/api-keys").await;
+    let r = app
+        .post_form(
+            "/api-keys",
+            &[("csrf", &common::csrf_of(&page)), ("name", "sender")],
+        )
+        .await;
+    let page = r.text().await.expect("page");
+    let marker = "data-testid=\"new-key\">";
+    let start = page.find(marker).expect("the key is shown") + marker.len();
+    let key = page[start..].split('<').next().expect("key").to_string();
+    let charged = common::browser()
+        .post(app.at("/api/v1/charges"))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "metrics-1")
+        .json(&serde_json::json!({"service": "email", "quantity": 3}))
+        .send()
+        .await
+        .expect("charge");
+    assert_eq!(charged.status(), StatusCode::CREATED);
+    app.eventually("webhooks to settle", || app.webhooks_settled())
+        .await;
+    let after = scrape(&app).await;
+    let moved =
+        |name: &str, labels: &[&str]| value(&after, name, labels) - value(&before, name, labels);
+    assert_eq!(moved("kalp_topups_created_total", &[]), 1.0);
+    assert_eq!(
+        moved("kalp_topup_payments_total", &["outcome=\"credited\""]),
+        1.0
+    );
+    assert_eq!(
+        moved("kalp_credits_total", &["direction=\"credited\""]),
+        1_000.0
+    );
+    assert_eq!(moved("kalp_charges_total", &["result=\"charged\""]), 1.0);
+    assert!(moved("kalp_credits_total", &["direction=\"debited\""]) > 0.0);
+    assert!(moved("kalp_charge_batch_size_count", &[]) >= 1.0);
+    assert!(moved("kalp_webhook_events_total", &["result=\"stored\""]) >= 1.0);
+    assert!(
+        moved(
+            "kalp_razorpay_requests_total",
+            &["endpoint=\"POST /v1/orders\"", "status=\"200\""]
+        ) >= 1.0
+    );
+    assert!(
+        moved(
+            "kalp_http_requests_total",
+            &[
+                "route=\"/billing/topups/{id}/callback\"",
+                "method=\"POST\"",
+                "status=\"303\""
+            ]
+        ) >= 1.0,
+        "{after}"
+    );
+    assert!(
+        after.contains("kalp_http_request_duration_seconds_bucket"),
+        "{after}"
+    );
+    assert!(
+        after.contains("kalp_db_connections_open{pool=\"write\"}"),
+        "{after}"
+    );
+    assert!(after.contains("kalp_outbox_depth"), "{after}");
+    assert!(
+        after.contains("kalp_webhook_oldest_unprocessed_age_seconds 0"),
+        "{after}"
+    );
+
+    // With a token, only its bearer reads them.
+    let (_, url) = app
+        .another_instance_with(|s| s.metrics.token = razorpay::Secret::new("scrape-token-123"))
+        .await;
+    let client = common::browser();
+    let refused = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let wrong = client
+        .get(format!("{url}/metrics"))
+        .bearer_auth("scrape-token-12")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let allowed = client
+        .get(format!("{url}/metrics"))
+        .bearer_auth("scrape-token-123")
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(allowed.status(), StatusCode::OK);
+}
+
 async fn readyz(app: &TestApp) -> (StatusCode, serde_json::Value) {
     let r = app.get("/readyz").await;
     let status = r.status();

@@ -50,6 +50,45 @@ pub(crate) struct Pools {
     _checkpointer: Option<std::sync::Arc<()>>,
 }
 
+/// How much of one connection pool is in use (for metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUse {
+    /// `write` or `read`.
+    pub pool: &'static str,
+    /// Connections open.
+    pub open: u32,
+    /// Open and not in use.
+    pub idle: u32,
+    pub max: u32,
+}
+
+impl Pools {
+    pub(crate) fn usage(&self) -> Vec<PoolUse> {
+        [("write", &self.write), ("read", &self.read)]
+            .into_iter()
+            .map(|(pool, connection)| {
+                // The pool getters panic on the other backend: ask only for the one we run.
+                let (open, idle, max) = match connection.get_database_backend() {
+                    DbBackend::Sqlite => {
+                        let p = connection.get_sqlite_connection_pool();
+                        (p.size(), p.num_idle(), p.options().get_max_connections())
+                    }
+                    _ => {
+                        let p = connection.get_postgres_connection_pool();
+                        (p.size(), p.num_idle(), p.options().get_max_connections())
+                    }
+                };
+                PoolUse {
+                    pool,
+                    open,
+                    idle: u32::try_from(idle).unwrap_or(u32::MAX),
+                    max,
+                }
+            })
+            .collect()
+    }
+}
+
 pub(crate) async fn connect(config: &ConnectConfig) -> LedgerResult<Pools> {
     if config.url.starts_with("sqlite:") {
         let write = Database::connect(sqlite_options(config, 1, false)).await?;

@@ -28,7 +28,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::DbBackend;
 
 pub use audit::AuditReport;
-pub use db::{ConnectConfig, redact_url, stmt as statement};
+pub use db::{ConnectConfig, PoolUse, redact_url, stmt as statement};
 pub use error::{LedgerError, LedgerResult, is_transient_db_error};
 pub use migration::schema_statements;
 pub use model::{
@@ -602,6 +602,11 @@ impl Ledger {
     /// The balance of a system account, computed from its transfers (credits in minus out).
     pub async fn system_balance(&self, account: SystemAccount) -> LedgerResult<i64> {
         read::account_net(&self.pools, self.system.get(account)?).await
+    }
+
+    /// How much of each connection pool is in use now.
+    pub fn pool_use(&self) -> Vec<PoolUse> {
+        self.pools.usage()
     }
 
     /// Checks every invariant the ledger keeps. See [`AuditReport`].

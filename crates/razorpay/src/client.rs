@@ -1,4 +1,6 @@
-//! The HTTP client: Basic auth, timeouts, typed errors, and retries only where safe.
+//! The HTTP client: Basic auth, timeouts, typed errors, and retries only where safe. It
+//! stays one file: every endpoint goes through one `send`, whose retries, metrics and error
+//! mapping are read together.
 
 use std::time::{Duration, Instant};
 
@@ -257,9 +259,11 @@ impl Client {
             .transpose()
             .map_err(|e| Error::InvalidRequest(format!("request body: {e}")))?;
         let url = format!("{}{path}", self.base_url);
+        let endpoint = format!("{method} {}", endpoint_of(path));
         let started = Instant::now();
         let mut attempt = 1;
         loop {
+            let attempt_started = Instant::now();
             let mut request = self
                 .http
                 .request(method.clone(), &url)
@@ -276,10 +280,32 @@ impl Client {
             if let Some(key) = idempotency_key {
                 request = request.header("X-Refund-Idempotency", key);
             }
-            let outcome = match request.send().await {
-                Ok(response) => read_response::<T>(response).await,
-                Err(e) => Err(transport_error(&e)),
+            let (status, outcome) = match request.send().await {
+                Ok(response) => (
+                    response.status().as_u16().to_string(),
+                    read_response::<T>(response).await,
+                ),
+                Err(e) => {
+                    let error = transport_error(&e);
+                    let kind = match error {
+                        Error::Timeout => "timeout",
+                        Error::Connect(_) => "connect",
+                        _ => "transport",
+                    };
+                    (kind.to_string(), Err(error))
+                }
             };
+            metrics::counter!(
+                "kalp_razorpay_requests_total",
+                "endpoint" => endpoint.clone(),
+                "status" => status
+            )
+            .increment(1);
+            metrics::histogram!(
+                "kalp_razorpay_request_duration_seconds",
+                "endpoint" => endpoint.clone()
+            )
+            .record(attempt_started.elapsed().as_secs_f64());
             let error = match outcome {
                 Ok(value) => return Ok(value),
                 Err(error) => error,
@@ -303,6 +329,22 @@ impl Client {
             attempt += 1;
         }
     }
+}
+
+/// A path as a metrics label: ids (`pay_…`, `order_…`, `rfnd_…`) become `{id}`, so there is one
+/// series per endpoint, not per payment.
+fn endpoint_of(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            // Razorpay's ids are `<prefix>_<base62>`; none of its path words has an underscore.
+            if segment.contains('_') {
+                "{id}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 fn safe_to_retry(safety: Safety, error: &Error) -> bool {
@@ -428,4 +470,22 @@ fn checked_query(query: &ListQuery) -> Result<&ListQuery, Error> {
         return Err(Error::InvalidRequest("from is after to".into()));
     }
     Ok(query)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_are_labelled_without_their_ids() {
+        assert_eq!(
+            endpoint_of("/v1/payments/pay_29QQoUBi66xm2f/refund"),
+            "/v1/payments/{id}/refund"
+        );
+        assert_eq!(endpoint_of("/v1/orders"), "/v1/orders");
+        assert_eq!(
+            endpoint_of("/v1/refunds/rfnd_abcdefghijklmn"),
+            "/v1/refunds/{id}"
+        );
+    }
 }

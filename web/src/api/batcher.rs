@@ -135,13 +135,31 @@ async fn run_batch(ledger: &Ledger, batch: Vec<ChargeJob>) {
         .into_iter()
         .map(|job| (job.reply, (job.debit, job.record)))
         .unzip();
-    match apply(ledger, work).await {
+    let size = replies.len();
+    let started = std::time::Instant::now();
+    let result = apply(ledger, work).await;
+    metrics::histogram!("kalp_charge_batch_size").record(size as f64);
+    metrics::histogram!("kalp_charge_commit_seconds").record(started.elapsed().as_secs_f64());
+    match result {
         Ok(answers) => {
+            for answer in &answers {
+                let result = match answer {
+                    Ok(Answer::Charged(charged)) if !charged.receipt.replayed => {
+                        crate::telemetry::credits("debited", charged.receipt.transfer.amount);
+                        "charged"
+                    }
+                    Ok(_) => "replayed",
+                    Err(LedgerError::InsufficientCredits { .. }) => "refused",
+                    Err(_) => "failed",
+                };
+                metrics::counter!("kalp_charges_total", "result" => result).increment(1);
+            }
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(answer);
             }
         }
         Err(e) => {
+            metrics::counter!("kalp_charges_total", "result" => "failed").increment(size as u64);
             tracing::error!(error = %e, "a batch of charges failed; none was committed");
             for reply in replies {
                 let _ = reply.send(Err(e.clone()));

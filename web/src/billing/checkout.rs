@@ -43,6 +43,7 @@ pub async fn start_topup(
             })
         })
         .await?;
+    metrics::counter!("kalp_topups_created_total").increment(1);
     let settings = &services.settings;
     let mut order = CreateOrder::inr(amount.paise);
     order.receipt = Some(format!(

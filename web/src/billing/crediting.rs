@@ -46,8 +46,42 @@ pub fn ledger_key(payment_id: &str) -> String {
     format!("topup:{payment_id}")
 }
 
+impl PaymentOutcome {
+    /// The outcome's name in metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            PaymentOutcome::Credited {
+                replayed: false, ..
+            } => "credited",
+            PaymentOutcome::Credited { replayed: true, .. } => "already_credited",
+            PaymentOutcome::Pending => "pending",
+            PaymentOutcome::Failed { .. } => "failed",
+            PaymentOutcome::Duplicate => "duplicate",
+            PaymentOutcome::Returned => "returned",
+            PaymentOutcome::Flagged { .. } => "flagged",
+        }
+    }
+}
+
 /// Applies a payment fetched from Razorpay (or in a signed webhook) to its top-up.
 pub async fn apply_payment(
+    services: &Services,
+    topup: &Topup,
+    payment: &Payment,
+) -> ServiceResult<PaymentOutcome> {
+    let outcome = settle_payment(services, topup, payment).await?;
+    metrics::counter!("kalp_topup_payments_total", "outcome" => outcome.label()).increment(1);
+    if let PaymentOutcome::Credited {
+        credits,
+        replayed: false,
+    } = outcome
+    {
+        crate::telemetry::credits("credited", credits);
+    }
+    Ok(outcome)
+}
+
+async fn settle_payment(
     services: &Services,
     topup: &Topup,
     payment: &Payment,

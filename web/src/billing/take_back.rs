@@ -99,6 +99,8 @@ pub async fn apply_in(
                 }
             }
             stored::record(tx, new_record(owed, taken, transfer)).await?;
+            // Counted when the transaction body runs: a retried body may count twice (rare).
+            crate::telemetry::credits("taken_back", taken);
             topup_moves::add_refund_totals(tx, topup.id, refund.amount.0, taken, owed - taken)
                 .await?;
             if owed > taken {
@@ -204,6 +206,7 @@ async fn return_credits(
             })
             .await?;
         transfer = Some(receipt.transfer.id.0);
+        crate::telemetry::credits("returned", returned);
     }
     stored::returned(tx, &record.refund_id, returned, transfer).await?;
     topup_moves::add_refund_totals(

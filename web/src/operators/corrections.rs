@@ -199,10 +199,18 @@ async fn record_and_move(
                     return Ok(ActionOutcome::AlreadyDone);
                 };
                 let key = IdempotencyKey::new(format!("operator:{action_id}"))?;
-                let receipt = match movement(key) {
-                    Movement::Credit(credit) => tx.credit(&credit).await?,
-                    Movement::Debit(debit) => tx.debit(&debit).await?,
+                let (receipt, direction) = match movement(key) {
+                    Movement::Credit(credit) => (
+                        tx.credit(&credit).await?,
+                        if credit.kind == CreditKind::Grant {
+                            "granted"
+                        } else {
+                            "adjusted_in"
+                        },
+                    ),
+                    Movement::Debit(debit) => (tx.debit(&debit).await?, "adjusted_out"),
                 };
+                crate::telemetry::credits(direction, receipt.transfer.amount);
                 operator_actions::caused(tx, action_id, Some(receipt.transfer.id.0), None).await?;
                 let balance = tx.balance(customer.wallet).await?;
                 alerts::rearm_at_or_above(tx, customer.id, balance.available).await?;

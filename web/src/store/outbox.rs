@@ -5,7 +5,7 @@
 use sea_orm::ActiveValue::Set;
 use sea_orm::entity::prelude::*;
 
-use super::{StoreResult, Writer, now_micros};
+use super::{FirstRow, StoreResult, Writer, now_micros};
 
 pub(crate) mod entity {
     use sea_orm::entity::prelude::*;
@@ -83,4 +83,20 @@ pub async fn unsent<C: sea_orm::ConnectionTrait>(
             body: m.body,
         })
         .collect())
+}
+
+/// Emails waiting to be sent, and when the oldest was written (Unix microseconds).
+pub async fn backlog<C: sea_orm::ConnectionTrait>(conn: &C) -> StoreResult<(u64, Option<i64>)> {
+    use sea_orm::{PaginatorTrait, QueryOrder};
+    let waiting = Entity::find()
+        .filter(entity::Column::SentAt.is_null())
+        .count(conn)
+        .await?;
+    let oldest = Entity::find()
+        .filter(entity::Column::SentAt.is_null())
+        .order_by_asc(entity::Column::Id)
+        .first_row(conn)
+        .await?
+        .map(|m| m.created_at);
+    Ok((waiting, oldest))
 }

@@ -145,6 +145,17 @@ pub async fn unprocessed<C: ConnectionTrait>(conn: &C) -> StoreResult<u64> {
         .await?)
 }
 
+/// When the oldest event not processed yet was received (Unix microseconds).
+pub async fn oldest_unprocessed<C: ConnectionTrait>(conn: &C) -> StoreResult<Option<i64>> {
+    use sea_orm::QueryOrder;
+    Ok(Entity::find()
+        .filter(Column::ProcessedAt.is_null())
+        .order_by_asc(Column::ReceivedAt)
+        .first_row(conn)
+        .await?
+        .map(|m| m.received_at))
+}
+
 /// Events stored in all (processed or not).
 pub async fn stored<C: ConnectionTrait>(conn: &C) -> StoreResult<u64> {
     Ok(Entity::find().count(conn).await?)

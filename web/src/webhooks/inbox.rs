@@ -44,6 +44,11 @@ pub async fn process_pending(services: &Services) -> ServiceResult<usize> {
                     "stored body no longer parses: {e}"
                 ))),
             };
+            metrics::counter!(
+                "kalp_webhook_events_total",
+                "result" => if result.is_ok() { "processed" } else { "failed" }
+            )
+            .increment(1);
             match result {
                 Ok(()) => done.push(event.event_id),
                 Err(e) => {

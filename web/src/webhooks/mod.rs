@@ -43,6 +43,9 @@ impl IntoResponse for WebhookRejection {
 }
 
 fn refuse(status: StatusCode, code: &'static str, message: &'static str) -> WebhookRejection {
+    if status == StatusCode::BAD_REQUEST {
+        metrics::counter!("kalp_webhook_events_total", "result" => "invalid").increment(1);
+    }
     WebhookRejection {
         status,
         code,
@@ -126,6 +129,11 @@ pub async fn receive(
         .await;
     match stored {
         Ok(inserted) => {
+            metrics::counter!(
+                "kalp_webhook_events_total",
+                "result" => if inserted { "stored" } else { "duplicate" }
+            )
+            .increment(1);
             if inserted && !handled {
                 state.webhook_wakeup.notify_one();
             }
