@@ -32,6 +32,45 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub retention: RetentionSettings,
+}
+
+/// How long operational rows are kept before housekeeping deletes them, in bounded batches.
+/// Ledger data (transfers, lots, balances) and money records are never purged.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RetentionSettings {
+    /// Webhook events, this long after they were processed (unprocessed ones stay).
+    #[serde(default = "default_webhook_event_days")]
+    pub webhook_event_days: i64,
+    /// Log-in attempt counters, this long after their window began.
+    #[serde(default = "default_auth_attempt_hours")]
+    pub auth_attempt_hours: i64,
+    /// Rows deleted per table per housekeeping round (every 5 s).
+    #[serde(default = "default_purge_batch")]
+    pub batch: u64,
+}
+
+fn default_webhook_event_days() -> i64 {
+    30
+}
+
+fn default_auth_attempt_hours() -> i64 {
+    24
+}
+
+fn default_purge_batch() -> u64 {
+    500
+}
+
+impl Default for RetentionSettings {
+    fn default() -> Self {
+        RetentionSettings {
+            webhook_event_days: default_webhook_event_days(),
+            auth_attempt_hours: default_auth_attempt_hours(),
+            batch: default_purge_batch(),
+        }
+    }
 }
 
 /// How the app logs (`KALP__LOG__FORMAT`): `text` for people, `json` (one object per line) for

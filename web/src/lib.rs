@@ -19,6 +19,7 @@ pub mod probes;
 pub mod readiness;
 pub mod reconcile;
 pub mod rejections;
+pub mod retention;
 pub mod server;
 pub mod services;
 pub mod startup;

@@ -29,6 +29,7 @@ async fn main() -> ExitCode {
         "reconcile" => reconcile(settings).await,
         "seed-demo" => seed_demo(settings).await,
         "operator" => operator(settings).await,
+        "backup" => backup(settings).await,
         "audit" => match audit(settings).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -49,13 +50,14 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL]
+const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL | backup PATH]
   serve       run the app (default)
   migrate     apply database migrations
   reconcile   check pending top-ups with Razorpay once (credit, capture, expire)
   audit       ledger invariants, and captured Razorpay payments of the last N days (7) against our credits
   seed-demo   create a demo account (if missing) holding CREDITS promotional credits (once)
   operator    give an existing account the operator role (pages under /admin), or take it away
+  backup      write a consistent copy of a SQLite database to PATH while the app runs
 Settings: web/config/base.toml, then config/local.toml, then KALP__* environment variables.";
 
 async fn reconcile(settings: Settings) -> anyhow::Result<()> {
@@ -130,6 +132,26 @@ async fn operator(settings: Settings) -> anyhow::Result<()> {
             "is no longer an operator"
         }
     );
+    Ok(())
+}
+
+async fn backup(settings: Settings) -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let [path] = args.as_slice() else {
+        anyhow::bail!("usage: web backup PATH");
+    };
+    if std::path::Path::new(path).exists() {
+        anyhow::bail!("{path} exists already: give a new file");
+    }
+    let ledger = web::services::open_ledger(&settings).await?;
+    let target = path.as_str();
+    ledger
+        .autocommit(|writer| {
+            Box::pin(async move { web::store::backup::vacuum_into(writer, target).await })
+        })
+        .await?;
+    let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    println!("backup written to {path} ({bytes} bytes)");
     Ok(())
 }
 

@@ -71,7 +71,8 @@ pub fn spawn_reconciliation(
 /// Every few seconds, until `stop`: lapse reservations whose time is up (their credits return),
 /// move what is left of expired lots to the expiry account, draw the debits made since from
 /// their lots (the ledger draws them after the fact; anything that needs the lots draws first
-/// anyway), and forget rate-limit state of clients gone quiet.
+/// anyway), purge old operational rows (`retention`), and forget rate-limit state of clients
+/// gone quiet.
 pub fn spawn_housekeeping(
     state: AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -93,6 +94,13 @@ pub fn spawn_housekeeping(
             }
             if let Err(e) = state.ledger.draw_pending().await {
                 tracing::error!(error = %e, "drawing debits from their lots failed");
+            }
+            match crate::retention::purge_once(&state.services, &state.settings.retention).await {
+                Ok(purged) if purged != crate::retention::Purged::default() => {
+                    tracing::info!(?purged, "old operational rows purged")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "purging old rows failed"),
             }
             state.address_limits.forget_idle();
             state.api_limits.forget_idle();

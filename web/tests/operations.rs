@@ -11,6 +11,8 @@ use web::startup::Application;
 on_both_backends!(
     ready_when_serving_and_not_while_migrations_are_missing,
     readiness_fails_from_the_first_moment_of_shutdown,
+    old_operational_rows_are_purged_and_nothing_else,
+    backup_copies_a_sqlite_database_that_restores_and_audits_clean,
 );
 
 // One scenario per backend, one after the other: the metrics recorder is one per process, and
@@ -170,19 +172,19 @@ async fn ready_when_serving_and_not_while_migrations_are_missing(app: TestApp) {
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     // A newer migration this binary knows is missing (as if the database were restored from an
     // older backup): alive, but not ready.
-    app.tamper("DELETE FROM web_migrations WHERE version = 'm0005_operators'")
+    app.tamper("DELETE FROM web_migrations WHERE version = 'm0006_retention'")
         .await;
     let (status, body) = readyz(&app).await;
     assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
     assert!(
         body["problems"][0]
             .as_str()
-            .is_some_and(|p| p.contains("migrations not applied: m0005_operators")),
+            .is_some_and(|p| p.contains("migrations not applied: m0006_retention")),
         "{body}"
     );
     assert_eq!(app.get("/healthz").await.status(), StatusCode::OK);
     app.tamper(&format!(
-        "INSERT INTO web_migrations (version, applied_at) VALUES ('m0005_operators', {})",
+        "INSERT INTO web_migrations (version, applied_at) VALUES ('m0006_retention', {})",
         chrono::Utc::now().timestamp()
     ))
     .await;
@@ -330,4 +332,144 @@ async fn json_logs_carry_the_request_id_and_no_secret() {
         "{lines:#?}"
     );
     assert!(seen.iter().any(|(id, _)| *id == ours), "{lines:#?}");
+}
+
+async fn count(app: &TestApp, table: &str) -> i64 {
+    use sea_orm::ConnectionTrait;
+    let row = app
+        .state
+        .reads
+        .query_one_raw(sea_orm::Statement::from_string(
+            app.state.reads.get_database_backend(),
+            format!("SELECT COUNT(*) AS n FROM {table}"),
+        ))
+        .await
+        .expect("count")
+        .expect("row");
+    row.try_get::<i64>("", "n").expect("n")
+}
+
+async fn old_operational_rows_are_purged_and_nothing_else(app: TestApp) {
+    app.sign_up("keeper@example.com").await;
+    let now = chrono::Utc::now().timestamp_micros();
+    let day = 86_400_000_000_i64;
+    let user = web::store::users::by_email(&app.state.reads, "keeper@example.com")
+        .await
+        .expect("read")
+        .expect("user")
+        .id;
+    app.tamper(&format!(
+        "INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES ('old-session', {user}, {}, {})",
+        now - 40 * day,
+        now - 10 * day
+    ))
+    .await;
+    app.tamper(&format!(
+        "INSERT INTO web_auth_attempts (key, window_start, attempts) VALUES ('old@example.com', {}, 3), ('recent@example.com', {now}, 1)",
+        now - 3 * day
+    ))
+    .await;
+    app.tamper(&format!(
+        "INSERT INTO web_webhook_events (event_id, event, body, received_at, processed_at, attempts) VALUES \
+         ('evt_old', 'payment.captured', '{{}}', {old}, {old}, 1), \
+         ('evt_recent', 'payment.captured', '{{}}', {now}, {now}, 1), \
+         ('evt_never_processed', 'payment.captured', '{{}}', {old}, NULL, 20)",
+        old = now - 60 * day
+    ))
+    .await;
+    let (sessions, attempts, events) = (
+        count(&app, "web_sessions").await,
+        count(&app, "web_auth_attempts").await,
+        count(&app, "web_webhook_events").await,
+    );
+    let purged = web::retention::purge_once(&app.state, &app.settings.retention)
+        .await
+        .expect("purge");
+    assert_eq!(
+        purged,
+        web::retention::Purged {
+            sessions: 1,
+            auth_attempts: 1,
+            webhook_events: 1
+        }
+    );
+    assert_eq!(count(&app, "web_sessions").await, sessions - 1);
+    assert_eq!(count(&app, "web_auth_attempts").await, attempts - 1);
+    assert_eq!(count(&app, "web_webhook_events").await, events - 1);
+    // The live session still works; an unprocessed event is never purged.
+    assert_eq!(app.get("/billing").await.status(), StatusCode::OK);
+    assert!(
+        web::store::webhook_events::find(&app.state.reads, "evt_never_processed")
+            .await
+            .expect("read")
+            .is_some()
+    );
+    // Bounded: one row per table per round when the batch is 1.
+    let mut small = app.settings.retention.clone();
+    small.batch = 1;
+    app.tamper(&format!(
+        "INSERT INTO web_sessions (token_hash, user_id, created_at, expires_at) VALUES ('a', {user}, 0, 1), ('b', {user}, 0, 1)"
+    ))
+    .await;
+    let purged = web::retention::purge_once(&app.state, &small)
+        .await
+        .expect("purge");
+    assert_eq!(purged.sessions, 1);
+}
+
+/// Runs `web backup PATH` against the test's database.
+fn backup_command(app: &TestApp, path: &str) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_web"));
+    command
+        .args(["backup", path])
+        .env("KALP__DATABASE__URL", &app.settings.database.url)
+        .env("KALP_CONFIG_DIR", "/nonexistent")
+        .env("RUST_LOG", "error");
+    if let Some(schema) = &app.settings.database.schema {
+        command.env("KALP__DATABASE__SCHEMA", schema);
+    }
+    command.output().expect("web backup runs")
+}
+
+async fn backup_copies_a_sqlite_database_that_restores_and_audits_clean(app: TestApp) {
+    app.sign_up("saved@example.com").await;
+    let (_, answer) = app
+        .pay_directly(
+            "250",
+            serde_json::json!({"method": "upi", "vpa": "success@razorpay"}),
+        )
+        .await;
+    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("copy.db");
+    let path = path.to_str().expect("utf-8 path");
+    let made = backup_command(&app, path);
+    if app.settings.database.schema.is_some() {
+        assert!(!made.status.success());
+        assert!(
+            String::from_utf8_lossy(&made.stderr).contains("pg_dump"),
+            "{made:?}"
+        );
+        return;
+    }
+    assert!(made.status.success(), "{made:?}");
+    assert!(String::from_utf8_lossy(&made.stdout).contains("backup written"));
+    let again = backup_command(&app, path);
+    assert!(!again.status.success(), "never over an existing file");
+    // Restored: the ledger opens it, its audit is clean and the balance is the same.
+    let restored = ledger::Ledger::connect(&ledger::ConnectConfig::new(format!(
+        "sqlite://{path}?mode=rw"
+    )))
+    .await
+    .expect("the copy opens");
+    assert!(restored.audit().await.expect("audit").is_clean());
+    let wallet = restored
+        .find_wallet("user:saved@example.com")
+        .await
+        .expect("read")
+        .expect("wallet");
+    assert_eq!(
+        restored.balance(wallet).await.expect("balance").available,
+        2_500
+    );
 }

@@ -67,3 +67,20 @@ pub async fn clear(writer: &impl Writer, key: &str) -> StoreResult<()> {
     Entity::delete_by_id(key.to_string()).exec(writer).await?;
     Ok(())
 }
+
+/// Deletes up to `limit` counters whose window began before `before` (long over); returns how
+/// many.
+pub async fn purge_before(writer: &impl Writer, before: i64, limit: u64) -> StoreResult<u64> {
+    use sea_orm::{QuerySelect, QueryTrait};
+    let due = Entity::find()
+        .select_only()
+        .column(Column::Key)
+        .filter(Column::WindowStart.lt(before))
+        .limit(limit)
+        .into_query();
+    Ok(Entity::delete_many()
+        .filter(Column::Key.in_subquery(due))
+        .exec(writer)
+        .await?
+        .rows_affected)
+}

@@ -11,12 +11,15 @@
 //! - A lookup by a primary or unique key is [`FirstRow::first_row`], never `.one()`: `.one()`
 //!   binds `LIMIT ?`, and SQLite re-prepares a statement whose LIMIT is a bound parameter every
 //!   time it runs (seen with a uprobe on `sqlite3LockAndPrepare`: docs/benchmarks.md).
+//! - Raw SQL only where the query builder has no words for it: the health check's `SELECT 1`,
+//!   `webhook_events::claim_due`, `migrations::missing` and `backup`'s `VACUUM INTO`.
 //! - Reads take any connection: the ledger's read connections ([`ledger::Ledger::reads`]) or
 //!   the open transaction (to read what it has written, or to lock a row).
 
 pub mod alerts;
 pub mod api_keys;
 pub mod auth_attempts;
+pub mod backup;
 pub mod charge_answers;
 pub mod credit_refunds;
 pub mod cursors;

@@ -95,3 +95,19 @@ pub async fn live_count<C: ConnectionTrait>(conn: &C, user_id: i64, now: i64) ->
         .count(conn)
         .await?)
 }
+
+/// Deletes up to `limit` sessions that expired before `now`; returns how many.
+pub async fn purge_expired(writer: &impl Writer, now: i64, limit: u64) -> StoreResult<u64> {
+    use sea_orm::{QuerySelect, QueryTrait};
+    let due = Entity::find()
+        .select_only()
+        .column(Column::TokenHash)
+        .filter(Column::ExpiresAt.lt(now))
+        .limit(limit)
+        .into_query();
+    Ok(Entity::delete_many()
+        .filter(Column::TokenHash.in_subquery(due))
+        .exec(writer)
+        .await?
+        .rows_affected)
+}

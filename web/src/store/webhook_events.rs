@@ -194,3 +194,24 @@ pub async fn find<C: ConnectionTrait>(
         .await?
         .map(StoredEvent::from))
 }
+
+/// Deletes up to `limit` events processed before `before`; returns how many. Events not yet
+/// processed are never purged.
+pub async fn purge_processed_before(
+    writer: &impl Writer,
+    before: i64,
+    limit: u64,
+) -> StoreResult<u64> {
+    use sea_orm::{QuerySelect, QueryTrait};
+    let due = Entity::find()
+        .select_only()
+        .column(Column::EventId)
+        .filter(Column::ProcessedAt.lt(before))
+        .limit(limit)
+        .into_query();
+    Ok(Entity::delete_many()
+        .filter(Column::EventId.in_subquery(due))
+        .exec(writer)
+        .await?
+        .rows_affected)
+}

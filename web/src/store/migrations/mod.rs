@@ -7,6 +7,7 @@ mod m0002_charge_answers_by_transfer;
 mod m0003_every_payment_path;
 mod m0004_auth_attempts;
 mod m0005_operators;
+mod m0006_retention;
 mod sql_migration;
 
 use sea_orm_migration::{
@@ -29,6 +30,7 @@ impl MigratorTrait for WebMigrator {
             Box::new(m0003_every_payment_path::MIGRATION),
             Box::new(m0004_auth_attempts::MIGRATION),
             Box::new(m0005_operators::MIGRATION),
+            Box::new(m0006_retention::MIGRATION),
         ]
     }
 
