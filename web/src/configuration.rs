@@ -411,7 +411,7 @@ impl Settings {
 
     /// What production refuses: the committed development secrets (or none), and a public URL
     /// that is not https (cookies and Razorpay's callbacks would travel in the clear).
-    fn validate_production(&self) -> Result<(), ConfigError> {
+    pub fn validate_production(&self) -> Result<(), ConfigError> {
         let fail = |name: &str, why: &str| {
             Err(ConfigError(format!(
                 "{} {why} (KALP__ENVIRONMENT=production)",

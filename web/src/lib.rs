@@ -11,6 +11,7 @@ pub mod billing;
 pub mod client_ip;
 pub mod configuration;
 pub mod crypto;
+pub mod doctor;
 pub mod limits;
 pub mod operators;
 pub mod pages;

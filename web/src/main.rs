@@ -30,6 +30,15 @@ async fn main() -> ExitCode {
         "seed-demo" => seed_demo(settings).await,
         "operator" => operator(settings).await,
         "backup" => backup(settings).await,
+        "doctor" => {
+            let report = web::doctor::examine(&settings).await;
+            println!("{report}");
+            if report.healthy() {
+                Ok(())
+            } else {
+                return ExitCode::FAILURE;
+            }
+        }
         "audit" => match audit(settings).await {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
@@ -50,7 +59,7 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL | backup PATH]
+const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL | backup PATH | doctor]
   serve       run the app (default)
   migrate     apply database migrations
   reconcile   check pending top-ups with Razorpay once (credit, capture, expire)
@@ -58,6 +67,7 @@ const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] 
   seed-demo   create a demo account (if missing) holding CREDITS promotional credits (once)
   operator    give an existing account the operator role (pages under /admin), or take it away
   backup      write a consistent copy of a SQLite database to PATH while the app runs
+  doctor      check the configuration, database, Razorpay keys, webhook secret and public URL
 Settings: web/config/base.toml, then config/local.toml, then KALP__* environment variables.";
 
 async fn reconcile(settings: Settings) -> anyhow::Result<()> {

@@ -473,3 +473,107 @@ async fn backup_copies_a_sqlite_database_that_restores_and_audits_clean(app: Tes
         2_500
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn doctor_passes_a_working_setup_and_names_what_to_fix() {
+    let app = common::spawn_app(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    // Against fake-razorpay, with the app running behind its public URL: healthy, with the
+    // development warnings (plain http, committed secrets).
+    let report = web::doctor::examine(&app.settings).await;
+    assert!(report.healthy(), "{report}");
+    let text = report.to_string();
+    assert!(text.contains("accepts key"), "{text}");
+    assert!(text.contains("production would refuse"), "{text}");
+    assert!(
+        text.contains(&format!("{}/webhooks/razorpay", app.url)),
+        "{text}"
+    );
+    assert!(
+        text.contains("payment.captured") && text.contains("refund.failed"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(app.settings.razorpay.key_secret.expose()),
+        "{text}"
+    );
+
+    // Razorpay refuses the keys (401), or fails (5xx): each named, with what to do.
+    let razorpay = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path("/v1/payments"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(401).set_body_json(serde_json::json!({
+                "error": {"code": "BAD_REQUEST_ERROR", "description": "Authentication failed"}
+            })),
+        )
+        .mount(&razorpay)
+        .await;
+    let mut settings = app.settings.clone();
+    settings.razorpay.base_url = razorpay.uri();
+    let report = web::doctor::examine(&settings).await;
+    assert!(!report.healthy());
+    assert!(
+        report
+            .problems()
+            .iter()
+            .any(|p| p.contains("KALP__RAZORPAY__KEY_ID")),
+        "{report}"
+    );
+    let failing = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .respond_with(
+            wiremock::ResponseTemplate::new(503).set_body_json(serde_json::json!({
+                "error": {"code": "SERVER_ERROR", "description": "down"}
+            })),
+        )
+        .mount(&failing)
+        .await;
+    settings.razorpay.base_url = failing.uri();
+    let report = web::doctor::examine(&settings).await;
+    assert!(
+        report
+            .problems()
+            .iter()
+            .any(|p| p.contains("could not be reached or failed")),
+        "{report}"
+    );
+
+    // No webhook secret, and a public URL where no app answers.
+    let mut settings = app.settings.clone();
+    settings.razorpay.webhook_secret = razorpay::Secret::new("");
+    settings.server.public_url = "http://127.0.0.1:9".into();
+    let report = web::doctor::examine(&settings).await;
+    let problems = report.problems().join("\n");
+    assert!(
+        problems.contains("KALP__RAZORPAY__WEBHOOK_SECRET"),
+        "{problems}"
+    );
+    assert!(problems.contains("/healthz does not answer"), "{problems}");
+
+    // A database that cannot be opened.
+    let mut settings = app.settings.clone();
+    settings.database.url = "sqlite:///nonexistent-directory/kalp.db".into();
+    let report = web::doctor::examine(&settings).await;
+    assert!(
+        report
+            .problems()
+            .iter()
+            .any(|p| p.contains("KALP__DATABASE__URL")),
+        "{report}"
+    );
+
+    // The command exits non-zero on a problem.
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_web"))
+        .arg("doctor")
+        .env("KALP__DATABASE__URL", &app.settings.database.url)
+        .env("KALP__RAZORPAY__BASE_URL", razorpay.uri())
+        .env("KALP__SERVER__PUBLIC_URL", &app.url)
+        .env("KALP_CONFIG_DIR", "/nonexistent")
+        .env("RUST_LOG", "error")
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("doctor runs");
+    assert!(!status.success());
+}
