@@ -1,8 +1,9 @@
 //! Batches of debits, set-based: a handful of multi-row statements for the whole batch instead of
 //! several per item (a batch of 1,000 is several times faster than 1,000 single debits: docs/benchmarks.md).
 //!
-//! 1. Look up every key at once: replays and conflicts are answered from what is stored.
-//! 2. Read (on PostgreSQL, lock with `FOR NO KEY UPDATE`, in account order) the wallets' balances.
+//! 1. Read (on PostgreSQL, lock with `FOR NO KEY UPDATE`, in account order) the wallets' balances.
+//! 2. Then look up every key at once: replays and conflicts are answered from what is stored,
+//!    including what a concurrent batch committed while we waited for the lock.
 //! 3. Decide every item in memory, in the order given per wallet: accepted while the running
 //!    balance covers it, refused with the running balance otherwise — the same answers the
 //!    item-by-item path gives.
@@ -52,9 +53,13 @@ pub(crate) async fn debits(
     now: i64,
 ) -> LedgerResult<Decided> {
     let fingerprints: Vec<String> = debits.iter().map(|d| debit_fingerprint(d)).collect();
+    // Lock the balances first, then look the keys up: the lock waits for any transaction that
+    // debits these wallets, so a key another instance's batch committed meanwhile is seen as a
+    // replay. Looked up before the lock, that key was missed and its retry refused for the
+    // credits the original had just spent (three instances on PostgreSQL: web/tests/instances.rs).
+    let (mut running, undrawn) = lock_balances(tx, debits).await?;
     let stored = existing_transfers(tx, debits).await?;
     // Decide, in the order given, against the running balances.
-    let (mut running, undrawn) = lock_balances(tx, debits).await?;
     let mut plans = Vec::with_capacity(debits.len());
     let mut after = Vec::with_capacity(debits.len());
     for (d, fingerprint) in debits.iter().zip(&fingerprints) {
