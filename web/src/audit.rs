@@ -14,7 +14,7 @@ use razorpay::wire::{ListQuery, Payment, PaymentStatus, Refund, RefundState};
 use crate::{
     services::{ServiceResult, Services},
     store::{
-        credit_refunds, operator_actions, payments, refunds,
+        audit_runs, credit_refunds, operator_actions, payments, refunds,
         topups::{self, Topup, TopupStatus},
     },
 };
@@ -40,6 +40,30 @@ impl AuditOutcome {
 
 /// Razorpay's list endpoints give at most this many per page.
 const PAGE: u32 = 100;
+
+/// Runs the audit over the last `days` days and records its differences, which Needs attention
+/// shows until the next run (`web audit` and `/admin/audit`).
+pub async fn run_and_record(services: &Services, days: i64) -> ServiceResult<AuditOutcome> {
+    let to = chrono::Utc::now().timestamp();
+    let outcome = run(services, to - days * 86_400, to + 60).await?;
+    let (clean, differences) = (outcome.is_clean(), &outcome.differences);
+    let mut found = differences.clone();
+    if !outcome.ledger.is_clean() {
+        found.insert(
+            0,
+            format!("the ledger's own invariants: {}", outcome.ledger),
+        );
+    }
+    let found = &found;
+    let now = crate::store::now_micros();
+    services
+        .ledger
+        .autocommit(|w| {
+            Box::pin(async move { audit_runs::record(w, now, days, clean, found).await })
+        })
+        .await?;
+    Ok(outcome)
+}
 
 /// `from`/`to` are Unix seconds.
 pub async fn run(services: &Services, from: i64, to: i64) -> ServiceResult<AuditOutcome> {

@@ -89,8 +89,7 @@ async fn audit(settings: Settings) -> anyhow::Result<bool> {
         _ => anyhow::bail!("usage: web audit [--days N]"),
     };
     let services = Services::connect(settings).await?;
-    let to = chrono::Utc::now().timestamp();
-    let outcome = web::audit::run(&services, to - days * 86_400, to + 60).await?;
+    let outcome = web::audit::run_and_record(&services, days).await?;
     println!("{}", outcome.ledger);
     println!(
         "Razorpay: {} captured payments checked over {days} day(s)",

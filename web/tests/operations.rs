@@ -191,6 +191,37 @@ async fn ready_when_serving_and_not_while_migrations_are_missing(app: TestApp) {
     assert_eq!(readyz(&app).await.0, StatusCode::OK);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_fails_when_the_database_does_not_answer() {
+    let app = common::spawn_app(common::Backend::Sqlite)
+        .await
+        .expect("app");
+    // A ledger of its own on the same database, whose connections are then closed: the reads
+    // it hands out get no answer, as when the database goes away.
+    let mut config = ledger::ConnectConfig::new(app.settings.database.url.clone());
+    config.pg_schema = app.settings.database.schema.clone();
+    let gone = ledger::Ledger::connect(&config).await.expect("connect");
+    let reads = gone.reads();
+    assert!(
+        web::readiness::check(&app.state.readiness, &reads, true)
+            .await
+            .ready
+    );
+    gone.close().await.expect("close");
+    let report = web::readiness::check(&app.state.readiness, &reads, true).await;
+    assert!(!report.ready);
+    assert!(
+        report.problems[0].starts_with("the database does not answer"),
+        "{report:?}"
+    );
+    // And a stopped batcher is named too.
+    let report = web::readiness::check(&app.state.readiness, &app.state.reads, false).await;
+    assert_eq!(
+        report.problems,
+        vec!["the charge batcher is not running".to_string()]
+    );
+}
+
 async fn readiness_fails_from_the_first_moment_of_shutdown(app: TestApp) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await

@@ -21,6 +21,7 @@ on_both_backends!(
     a_flagged_top_up_can_be_refunded_or_dismissed,
     customers_are_found_by_email_top_up_order_and_payment,
     the_operator_command_grants_and_takes_away_the_role,
+    a_refund_shortfall_waits_for_an_operator_to_accept_it,
 );
 
 const OPERATOR: &str = "ops@kalp.example";
@@ -803,4 +804,62 @@ async fn the_operator_command_grants_and_takes_away_the_role(app: TestApp) {
     let removed = operator_command(&app, "remove", "lead@kalp.example");
     assert!(removed.status.success(), "{removed:?}");
     assert_eq!(ops.get("/admin").await.status(), StatusCode::NOT_FOUND);
+}
+
+async fn a_refund_shortfall_waits_for_an_operator_to_accept_it(app: TestApp) {
+    let email = "spent@example.com";
+    app.sign_up(email).await;
+    let id = customer_id(&app, email).await;
+    let payment = paid_top_up(&app, "100").await;
+    let ops = operator(&app).await;
+    post_customer_form(
+        &ops,
+        id,
+        "adjust",
+        &[
+            ("credits", "900"),
+            ("direction", "debit"),
+            ("reason", "sent a campaign"),
+        ],
+    )
+    .await;
+    // Support refunds the whole payment: 1,000 credits owed back, 100 left to take.
+    app.razorpay_refund(&payment, None).await;
+    settled(&app).await;
+    assert_eq!(app.credits_of(email).await, 0);
+    let (_, admin) = ops.get_html("/admin").await;
+    assert!(admin.contains("Refunds with a shortfall"), "{admin}");
+    let refund = admin
+        .split("/admin/shortfalls/")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .expect("accept form")
+        .to_string();
+    let csrf = common::csrf_of(&admin);
+    let path = format!("/admin/shortfalls/{refund}/accept");
+    let r = ops
+        .post_form(&path, &[("csrf", &csrf), ("reason", "")])
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let r = ops
+        .post_form(
+            &path,
+            &[
+                ("csrf", &csrf),
+                ("reason", "spent before the refund; written off"),
+            ],
+        )
+        .await;
+    assert!(outcome(&r.text().await.expect("body")).contains("accepted"));
+    let again = ops
+        .post_form(&path, &[("csrf", &csrf), ("reason", "twice")])
+        .await;
+    assert!(outcome(&again.text().await.expect("body")).contains("already done"));
+    let (_, admin) = ops.get_html("/admin").await;
+    assert!(!admin.contains("Refunds with a shortfall"), "{admin}");
+    assert!(
+        admin.contains("accepted a shortfall of 900 credits"),
+        "{admin}"
+    );
+    app.money_audit_clean().await;
 }

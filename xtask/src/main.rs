@@ -3,11 +3,13 @@
 //! - `ci`: exactly what CI runs (`.ci/run` calls it): the README's test command, the
 //!   PostgreSQL-backed tests against a fresh database, `cargo fmt --check`, and clippy.
 //! - `dev`: builds and runs fake-razorpay and the web app wired together, with a demo account.
+//! - `dist`: release binaries and a tarball to deploy, with a systemd unit.
 
 mod bench;
 mod browser;
 mod ci;
 mod dev;
+mod dist;
 mod e2e;
 mod html;
 mod stack;
@@ -25,6 +27,8 @@ commands:
          /healthz latency against their goals (target/bench/storm.json)
   e2e    run the scenarios in fixtures/scenarios/ against the real stack over HTTP
          [--browser: the journey in headless Chromium, screenshots in target/e2e/]
+  dist   release binaries and target/dist/kalp-credits-<version>.tar.gz (systemd unit, example
+         environment; docs/operations.md)
   dev    run Kalp Credits locally: fake-razorpay and the web app, a demo account
          [--port 8000] [--fake-port 9010] [--database-url postgres://...]";
 
@@ -37,6 +41,7 @@ fn main() -> ExitCode {
         Some("bench") => bench::run(&args[1..]),
         Some("bench-run") => bench::run_measurements(&args[1..]),
         Some("storm") => storm::run(&args[1..]),
+        Some("dist") => dist::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             println!("{USAGE}");
             Ok(())

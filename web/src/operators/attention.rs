@@ -5,6 +5,7 @@
 use crate::{
     services::{ServiceResult, Services},
     store::{
+        audit_runs::{self, AuditRun},
         credit_refunds::{self, CreditRefund},
         operator_actions,
         payments::{self, UncreditedPayment},
@@ -20,6 +21,9 @@ pub struct NeedsAttention {
     pub unrefunded_duplicates: Vec<UncreditedPayment>,
     pub unsent_refunds: Vec<CreditRefund>,
     pub refund_requests: Vec<RefundRequest>,
+    /// The latest audit's differences (captured payments never credited, refunds not taken
+    /// back, …), until the audit runs again.
+    pub audit: Option<AuditRun>,
 }
 
 impl NeedsAttention {
@@ -29,6 +33,7 @@ impl NeedsAttention {
             && self.unrefunded_duplicates.is_empty()
             && self.unsent_refunds.is_empty()
             && self.refund_requests.is_empty()
+            && self.audit.as_ref().is_none_or(|a| a.differences.is_empty())
     }
 }
 
@@ -55,6 +60,7 @@ pub async fn gather(services: &Services) -> ServiceResult<NeedsAttention> {
             .collect(),
         unsent_refunds: credit_refunds::planned(reads, 100).await?,
         refund_requests: refund_requests::all_open(reads).await?,
+        audit: audit_runs::latest(reads).await?,
     })
 }
 

@@ -18,6 +18,7 @@
 
 pub mod alerts;
 pub mod api_keys;
+pub mod audit_runs;
 pub mod auth_attempts;
 pub mod backup;
 pub mod charge_answers;

@@ -41,8 +41,7 @@ pub async fn audit_page(
     Query(query): Query<AuditQuery>,
 ) -> PageResult<Response> {
     let days = query.days.unwrap_or(7).clamp(1, 90);
-    let to = chrono::Utc::now().timestamp();
-    let outcome = audit::run(&state.services, to - days * 86_400, to + 60).await?;
+    let outcome = audit::run_and_record(&state.services, days).await?;
     let page = AuditPage {
         email: operator.email,
         days,

@@ -89,6 +89,9 @@ struct AdminHome {
     unsent: Vec<UnsentRefundItem>,
     requests: Vec<RequestItem>,
     nothing_to_do: bool,
+    /// The latest audit: when, and its differences.
+    audit_ran: Option<String>,
+    audit_differences: Vec<String>,
     log: Vec<ActionLine>,
     log_customer: Option<String>,
 }
@@ -219,6 +222,17 @@ pub async fn home(
         None => None,
     };
     let nothing_to_do = needs.is_empty();
+    let (audit_ran, audit_differences) = match &needs.audit {
+        Some(run) => (
+            Some(format!(
+                "{} (last {} days)",
+                format_time(run.ran_at),
+                run.days
+            )),
+            run.differences.clone(),
+        ),
+        None => (None, Vec::new()),
+    };
     let page = AdminHome {
         email: operator.email,
         csrf: csrf.token.clone(),
@@ -265,6 +279,8 @@ pub async fn home(
             .collect(),
         requests,
         nothing_to_do,
+        audit_ran,
+        audit_differences,
         log: log_lines(&state, query.customer).await?,
         log_customer,
     };

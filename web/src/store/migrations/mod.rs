@@ -8,6 +8,7 @@ mod m0003_every_payment_path;
 mod m0004_auth_attempts;
 mod m0005_operators;
 mod m0006_retention;
+mod m0007_audit_runs;
 mod sql_migration;
 
 use sea_orm_migration::{
@@ -31,6 +32,7 @@ impl MigratorTrait for WebMigrator {
             Box::new(m0004_auth_attempts::MIGRATION),
             Box::new(m0005_operators::MIGRATION),
             Box::new(m0006_retention::MIGRATION),
+            Box::new(m0007_audit_runs::MIGRATION),
         ]
     }
 
