@@ -16,7 +16,7 @@ use crate::{
         error::{PageError, PageResult},
         forms::CsrfToken,
         session::CurrentUser,
-        views::{Layout, Nav, format_credits, format_time, ist_midnight},
+        views::{Layout, Nav, format_time, ist_midnight, signed_credits},
     },
     state::AppState,
     store::{
@@ -179,11 +179,7 @@ async fn rows(
                     .clone()
                     .or_else(|| t.reference.clone())
                     .unwrap_or_default(),
-                credits: format!(
-                    "{}{}",
-                    if amount >= 0 { "+" } else { "−" },
-                    format_credits(amount.abs())
-                ),
+                credits: signed_credits(amount),
                 amount,
                 tone: if amount >= 0 { "plus" } else { "minus" },
                 amount_paid: topup.map(|p| p.amount.display_inr()).unwrap_or_default(),

@@ -69,6 +69,15 @@ pub fn format_credits(n: i64) -> String {
     crate::billing::amount::group_credits(n)
 }
 
+/// A movement of credits with its sign: "+1,000" or "−250".
+pub fn signed_credits(amount: i64) -> String {
+    format!(
+        "{}{}",
+        if amount >= 0 { "+" } else { "−" },
+        format_credits(amount.abs())
+    )
+}
+
 /// A top-up as the pages show it.
 pub struct TopupRow {
     pub id: i64,

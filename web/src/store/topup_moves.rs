@@ -185,23 +185,18 @@ pub async fn resolve_credited(
     method: &str,
     transfer_id: ledger::TransferId,
 ) -> StoreResult<bool> {
-    Ok(Entity::update_many()
-        .col_expr(Column::Status, Expr::value(TopupStatus::Paid.as_str()))
-        .col_expr(Column::RazorpayPaymentId, Expr::value(payment_id))
-        .col_expr(Column::Method, Expr::value(method))
-        .col_expr(Column::CreditedTransferId, Expr::value(transfer_id.0))
-        .col_expr(
-            Column::Resolution,
-            Expr::value(FlagResolution::Credited.as_str()),
-        )
-        .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
-        .filter(Column::Id.eq(id))
-        .filter(Column::Status.eq(TopupStatus::Flagged.as_str()))
-        .filter(Column::Resolution.is_null())
-        .exec(writer)
-        .await?
-        .rows_affected
-        == 1)
+    resolve_open_flag(
+        writer,
+        id,
+        FlagResolution::Credited,
+        vec![
+            (Column::Status, Expr::value(TopupStatus::Paid.as_str())),
+            (Column::RazorpayPaymentId, Expr::value(payment_id)),
+            (Column::Method, Expr::value(method)),
+            (Column::CreditedTransferId, Expr::value(transfer_id.0)),
+        ],
+    )
+    .await
 }
 
 /// Flagged and unresolved → flagged, resolved (its payment refunded, or dismissed).
@@ -210,16 +205,27 @@ pub async fn resolve_flag(
     id: i64,
     resolution: FlagResolution,
 ) -> StoreResult<bool> {
-    Ok(Entity::update_many()
+    resolve_open_flag(writer, id, resolution, Vec::new()).await
+}
+
+/// The one guarded `UPDATE` of a flagged top-up's resolution: only while it is flagged and
+/// unresolved, so two operators resolve it once.
+async fn resolve_open_flag(
+    writer: &impl Writer,
+    id: i64,
+    resolution: FlagResolution,
+    changes: Vec<(Column, Expr)>,
+) -> StoreResult<bool> {
+    let mut update = Entity::update_many()
         .col_expr(Column::Resolution, Expr::value(resolution.as_str()))
         .col_expr(Column::UpdatedAt, Expr::value(now_micros()))
         .filter(Column::Id.eq(id))
         .filter(Column::Status.eq(TopupStatus::Flagged.as_str()))
-        .filter(Column::Resolution.is_null())
-        .exec(writer)
-        .await?
-        .rows_affected
-        == 1)
+        .filter(Column::Resolution.is_null());
+    for (column, value) in changes {
+        update = update.col_expr(column, value);
+    }
+    Ok(update.exec(writer).await?.rows_affected == 1)
 }
 
 /// Any status but paid → paid, by this payment and this ledger credit. Only inside the

@@ -85,33 +85,88 @@ pub struct CreditsFields {
     reason: String,
 }
 
+/// What a form on a customer's page carries besides its own fields: the customer, the form's
+/// one-time key and the reason. `Err` is the page that says what is missing (nothing changed).
+struct CustomerAction<P> {
+    customer: users::User,
+    key: String,
+    reason: Reason,
+    fields: P,
+}
+
+impl<P> CustomerAction<P> {
+    fn request(&self, operator_id: i64) -> OperatorRequest<'_> {
+        OperatorRequest {
+            operator_id,
+            customer: &self.customer,
+            key: &self.key,
+            reason: &self.reason,
+        }
+    }
+}
+
+async fn customer_action<P>(
+    state: &AppState,
+    operator: &str,
+    id: i64,
+    (token, reason): (&str, &str),
+    fields: impl FnOnce() -> Result<P, String>,
+) -> PageResult<Result<CustomerAction<P>, Response>> {
+    let customer = customer(state, id).await?;
+    let parsed = (|| {
+        let key = form_action_key(token).ok_or("The form is incomplete; reload the page.")?;
+        let fields = fields()?;
+        Ok::<_, String>((key, Reason::parse(reason)?, fields))
+    })();
+    Ok(match parsed {
+        Ok((key, reason, fields)) => Ok(CustomerAction {
+            customer,
+            key,
+            reason,
+            fields,
+        }),
+        Err(message) => Err(refused(operator, message, back_to(id))?),
+    })
+}
+
+fn back_to(customer: i64) -> String {
+    format!("/admin/customers/{customer}")
+}
+
 pub async fn grant(
     State(state): State<AppState>,
     SignedInOperator(operator): SignedInOperator,
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<CreditsFields>,
 ) -> PageResult<Response> {
-    let customer = customer(&state, id).await?;
-    let back = format!("/admin/customers/{id}");
-    let parsed = (|| {
-        let key = form_action_key(&form.token).ok_or("The form is incomplete; reload the page.")?;
+    let fields = || {
         let credits = parse_credits(&form.credits)?;
-        let expiry = PromoExpiry::parse(&form.expiry, chrono::Utc::now())?;
-        let reason = Reason::parse(&form.reason)?;
-        Ok::<_, String>((key, credits, expiry, reason))
-    })();
-    let (key, credits, expiry, reason) = match parsed {
-        Ok(p) => p,
-        Err(message) => return refused(&operator.email, message, back),
+        Ok((
+            credits,
+            PromoExpiry::parse(&form.expiry, chrono::Utc::now())?,
+        ))
     };
-    let request = OperatorRequest {
-        operator_id: operator.id,
-        customer: &customer,
-        key: &key,
-        reason: &reason,
+    let action = match customer_action(
+        &state,
+        &operator.email,
+        id,
+        (&form.token, &form.reason),
+        fields,
+    )
+    .await?
+    {
+        Ok(action) => action,
+        Err(page) => return Ok(page),
     };
-    let outcome = grant_promotional(&state.services, &request, credits, expiry).await?;
-    answer(&operator.email, outcome, back)
+    let (credits, expiry) = action.fields;
+    let outcome = grant_promotional(
+        &state.services,
+        &action.request(operator.id),
+        credits,
+        expiry,
+    )
+    .await?;
+    answer(&operator.email, outcome, back_to(id))
 }
 
 pub async fn adjustment(
@@ -120,31 +175,36 @@ pub async fn adjustment(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<CreditsFields>,
 ) -> PageResult<Response> {
-    let customer = customer(&state, id).await?;
-    let back = format!("/admin/customers/{id}");
-    let parsed = (|| {
-        let key = form_action_key(&form.token).ok_or("The form is incomplete; reload the page.")?;
+    let fields = || {
         let credits = parse_credits(&form.credits)?;
         let direction = match form.direction.as_str() {
             "credit" => AdjustmentDirection::Credit,
             "debit" => AdjustmentDirection::Debit,
             _ => return Err("Choose whether to add or take credits.".to_string()),
         };
-        let reason = Reason::parse(&form.reason)?;
-        Ok::<_, String>((key, credits, direction, reason))
-    })();
-    let (key, credits, direction, reason) = match parsed {
-        Ok(p) => p,
-        Err(message) => return refused(&operator.email, message, back),
+        Ok((credits, direction))
     };
-    let request = OperatorRequest {
-        operator_id: operator.id,
-        customer: &customer,
-        key: &key,
-        reason: &reason,
+    let action = match customer_action(
+        &state,
+        &operator.email,
+        id,
+        (&form.token, &form.reason),
+        fields,
+    )
+    .await?
+    {
+        Ok(action) => action,
+        Err(page) => return Ok(page),
     };
-    let outcome = adjust(&state.services, &request, credits, direction).await?;
-    answer(&operator.email, outcome, back)
+    let (credits, direction) = action.fields;
+    let outcome = adjust(
+        &state.services,
+        &action.request(operator.id),
+        credits,
+        direction,
+    )
+    .await?;
+    answer(&operator.email, outcome, back_to(id))
 }
 
 #[derive(Deserialize)]
@@ -166,26 +226,28 @@ pub async fn refund_unused_credits(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<ReasonFields>,
 ) -> PageResult<Response> {
-    let customer = customer(&state, id).await?;
-    let back = format!("/admin/customers/{id}");
-    let parsed = (|| {
-        let key = form_action_key(&form.token).ok_or("The form is incomplete; reload the page.")?;
-        Ok::<_, String>((key, Reason::parse(&form.reason)?))
-    })();
-    let (key, reason) = match parsed {
-        Ok(p) => p,
-        Err(message) => return refused(&operator.email, message, back),
+    let action = match customer_action(
+        &state,
+        &operator.email,
+        id,
+        (&form.token, &form.reason),
+        || Ok(()),
+    )
+    .await?
+    {
+        Ok(action) => action,
+        Err(page) => return Ok(page),
     };
     let outcome = refund_unused(
         &state.services,
         operator.id,
-        &customer,
+        &action.customer,
         RefundOrigin::Operator,
-        &key,
-        &reason,
+        &action.key,
+        &action.reason,
     )
     .await?;
-    answer(&operator.email, outcome, back)
+    answer(&operator.email, outcome, back_to(id))
 }
 
 /// Approves or declines a customer's refund request.

@@ -20,7 +20,7 @@ use crate::{
         },
         error::{PageError, PageResult},
         forms::CsrfToken,
-        views::{format_credits, format_micros, format_time},
+        views::{format_credits, format_micros, format_time, signed_credits},
     },
     state::AppState,
     store::{alerts, api_keys, credit_refunds, refund_requests, topups, users},
@@ -180,11 +180,7 @@ pub async fn customer_page(
                         .clone()
                         .or_else(|| t.reference.clone())
                         .unwrap_or_default(),
-                    credits: format!(
-                        "{}{}",
-                        if amount >= 0 { "+" } else { "−" },
-                        format_credits(amount.abs())
-                    ),
+                    credits: signed_credits(amount),
                 }
             })
             .collect(),
