@@ -2,6 +2,9 @@
 //! payment and refund Razorpay lists for a time range is checked against our ledger and records;
 //! any difference names the payment and the top-up, and makes `web audit` exit non-zero.
 //!
+//! A captured payment that never credited is also handed to an operator: its top-up is flagged,
+//! and so is in Needs attention with its actions.
+//!
 //! Per payment that credited a top-up, credits given − credits taken back must equal what the
 //! top-up bought − the refunded share of it (from Razorpay's own refunded amount, at the
 //! top-up's rate) + the recorded shortfall (credits already spent when a refund came).
@@ -14,7 +17,7 @@ use razorpay::wire::{ListQuery, Payment, PaymentStatus, Refund, RefundState};
 use crate::{
     services::{ServiceResult, Services},
     store::{
-        audit_runs, credit_refunds, operator_actions, payments, refunds,
+        audit_runs, credit_refunds, operator_actions, payments, refunds, topup_moves,
         topups::{self, Topup, TopupStatus},
     },
 };
@@ -312,6 +315,23 @@ async fn check_payment(
             "{name}: Razorpay captured {}, which was never credited",
             payment.amount
         ));
+        if topup.status != TopupStatus::Flagged {
+            // Handed to an operator: flagged, it is in Needs attention with its facts and its
+            // actions (credit as promised, refund, dismiss). The audit stays failing until then.
+            let reason = format!(
+                "the audit found payment {} captured ({}) and never credited",
+                payment.id, payment.amount
+            );
+            let (id, reason, payment_id) = (topup.id, reason.as_str(), payment.id.as_str());
+            services
+                .ledger
+                .autocommit(|w| {
+                    Box::pin(
+                        async move { topup_moves::flag(w, id, reason, Some(payment_id)).await },
+                    )
+                })
+                .await?;
+        }
         return Ok(());
     }
     let recorded = payments::find(&services.reads, &payment.id).await?;

@@ -22,6 +22,7 @@ on_both_backends!(
     customers_are_found_by_email_top_up_order_and_payment,
     the_operator_command_grants_and_takes_away_the_role,
     a_refund_shortfall_waits_for_an_operator_to_accept_it,
+    a_captured_payment_never_credited_is_handed_to_an_operator_by_the_audit,
 );
 
 const OPERATOR: &str = "ops@kalp.example";
@@ -861,5 +862,52 @@ async fn a_refund_shortfall_waits_for_an_operator_to_accept_it(app: TestApp) {
         admin.contains("accepted a shortfall of 900 credits"),
         "{admin}"
     );
+    app.money_audit_clean().await;
+}
+
+async fn a_captured_payment_never_credited_is_handed_to_an_operator_by_the_audit(app: TestApp) {
+    let email = "lost@example.com";
+    app.sign_up(email).await;
+    // Paid, but every report was lost and the top-up was given up (as if reconciliation's
+    // window had passed): Razorpay has the money, we gave no credits.
+    app.fake.fake.set_webhook(None, None);
+    let (path, answer) = app
+        .pay_directly("150", json!({"method": "upi", "vpa": "success@razorpay"}))
+        .await;
+    let topup: i64 = path
+        .rsplit('/')
+        .next()
+        .expect("id")
+        .parse()
+        .expect("number");
+    let payment = answer["payment"]["id"].as_str().expect("id").to_string();
+    app.tamper(&format!(
+        "UPDATE web_topups SET status = 'expired' WHERE id = {topup}"
+    ))
+    .await;
+    let audit = app.money_audit().await;
+    assert!(
+        audit
+            .differences
+            .iter()
+            .any(|d| d.contains(&payment) && d.contains("never credited")),
+        "{:?}",
+        audit.differences
+    );
+    let ops = operator(&app).await;
+    let (_, admin) = ops.get_html("/admin").await;
+    assert!(
+        admin.contains(&format!("data-testid=\"flagged-{topup}\"")),
+        "{admin}"
+    );
+    assert!(admin.contains("the audit found payment"), "{admin}");
+    let (status, page) = resolve(
+        &ops,
+        topup,
+        &[("action", "credit"), ("reason", "webhooks were down")],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(app.credits_of(email).await, 1_500);
     app.money_audit_clean().await;
 }
