@@ -34,6 +34,25 @@ pub struct Settings {
     pub metrics: MetricsSettings,
     #[serde(default)]
     pub retention: RetentionSettings,
+    pub gst: GstSettings,
+}
+
+/// The seller on GST documents (`[gst]`, `KALP__GST__…`). The committed values are for
+/// development; production refuses them.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GstSettings {
+    pub seller_legal_name: String,
+    pub seller_address: String,
+    /// The seller's state code: supplies within it are CGST and SGST, to others IGST.
+    pub seller_state_code: u32,
+    pub seller_gstin: String,
+    /// The SAC of what is sold (services), printed on every voucher.
+    pub sac: String,
+    /// In basis points: 1800 is 18 %.
+    pub rate_bps: i64,
+    /// Voucher numbers are `<prefix>/<26-27>/<000123>`, at most 16 characters.
+    pub receipt_prefix: String,
+    pub refund_prefix: String,
 }
 
 /// How long operational rows are kept before housekeeping deletes them, in bounded batches.
@@ -403,6 +422,7 @@ impl Settings {
                 "and the other security limits must be positive",
             );
         }
+        self.validate_gst()?;
         if self.environment == Environment::Production {
             self.validate_production()?;
         }
@@ -411,6 +431,50 @@ impl Settings {
 
     /// What production refuses: the committed development secrets (or none), and a public URL
     /// that is not https (cookies and Razorpay's callbacks would travel in the clear).
+    fn validate_gst(&self) -> Result<(), ConfigError> {
+        let fail = |name: &str, why: String| Err(ConfigError(format!("{} {why}", env_name(name))));
+        let gst = &self.gst;
+        let gstin = match crate::gst::gstin::Gstin::parse(&gst.seller_gstin) {
+            Ok(gstin) => gstin,
+            Err(e) => return fail("gst.seller_gstin", format!("is not a GSTIN: {e}")),
+        };
+        if gstin.state_code() != gst.seller_state_code {
+            return fail(
+                "gst.seller_state_code",
+                format!(
+                    "must be {}, the state of the seller's GSTIN",
+                    gstin.state_code()
+                ),
+            );
+        }
+        if !(0..=10_000).contains(&gst.rate_bps) {
+            return fail("gst.rate_bps", "must be 0 to 10000 (basis points)".into());
+        }
+        for (name, prefix) in [
+            ("gst.receipt_prefix", &gst.receipt_prefix),
+            ("gst.refund_prefix", &gst.refund_prefix),
+        ] {
+            let year = crate::gst::voucher_number::FinancialYear(2026);
+            if prefix.is_empty()
+                || !prefix.chars().all(|c| c.is_ascii_alphanumeric())
+                || crate::gst::voucher_number::voucher_number(prefix, year, 999_999).is_err()
+            {
+                return fail(
+                    name,
+                    "must be 1 to 3 letters or digits (a voucher number has at most 16 characters)"
+                        .into(),
+                );
+            }
+        }
+        if gst.receipt_prefix == gst.refund_prefix {
+            return fail(
+                "gst.refund_prefix",
+                "must differ from the receipt prefix (each series is consecutive)".into(),
+            );
+        }
+        Ok(())
+    }
+
     pub fn validate_production(&self) -> Result<(), ConfigError> {
         let fail = |name: &str, why: &str| {
             Err(ConfigError(format!(
@@ -438,6 +502,21 @@ impl Settings {
                 "razorpay.key_id",
                 self.razorpay.key_id.as_str(),
                 committed.razorpay.key_id.as_str(),
+            ),
+            (
+                "gst.seller_gstin",
+                self.gst.seller_gstin.as_str(),
+                committed.gst.seller_gstin.as_str(),
+            ),
+            (
+                "gst.seller_legal_name",
+                self.gst.seller_legal_name.as_str(),
+                committed.gst.seller_legal_name.as_str(),
+            ),
+            (
+                "gst.seller_address",
+                self.gst.seller_address.as_str(),
+                committed.gst.seller_address.as_str(),
             ),
         ] {
             if value.trim().is_empty() {
@@ -515,6 +594,16 @@ mod tests {
                     "live-secret-from-the-dashboard".into(),
                 ),
                 ("razorpay.webhook_secret", "live-webhook-secret".into()),
+                (
+                    "gst.seller_legal_name",
+                    "Kalp Studio Private Limited".into(),
+                ),
+                (
+                    "gst.seller_address",
+                    "Office 4, Andheri East, Mumbai".into(),
+                ),
+                ("gst.seller_gstin", "29AAGCB7383J1Z4".into()),
+                ("gst.seller_state_code", "29".into()),
             ];
             for (k, v) in extra {
                 overrides.retain(|(key, _)| key != k);
@@ -546,14 +635,52 @@ mod tests {
                 "http://credits.kalp.studio",
                 "KALP__SERVER__PUBLIC_URL",
             ),
+            (
+                "gst.seller_legal_name",
+                "Kalp Studio Private Limited (development)",
+                "KALP__GST__SELLER_LEGAL_NAME",
+            ),
         ] {
             let err = production(&[(key, value)]).expect_err(key).to_string();
             assert!(err.contains(named), "{key}: {err}");
-            assert!(!err.contains(value) || key == "server.public_url", "{err}");
+            assert!(
+                !err.contains(value) || key == "server.public_url" || key.starts_with("gst."),
+                "{err}"
+            );
         }
         let dev = Settings::with_overrides(&[]).expect("development accepts the defaults");
         assert_eq!(dev.environment, Environment::Development);
         assert!(!dev.served_over_https());
+    }
+
+    #[test]
+    fn the_seller_on_gst_documents_is_checked() {
+        for (overrides, named) in [
+            (
+                vec![("gst.seller_gstin", "27AAPFU0939F1ZW")],
+                "KALP__GST__SELLER_GSTIN",
+            ),
+            (
+                vec![("gst.seller_state_code", "29")],
+                "KALP__GST__SELLER_STATE_CODE",
+            ),
+            (
+                vec![("gst.receipt_prefix", "KSTD")],
+                "KALP__GST__RECEIPT_PREFIX",
+            ),
+            (
+                vec![("gst.refund_prefix", "KS")],
+                "KALP__GST__REFUND_PREFIX",
+            ),
+            (vec![("gst.rate_bps", "-1")], "KALP__GST__RATE_BPS"),
+        ] {
+            let overrides: Vec<(&str, String)> =
+                overrides.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            let err = Settings::with_overrides(&overrides)
+                .expect_err(named)
+                .to_string();
+            assert!(err.contains(named), "{named}: {err}");
+        }
     }
 
     #[test]

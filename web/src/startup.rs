@@ -188,6 +188,10 @@ pub fn router(state: AppState) -> Router {
             get(pages::topup::cancel_page).post(pages::topup::cancel),
         )
         .route("/billing/topups/{id}/retry", get(pages::topup::retry))
+        .route(
+            "/billing/topups/{id}/receipt",
+            get(pages::receipts::receipt_page),
+        )
         .route("/billing/history", get(pages::history::history))
         .route("/billing/history.csv", get(pages::history::history_csv))
         .route(

@@ -12,12 +12,15 @@ fn content(html: &str) -> &str {
         .map_or(html, |(main, _)| main)
 }
 
-/// What changes from run to run: Razorpay's ids, times, this month, the form token.
+/// What changes from run to run: Razorpay's ids, times, this month, the financial year, the form
+/// token.
 fn filters() -> Vec<(&'static str, &'static str)> {
     vec![
         (r"pay_[A-Za-z0-9]{14}", "[pay_id]"),
         (r"order_[A-Za-z0-9]{14}", "[order_id]"),
         (r"\d{2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}", "[time]"),
+        // Voucher numbers carry the financial year.
+        (r"KS/\d{2}-\d{2}/", "KS/[financial year]/"),
         (
             r"(January|February|March|April|May|June|July|August|September|October|November|December) \d{4}",
             "[month]",

@@ -13,7 +13,7 @@
 use razorpay::wire::{CaptureRequest, CreateRefund, Notes, Payment, PaymentStatus, RefundState};
 
 use crate::{
-    billing::take_back,
+    billing::{receipts, take_back},
     services::{ServiceError, ServiceResult, Services},
     store::{
         alerts, payments,
@@ -233,7 +233,7 @@ async fn credit(
     };
     let wallet = wallet_of(services, topup.user_id).await?;
     let topup_id = topup.id;
-    let (refunds, payment_ref) = (&refunds, payment);
+    let (refunds, payment_ref, gst) = (&refunds, payment, &services.settings.gst);
     let result = services
         .ledger
         .transact(|tx| {
@@ -273,6 +273,9 @@ async fn credit(
                         now.id
                     )));
                 }
+                // The receipt voucher, numbered in the same transaction (GST: issued when the
+                // money is received; no number is taken for a credit that rolls back).
+                receipts::issue_receipt_in(tx, gst, &now, &payment_ref.id).await?;
                 for refund in refunds {
                     take_back::apply_in(tx, wallet, now.id, refund, true).await?;
                 }

@@ -2,10 +2,12 @@
 //! order), crediting a payment exactly once, and applying refunds. The pages that drive it are
 //! in `pages::billing` and `pages::topup`.
 //!
-//! Imports go downward only: `checkout` and `refunds` → `crediting` → `take_back` → the store.
+//! Imports go downward only: `checkout` and `refunds` → `crediting` → `take_back`, `receipts` →
+//! the store.
 
 pub mod amount;
 pub mod checkout;
 pub mod crediting;
+pub mod receipts;
 pub mod refunds;
 pub mod take_back;

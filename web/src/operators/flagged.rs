@@ -9,7 +9,7 @@ use razorpay::{
 };
 
 use crate::{
-    billing::{crediting, take_back},
+    billing::{crediting, receipts, take_back},
     operators::{ActionOutcome, Reason},
     services::{ServiceError, ServiceResult, Services},
     store::{
@@ -143,6 +143,7 @@ async fn credit(
         topup.id, topup.credits, payment.amount
     );
     let (detail, payment_id, method) = (&detail, &payment_id, payment.method.as_str());
+    let gst = &services.settings.gst;
     services
         .ledger
         .transact(|tx| {
@@ -183,6 +184,7 @@ async fn credit(
                         now.id
                     )));
                 }
+                receipts::issue_receipt_in(tx, gst, &now, payment_id).await?;
                 operator_actions::caused(tx, action, Some(receipt.transfer.id.0), None).await?;
                 let balance = tx.balance(wallet).await?;
                 alerts::rearm_at_or_above(tx, now.user_id, balance.available).await?;

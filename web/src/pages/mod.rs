@@ -12,6 +12,7 @@ pub mod dashboard;
 pub mod error;
 pub mod forms;
 pub mod history;
+pub mod receipts;
 pub mod session;
 pub mod sign_in;
 pub mod topup;

@@ -219,6 +219,8 @@ struct StatusPage {
     fully_refunded: bool,
     /// Other payments on this top-up's order, which credited nothing.
     uncredited: Vec<UncreditedLine>,
+    /// The receipt voucher's number, once issued.
+    receipt: Option<String>,
 }
 
 /// A refund of a top-up, as its page shows it.
@@ -260,7 +262,11 @@ pub async fn status_page(
     let balance = state.ledger.balance(user.wallet).await?;
     let refunds = refunds::of_topup(&state.reads, topup.id).await?;
     let uncredited = payments::of_topup(&state.reads, topup.id).await?;
+    let receipt = crate::store::vouchers::receipt_of_topup(&state.reads, topup.id)
+        .await?
+        .map(|v| v.number);
     let page = StatusPage {
+        receipt,
         layout: Layout::new(&user.email, Nav::Billing, &csrf.token, "Top-up"),
         topup: TopupRow::of(&topup),
         status: topup.status,

@@ -35,6 +35,7 @@ pub mod sessions;
 pub mod topup_moves;
 pub mod topups;
 pub mod users;
+pub mod vouchers;
 pub mod webhook_events;
 
 use sea_orm::{

@@ -9,6 +9,7 @@ mod m0004_auth_attempts;
 mod m0005_operators;
 mod m0006_retention;
 mod m0007_audit_runs;
+mod m0008_gst_vouchers;
 mod sql_migration;
 
 use sea_orm_migration::{
@@ -33,6 +34,7 @@ impl MigratorTrait for WebMigrator {
             Box::new(m0005_operators::MIGRATION),
             Box::new(m0006_retention::MIGRATION),
             Box::new(m0007_audit_runs::MIGRATION),
+            Box::new(m0008_gst_vouchers::MIGRATION),
         ]
     }
 

@@ -1,0 +1,88 @@
+//! Receipt vouchers (CGST Rules, rule 50): one for every credited top-up, issued inside the
+//! transaction that credits it, so a top-up is never credited without its voucher and a number
+//! is never taken for a credit that rolled back. The amount paid includes GST; the voucher
+//! shows the taxable value and the tax (`gst::tax`), the parties as they are at that moment,
+//! the place of supply, the SAC and the payment.
+
+use crate::{
+    configuration::GstSettings,
+    gst::{
+        tax::{GstRate, Supply, TaxSplit},
+        voucher_number::{FinancialYear, voucher_number},
+    },
+    services::{ServiceError, ServiceResult},
+    store::{
+        Tx,
+        topups::Topup,
+        users,
+        vouchers::{self, NewVoucher, VoucherKind},
+    },
+};
+
+/// Issues the receipt voucher of a top-up credited by `payment_id`, once; returns its number.
+pub async fn issue_receipt_in(
+    tx: &Tx<'_>,
+    gst: &GstSettings,
+    topup: &Topup,
+    payment_id: &str,
+) -> ServiceResult<String> {
+    if let Some(existing) = vouchers::receipt_of_topup(tx, topup.id).await? {
+        return Ok(existing.number);
+    }
+    let profile = vouchers::profile_of(tx, topup.user_id).await?;
+    let account = users::by_id(tx, topup.user_id)
+        .await?
+        .ok_or_else(|| ServiceError::Invariant(format!("top-up {} has no account", topup.id)))?;
+    // A customer without a profile is unregistered and gave no address: the place of supply is
+    // the seller's own state.
+    let place_of_supply = profile
+        .as_ref()
+        .map_or(gst.seller_state_code, |p| p.state_code);
+    let supply = if place_of_supply == gst.seller_state_code {
+        Supply::IntraState
+    } else {
+        Supply::InterState
+    };
+    let split = TaxSplit::of(topup.amount.0, GstRate(gst.rate_bps), supply);
+    let year = FinancialYear::of(chrono::Utc::now());
+    let sequence = vouchers::next_sequence(tx, VoucherKind::Receipt, year.0).await?;
+    let sequence_number = u64::try_from(sequence).unwrap_or(0);
+    let number = voucher_number(&gst.receipt_prefix, year, sequence_number)
+        .map_err(ServiceError::Invariant)?;
+    let (buyer_name, buyer_address, buyer_gstin) = match &profile {
+        Some(p) => (
+            p.legal_name.as_str(),
+            p.address.as_str(),
+            p.gstin.as_deref(),
+        ),
+        None => (account.email.as_str(), "Not provided", None),
+    };
+    vouchers::issue(
+        tx,
+        NewVoucher {
+            kind: VoucherKind::Receipt,
+            number: &number,
+            financial_year: year.0,
+            sequence,
+            topup_id: topup.id,
+            user_id: topup.user_id,
+            payment_id,
+            amount_paise: topup.amount.0,
+            taxable_paise: split.taxable,
+            cgst_paise: split.cgst,
+            sgst_paise: split.sgst,
+            igst_paise: split.igst,
+            rate_bps: gst.rate_bps,
+            place_of_supply,
+            sac: &gst.sac,
+            seller_name: &gst.seller_legal_name,
+            seller_address: &gst.seller_address,
+            seller_gstin: &gst.seller_gstin,
+            buyer_name,
+            buyer_address,
+            buyer_gstin,
+        },
+    )
+    .await?;
+    Ok(number)
+}

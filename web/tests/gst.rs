@@ -1,0 +1,171 @@
+//! GST documents (issue 19, so far): a receipt voucher for every credited top-up, numbered
+//! consecutively per financial year inside the transaction that credits, with the tax inside
+//! the amount paid. On both databases.
+
+mod common;
+
+use common::{TestApp, hidden_fields};
+use reqwest::StatusCode;
+use serde_json::json;
+use web::{
+    gst::voucher_number::FinancialYear,
+    store::vouchers::{self, VoucherKind},
+};
+
+on_both_backends!(
+    a_credited_top_up_gets_one_receipt_voucher_with_its_tax,
+    concurrent_top_ups_take_consecutive_numbers_without_gaps,
+    numbers_restart_each_financial_year_and_a_rollback_leaves_no_gap,
+);
+
+fn label() -> String {
+    FinancialYear::of(chrono::Utc::now()).label()
+}
+
+async fn paid(app: &TestApp, amount: &str) -> (String, String) {
+    let (path, answer) = app
+        .pay_directly(amount, json!({"method": "upi", "vpa": "success@razorpay"}))
+        .await;
+    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
+    (
+        path,
+        answer["payment"]["id"].as_str().expect("id").to_string(),
+    )
+}
+
+async fn a_credited_top_up_gets_one_receipt_voucher_with_its_tax(app: TestApp) {
+    app.sign_up("gst@example.com").await;
+    let (path, payment) = paid(&app, "100").await;
+    // Every other report of the same payment: still one voucher.
+    app.eventually("webhooks", || app.webhooks_settled()).await;
+    app.reconcile().await;
+    let user = web::store::users::by_email(&app.state.reads, "gst@example.com")
+        .await
+        .expect("read")
+        .expect("user");
+    let issued = vouchers::of_user(&app.state.reads, user.id)
+        .await
+        .expect("vouchers");
+    assert_eq!(issued.len(), 1);
+    let number = format!("KS/{}/000001", label());
+    assert_eq!(issued[0].number, number);
+    let (_, status) = app.get_html(&path).await;
+    assert!(
+        status.contains(&format!("Receipt voucher {number}")),
+        "{status}"
+    );
+    let (code, voucher) = app.get_html(&format!("{path}/receipt")).await;
+    assert_eq!(code, StatusCode::OK, "{voucher}");
+    for shown in [
+        number.as_str(),
+        "Receipt Voucher",
+        "₹84.75",
+        "CGST @ 9%",
+        "₹7.62",
+        "SGST @ 9%",
+        "₹7.63",
+        "₹100.00",
+        "Rupees One Hundred Only",
+        "Maharashtra (27)",
+        "998319",
+        "27AAPFU0939F1ZV",
+        "gst@example.com",
+        "Unregistered",
+        payment.as_str(),
+    ] {
+        assert!(voucher.contains(shown), "{shown}: {voucher}");
+    }
+    // Another account: not found.
+    let stranger = TestApp::fresh_browser(&app);
+    stranger.sign_up("other@example.com").await;
+    let (code, _) = stranger.get_html(&format!("{path}/receipt")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+async fn concurrent_top_ups_take_consecutive_numbers_without_gaps(app: TestApp) {
+    app.sign_up("many@example.com").await;
+    // Twelve orders, then all twelve callbacks at once.
+    let mut answers = Vec::new();
+    for _ in 0..12 {
+        let (status, page) = app.add_credits("100").await;
+        assert_eq!(status, StatusCode::OK);
+        let fields = hidden_fields(&page);
+        let order = common::field(&fields, "order_id");
+        let callback = common::field(&fields, "callback_url");
+        let mut answer = app
+            .pay_order(&order, json!({"method": "upi", "vpa": "success@razorpay"}))
+            .await;
+        answer["callback_url"] = serde_json::Value::String(callback);
+        answers.push(answer);
+    }
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = answers
+        .into_iter()
+        .map(|answer| {
+            let app = app.clone();
+            tokio::spawn(async move { app.post_callback(&answer).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.expect("task"), StatusCode::SEE_OTHER);
+    }
+    app.eventually("webhooks", || app.webhooks_settled()).await;
+    let user = web::store::users::by_email(&app.state.reads, "many@example.com")
+        .await
+        .expect("read")
+        .expect("user");
+    let mut numbers: Vec<String> = vouchers::of_user(&app.state.reads, user.id)
+        .await
+        .expect("vouchers")
+        .into_iter()
+        .map(|v| v.number)
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=12).map(|n| format!("KS/{}/{n:06}", label())).collect();
+    assert_eq!(numbers, expected);
+    assert_eq!(app.credits_of("many@example.com").await, 12_000);
+}
+
+async fn numbers_restart_each_financial_year_and_a_rollback_leaves_no_gap(app: TestApp) {
+    let take = |year: i32| {
+        let ledger = app.state.ledger.clone();
+        async move {
+            ledger
+                .transact(|tx| {
+                    Box::pin(async move {
+                        vouchers::next_sequence(tx, VoucherKind::Receipt, year).await
+                    })
+                })
+                .await
+                .expect("a number")
+        }
+    };
+    assert_eq!(take(2026).await, 1);
+    assert_eq!(take(2026).await, 2);
+    // The first of the next financial year starts again at 1; refunds have their own series.
+    assert_eq!(take(2027).await, 1);
+    // A transaction that takes a number and then fails gives it back.
+    let failed: Result<i64, web::store::StoreError> = app
+        .state
+        .ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                vouchers::next_sequence(tx, VoucherKind::Receipt, 2026).await?;
+                Err(web::store::StoreError::Db(sea_orm::DbErr::Custom(
+                    "the credit failed".into(),
+                )))
+            })
+        })
+        .await;
+    assert!(failed.is_err());
+    assert_eq!(take(2026).await, 3, "no gap after a rollback");
+    let refund_first = app
+        .state
+        .ledger
+        .transact(|tx| {
+            Box::pin(async move { vouchers::next_sequence(tx, VoucherKind::Refund, 2026).await })
+        })
+        .await
+        .expect("a number");
+    assert_eq!(refund_first, 1);
+}
