@@ -192,6 +192,7 @@ pub fn router(state: AppState) -> Router {
             "/billing/topups/{id}/receipt",
             get(pages::receipts::receipt_page),
         )
+        .route("/billing/vouchers/{id}", get(pages::receipts::voucher_page))
         .route("/billing/history", get(pages::history::history))
         .route("/billing/history.csv", get(pages::history::history_csv))
         .route(

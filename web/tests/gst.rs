@@ -16,6 +16,7 @@ on_both_backends!(
     a_credited_top_up_gets_one_receipt_voucher_with_its_tax,
     concurrent_top_ups_take_consecutive_numbers_without_gaps,
     numbers_restart_each_financial_year_and_a_rollback_leaves_no_gap,
+    a_processed_refund_gets_a_refund_voucher_against_its_receipt,
 );
 
 fn label() -> String {
@@ -168,4 +169,61 @@ async fn numbers_restart_each_financial_year_and_a_rollback_leaves_no_gap(app: T
         .await
         .expect("a number");
     assert_eq!(refund_first, 1);
+}
+
+async fn a_processed_refund_gets_a_refund_voucher_against_its_receipt(app: TestApp) {
+    app.sign_up("refunded@example.com").await;
+    let (path, payment) = paid(&app, "100").await;
+    app.eventually("webhooks", || app.webhooks_settled()).await;
+    // ₹40 refunded by support; processed at once by default. Reported twice (webhooks and
+    // reconciliation): one voucher.
+    app.razorpay_refund(&payment, Some(4_000)).await;
+    app.eventually("webhooks", || app.webhooks_settled()).await;
+    app.reconcile().await;
+    let user = web::store::users::by_email(&app.state.reads, "refunded@example.com")
+        .await
+        .expect("read")
+        .expect("user");
+    let issued = vouchers::of_user(&app.state.reads, user.id)
+        .await
+        .expect("vouchers");
+    let refunds: Vec<_> = issued
+        .iter()
+        .filter(|v| v.kind == VoucherKind::Refund)
+        .collect();
+    assert_eq!(refunds.len(), 1, "{issued:#?}");
+    let refund = refunds[0];
+    assert_eq!(refund.number, format!("KSR/{}/000001", label()));
+    assert_eq!(refund.amount_paise, 4_000);
+    // ₹40 at 18 % inside: ₹33.90 taxable, ₹6.10 tax, 3.05 + 3.05.
+    assert_eq!(
+        (refund.taxable_paise, refund.cgst_paise, refund.sgst_paise),
+        (3_390, 305, 305)
+    );
+    let (_, status) = app.get_html(&path).await;
+    assert!(
+        status.contains(&format!("refund voucher {}", refund.number)),
+        "{status}"
+    );
+    let (code, page) = app
+        .get_html(&format!("/billing/vouchers/{}", refund.id))
+        .await;
+    assert_eq!(code, StatusCode::OK, "{page}");
+    for shown in [
+        "Refund Voucher",
+        &format!("KS/{}/000001", label()),
+        "Amount refunded",
+        "₹40.00",
+        "₹33.90",
+        "Rupees Forty Only",
+    ] {
+        assert!(page.contains(shown), "{shown}: {page}");
+    }
+    let stranger = TestApp::fresh_browser(&app);
+    stranger.sign_up("nosy@example.com").await;
+    let (code, _) = stranger
+        .get_html(&format!("/billing/vouchers/{}", refund.id))
+        .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    app.money_audit_clean().await;
 }

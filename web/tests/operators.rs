@@ -391,6 +391,18 @@ async fn unused_paid_credits_are_refunded_newest_payment_first_and_promotional_c
         2,
         "{history}"
     );
+    // Each refund, once processed, has its refund voucher against the top-up's receipt.
+    app.reconcile().await;
+    let vouchers = web::store::vouchers::of_user(&app.state.reads, id)
+        .await
+        .expect("vouchers");
+    let refund_vouchers: Vec<i64> = vouchers
+        .iter()
+        .filter(|v| v.kind == web::store::vouchers::VoucherKind::Refund)
+        .map(|v| v.amount_paise)
+        .collect();
+    assert_eq!(refund_vouchers.len(), 2, "{vouchers:#?}");
+    assert_eq!(refund_vouchers.iter().sum::<i64>(), 75_000);
     let (_, billing) = app.get_html("/billing").await;
     assert!(billing.contains("approved"), "{billing}");
     // Asking again: nothing is left to refund; the audit counts it all and is clean.

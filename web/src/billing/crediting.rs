@@ -277,7 +277,7 @@ async fn credit(
                 // money is received; no number is taken for a credit that rolls back).
                 receipts::issue_receipt_in(tx, gst, &now, &payment_ref.id).await?;
                 for refund in refunds {
-                    take_back::apply_in(tx, wallet, now.id, refund, true).await?;
+                    take_back::apply_in(tx, gst, wallet, now.id, refund, true).await?;
                 }
                 // A top-up may lift the balance back over the alert threshold: re-arm it in the
                 // same transaction (one trip to the single writer, not two).

@@ -1,5 +1,6 @@
-//! Receipt vouchers (CGST Rules, rule 50): one for every credited top-up, issued inside the
-//! transaction that credits it, so a top-up is never credited without its voucher and a number
+//! Receipt vouchers (CGST Rules, rule 50): one for every credited top-up, and refund vouchers
+//! (rule 51): one for every refund of it once Razorpay has processed it. Each is issued inside the
+//! transaction that records it, so a top-up is never credited without its voucher and a number
 //! is never taken for a credit that rolled back. The amount paid includes GST; the voucher
 //! shows the taxable value and the tax (`gst::tax`), the parties as they are at that moment,
 //! the place of supply, the SAC and the payment.
@@ -67,6 +68,8 @@ pub async fn issue_receipt_in(
             topup_id: topup.id,
             user_id: topup.user_id,
             payment_id,
+            refund_id: None,
+            receipt_voucher_id: None,
             amount_paise: topup.amount.0,
             taxable_paise: split.taxable,
             cgst_paise: split.cgst,
@@ -85,4 +88,72 @@ pub async fn issue_receipt_in(
     )
     .await?;
     Ok(number)
+}
+
+/// Issues the refund voucher of a processed refund of the payment that credited `topup`, once,
+/// against its receipt voucher, with the receipt's parties, rate and place of supply. A top-up
+/// credited before receipt vouchers existed has none to refund against: nothing is issued.
+pub async fn issue_refund_in(
+    tx: &Tx<'_>,
+    gst: &GstSettings,
+    topup: &Topup,
+    refund_id: &str,
+    amount_paise: i64,
+) -> ServiceResult<Option<String>> {
+    if let Some(existing) = vouchers::of_refund(tx, refund_id).await? {
+        return Ok(Some(existing.number));
+    }
+    let Some(receipt) = vouchers::receipt_of_topup(tx, topup.id).await? else {
+        tracing::warn!(
+            refund = refund_id,
+            topup = topup.id,
+            "no receipt voucher to refund against"
+        );
+        return Ok(None);
+    };
+    let place_of_supply = u32::try_from(receipt.place_of_supply).unwrap_or(0);
+    let supply = if receipt.igst_paise > 0 {
+        Supply::InterState
+    } else {
+        Supply::IntraState
+    };
+    let split = TaxSplit::of(amount_paise, GstRate(receipt.rate_bps), supply);
+    let year = FinancialYear::of(chrono::Utc::now());
+    let sequence = vouchers::next_sequence(tx, VoucherKind::Refund, year.0).await?;
+    let number = voucher_number(
+        &gst.refund_prefix,
+        year,
+        u64::try_from(sequence).unwrap_or(0),
+    )
+    .map_err(ServiceError::Invariant)?;
+    vouchers::issue(
+        tx,
+        NewVoucher {
+            kind: VoucherKind::Refund,
+            number: &number,
+            financial_year: year.0,
+            sequence,
+            topup_id: topup.id,
+            user_id: topup.user_id,
+            payment_id: &receipt.payment_id,
+            refund_id: Some(refund_id),
+            receipt_voucher_id: Some(receipt.id),
+            amount_paise,
+            taxable_paise: split.taxable,
+            cgst_paise: split.cgst,
+            sgst_paise: split.sgst,
+            igst_paise: split.igst,
+            rate_bps: receipt.rate_bps,
+            place_of_supply,
+            sac: &receipt.sac,
+            seller_name: &receipt.seller_name,
+            seller_address: &receipt.seller_address,
+            seller_gstin: &receipt.seller_gstin,
+            buyer_name: &receipt.buyer_name,
+            buyer_address: &receipt.buyer_address,
+            buyer_gstin: receipt.buyer_gstin.as_deref(),
+        },
+    )
+    .await?;
+    Ok(Some(number))
 }

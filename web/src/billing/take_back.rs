@@ -17,6 +17,8 @@ use ledger::AccountId;
 use razorpay::wire::{Refund, RefundState};
 
 use crate::{
+    billing::receipts,
+    configuration::GstSettings,
     services::{ServiceError, ServiceResult},
     store::{
         Tx,
@@ -32,6 +34,7 @@ use crate::{
 /// credit it), which Credit History says.
 pub async fn apply_in(
     tx: &Tx<'_>,
+    gst: &GstSettings,
     wallet: AccountId,
     topup_id: i64,
     refund: &Refund,
@@ -65,7 +68,7 @@ pub async fn apply_in(
         // A refund of unused credits we planned: its credits were taken back when it was planned.
         None if planned.is_some() => {
             if let Some(plan) = planned {
-                link_planned(tx, wallet, &topup, refund, &plan).await?;
+                link_planned(tx, gst, wallet, &topup, refund, &plan).await?;
             }
         }
         None if !credited || refund.status == RefundState::Failed => {
@@ -128,6 +131,10 @@ pub async fn apply_in(
             }
         },
     }
+    // The money left us: its refund voucher, in this same transaction (once per refund).
+    if credited && refund.status == RefundState::Processed {
+        receipts::issue_refund_in(tx, gst, &topup, &refund.id, refund.amount.0).await?;
+    }
     Ok(())
 }
 
@@ -136,6 +143,7 @@ pub async fn apply_in(
 /// If it has failed already, its credits come back at once.
 pub async fn link_planned(
     tx: &Tx<'_>,
+    gst: &GstSettings,
     wallet: AccountId,
     topup: &Topup,
     refund: &Refund,
@@ -165,7 +173,10 @@ pub async fn link_planned(
     credit_refunds::sent(tx, &plan.key, &refund.id).await?;
     match refund.status {
         RefundState::Pending => {}
-        RefundState::Processed => stored::set_status(tx, &refund.id, refund.status).await?,
+        RefundState::Processed => {
+            stored::set_status(tx, &refund.id, refund.status).await?;
+            receipts::issue_refund_in(tx, gst, topup, &refund.id, refund.amount.0).await?;
+        }
         RefundState::Failed => {
             stored::set_status(tx, &refund.id, refund.status).await?;
             let now = topups::lock(tx, topup.id).await?;

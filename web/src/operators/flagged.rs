@@ -250,7 +250,7 @@ async fn refund(
         "refunded {} of flagged top-up #{}'s payment {payment_id} ({})",
         refund.amount, topup.id, refund.id
     );
-    let (detail, refund) = (&detail, &refund);
+    let (detail, refund, gst) = (&detail, &refund, &services.settings.gst);
     services
         .ledger
         .transact(|tx| {
@@ -263,7 +263,7 @@ async fn refund(
                 };
                 topup_moves::resolve_flag(tx, now.id, FlagResolution::Refunded).await?;
                 // Recorded like any refund of a payment that never credited: no credits move.
-                take_back::apply_in(tx, wallet, now.id, refund, false).await?;
+                take_back::apply_in(tx, gst, wallet, now.id, refund, false).await?;
                 operator_actions::caused(tx, action, None, Some(&refund.id)).await?;
                 Ok(ActionOutcome::Done(format!(
                     "Refund {} of {} started for top-up #{}.",

@@ -346,7 +346,7 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<SendOutcome> 
         .await
     {
         Ok(refund) => {
-            let (plan, refund_ref) = (&plan, &refund);
+            let (plan, refund_ref, gst) = (&plan, &refund, &services.settings.gst);
             services
                 .ledger
                 .transact(|tx| {
@@ -355,7 +355,8 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<SendOutcome> 
                         // A webhook may have linked it first.
                         match credit_refunds::find(tx, &plan.key).await? {
                             Some(now) if now.status == CreditRefundStatus::Planned => {
-                                take_back::link_planned(tx, wallet, &topup, refund_ref, &now).await
+                                take_back::link_planned(tx, gst, wallet, &topup, refund_ref, &now)
+                                    .await
                             }
                             _ => Ok(()),
                         }

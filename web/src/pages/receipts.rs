@@ -1,5 +1,6 @@
-//! A top-up's receipt voucher as a printable page (`/billing/topups/{id}/receipt`), for its
-//! owner only: another account's top-up is "not found".
+//! GST vouchers as printable pages, for their owner only (another account's are "not found"):
+//! a top-up's receipt voucher (`/billing/topups/{id}/receipt`) and any voucher by id
+//! (`/billing/vouchers/{id}`, the refund vouchers).
 
 use askama::Template;
 use axum::{
@@ -22,6 +23,10 @@ use crate::{
 #[derive(Template)]
 #[template(path = "voucher.html")]
 struct VoucherPage {
+    /// "Receipt Voucher" or "Refund Voucher".
+    title: &'static str,
+    /// A refund voucher's receipt voucher.
+    against: Option<String>,
     number: String,
     date: String,
     seller_name: String,
@@ -80,6 +85,26 @@ pub async fn receipt_page(
     let voucher = vouchers::receipt_of_topup(&state.reads, topup.id)
         .await?
         .ok_or(PageError::NotFound)?;
+    render(&state, voucher).await
+}
+
+pub async fn voucher_page(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    user: CurrentUser,
+) -> PageResult<Response> {
+    let voucher = vouchers::find(&state.reads, id)
+        .await?
+        .filter(|v| v.user_id == user.id)
+        .ok_or(PageError::NotFound)?;
+    render(&state, voucher).await
+}
+
+async fn render(state: &AppState, voucher: vouchers::Voucher) -> PageResult<Response> {
+    let against = match voucher.receipt_voucher_id {
+        Some(id) => vouchers::find(&state.reads, id).await?.map(|r| r.number),
+        None => None,
+    };
     let mut taxes = Vec::new();
     if voucher.igst_paise > 0 || (voucher.cgst_paise == 0 && voucher.sgst_paise == 0) {
         taxes.push((
@@ -93,6 +118,11 @@ pub async fn receipt_page(
     }
     let place = u32::try_from(voucher.place_of_supply).unwrap_or(0);
     let page = VoucherPage {
+        title: match voucher.kind {
+            vouchers::VoucherKind::Receipt => "Receipt Voucher",
+            vouchers::VoucherKind::Refund => "Refund Voucher",
+        },
+        against,
         number: voucher.number,
         date: format_time(voucher.issued_at),
         seller_name: voucher.seller_name,
@@ -113,7 +143,7 @@ pub async fn receipt_page(
         taxes,
         in_words: rupees_in_words(voucher.amount_paise),
         payment_id: voucher.payment_id,
-        topup_id: topup.id,
+        topup_id: voucher.topup_id,
     };
     Ok(Html(page.render()?).into_response())
 }

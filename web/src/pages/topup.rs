@@ -229,6 +229,8 @@ struct RefundLine {
     amount: String,
     credits: String,
     status: &'static str,
+    /// Its refund voucher (id, number), once the refund is processed.
+    voucher: Option<(i64, String)>,
 }
 
 /// A payment that credited nothing, as the top-up's page shows it.
@@ -262,9 +264,11 @@ pub async fn status_page(
     let balance = state.ledger.balance(user.wallet).await?;
     let refunds = refunds::of_topup(&state.reads, topup.id).await?;
     let uncredited = payments::of_topup(&state.reads, topup.id).await?;
-    let receipt = crate::store::vouchers::receipt_of_topup(&state.reads, topup.id)
-        .await?
-        .map(|v| v.number);
+    let issued = crate::store::vouchers::of_topup(&state.reads, topup.id).await?;
+    let receipt = issued
+        .iter()
+        .find(|v| v.kind == crate::store::vouchers::VoucherKind::Receipt)
+        .map(|v| v.number.clone());
     let page = StatusPage {
         receipt,
         layout: Layout::new(&user.email, Nav::Billing, &csrf.token, "Top-up"),
@@ -283,6 +287,10 @@ pub async fn status_page(
                 amount: Paise(r.amount_paise).display_inr(),
                 credits: format_credits(r.taken - r.returned),
                 status: r.status_label(),
+                voucher: issued
+                    .iter()
+                    .find(|v| v.refund_id.as_deref() == Some(r.refund_id.as_str()))
+                    .map(|v| (v.id, v.number.clone())),
             })
             .collect(),
         uncredited: uncredited

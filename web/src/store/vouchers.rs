@@ -129,6 +129,8 @@ pub struct Voucher {
     pub topup_id: i64,
     pub user_id: i64,
     pub payment_id: String,
+    pub refund_id: Option<String>,
+    pub receipt_voucher_id: Option<i64>,
     pub amount_paise: i64,
     pub taxable_paise: i64,
     pub cgst_paise: i64,
@@ -156,6 +158,8 @@ impl TryFrom<entity::Model> for Voucher {
             topup_id: m.topup_id,
             user_id: m.user_id,
             payment_id: m.payment_id,
+            refund_id: m.refund_id,
+            receipt_voucher_id: m.receipt_voucher_id,
             amount_paise: m.amount_paise,
             taxable_paise: m.taxable_paise,
             cgst_paise: m.cgst_paise,
@@ -210,6 +214,9 @@ pub struct NewVoucher<'a> {
     pub topup_id: i64,
     pub user_id: i64,
     pub payment_id: &'a str,
+    /// A refund voucher's refund, and the receipt voucher it refunds against.
+    pub refund_id: Option<&'a str>,
+    pub receipt_voucher_id: Option<i64>,
     pub amount_paise: i64,
     pub taxable_paise: i64,
     pub cgst_paise: i64,
@@ -235,8 +242,8 @@ pub async fn issue(tx: &Tx<'_>, new: NewVoucher<'_>) -> StoreResult<()> {
         topup_id: Set(new.topup_id),
         user_id: Set(new.user_id),
         payment_id: Set(new.payment_id.to_string()),
-        refund_id: Set(None),
-        receipt_voucher_id: Set(None),
+        refund_id: Set(new.refund_id.map(str::to_string)),
+        receipt_voucher_id: Set(new.receipt_voucher_id),
         amount_paise: Set(new.amount_paise),
         taxable_paise: Set(new.taxable_paise),
         cgst_paise: Set(new.cgst_paise),
@@ -271,6 +278,40 @@ pub async fn receipt_of_topup<C: ConnectionTrait>(
         .await?
         .map(Voucher::try_from)
         .transpose()
+}
+
+/// The refund voucher of a refund, if issued.
+pub async fn of_refund<C: ConnectionTrait>(
+    conn: &C,
+    refund_id: &str,
+) -> StoreResult<Option<Voucher>> {
+    Entity::find()
+        .filter(Column::RefundId.eq(refund_id))
+        .first_row(conn)
+        .await?
+        .map(Voucher::try_from)
+        .transpose()
+}
+
+/// A voucher by id.
+pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<Voucher>> {
+    Entity::find_by_id(id)
+        .first_row(conn)
+        .await?
+        .map(Voucher::try_from)
+        .transpose()
+}
+
+/// A top-up's vouchers (its receipt, then its refunds), oldest first.
+pub async fn of_topup<C: ConnectionTrait>(conn: &C, topup_id: i64) -> StoreResult<Vec<Voucher>> {
+    Entity::find()
+        .filter(Column::TopupId.eq(topup_id))
+        .order_by_asc(Column::Id)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(Voucher::try_from)
+        .collect()
 }
 
 /// An account's vouchers, oldest first.
