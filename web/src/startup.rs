@@ -193,6 +193,10 @@ pub fn router(state: AppState) -> Router {
             get(pages::receipts::receipt_page),
         )
         .route("/billing/vouchers/{id}", get(pages::receipts::voucher_page))
+        .route(
+            "/billing/profile",
+            get(pages::billing_profile::profile_page).post(pages::billing_profile::save_profile),
+        )
         .route("/billing/history", get(pages::history::history))
         .route("/billing/history.csv", get(pages::history::history_csv))
         .route(

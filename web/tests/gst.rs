@@ -17,6 +17,7 @@ on_both_backends!(
     concurrent_top_ups_take_consecutive_numbers_without_gaps,
     numbers_restart_each_financial_year_and_a_rollback_leaves_no_gap,
     a_processed_refund_gets_a_refund_voucher_against_its_receipt,
+    billing_details_go_on_later_vouchers_and_never_change_earlier_ones,
 );
 
 fn label() -> String {
@@ -226,4 +227,68 @@ async fn a_processed_refund_gets_a_refund_voucher_against_its_receipt(app: TestA
         .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     app.money_audit_clean().await;
+}
+
+async fn billing_details_go_on_later_vouchers_and_never_change_earlier_ones(app: TestApp) {
+    app.sign_up("asha@example.com").await;
+    let (first, _) = paid(&app, "100").await;
+    let (_, page) = app.get_html("/billing/profile").await;
+    let csrf = common::csrf_of(&page);
+    // A GSTIN with a typo: refused with the reason, what was typed kept.
+    let r = app
+        .post_form(
+            "/billing/profile",
+            &[
+                ("csrf", &csrf),
+                ("legal_name", "Asha Traders LLP"),
+                ("address", "12 MG Road, Bengaluru 560001"),
+                ("state", "29"),
+                ("gstin", "29AAGCB7383J1Z5"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    let page = r.text().await.expect("page");
+    assert!(page.contains("does not match"), "{page}");
+    assert!(page.contains("Asha Traders LLP"), "{page}");
+    let r = app
+        .post_form(
+            "/billing/profile",
+            &[
+                ("csrf", &csrf),
+                ("legal_name", "Asha Traders LLP"),
+                ("address", "12 MG Road, Bengaluru 560001"),
+                ("state", "29"),
+                ("gstin", "29aagcb7383j1z4"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let (_, page) = app.get_html("/billing/profile?saved=1").await;
+    assert!(
+        page.contains("Saved.") && page.contains("29AAGCB7383J1Z4"),
+        "{page}"
+    );
+    // ₹118 to Karnataka from Maharashtra: IGST ₹18 on ₹100.
+    let (second, _) = paid(&app, "118").await;
+    let (_, voucher) = app.get_html(&format!("{second}/receipt")).await;
+    for shown in [
+        "Asha Traders LLP",
+        "12 MG Road, Bengaluru 560001",
+        "GSTIN 29AAGCB7383J1Z4",
+        "Karnataka (29)",
+        "IGST @ 18%",
+        "₹18.00",
+        "₹100.00",
+        "Rupees One Hundred Eighteen Only",
+    ] {
+        assert!(voucher.contains(shown), "{shown}: {voucher}");
+    }
+    // The first voucher is as it was issued.
+    let (_, voucher) = app.get_html(&format!("{first}/receipt")).await;
+    assert!(
+        voucher.contains("Unregistered") && voucher.contains("CGST @ 9%"),
+        "{voucher}"
+    );
+    assert!(!voucher.contains("Asha Traders"), "{voucher}");
 }

@@ -5,6 +5,7 @@
 //! (The vouchers themselves, their pages and PDFs, and the emails are still to come.)
 
 pub mod gstin;
+pub mod profile;
 pub mod tax;
 pub mod voucher_number;
 pub mod words;

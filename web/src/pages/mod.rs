@@ -8,6 +8,7 @@ pub mod account;
 pub mod admin;
 pub mod api_keys;
 pub mod billing;
+pub mod billing_profile;
 pub mod dashboard;
 pub mod error;
 pub mod forms;

@@ -349,3 +349,33 @@ pub async fn profile_of<C: ConnectionTrait>(
             gstin: m.gstin,
         }))
 }
+
+/// Saves a customer's billing profile (one per account); vouchers issued from now on copy it.
+pub async fn save_profile(
+    writer: &impl super::Writer,
+    user_id: i64,
+    profile: &BillingProfile,
+) -> StoreResult<()> {
+    profiles::Entity::insert(profiles::ActiveModel {
+        user_id: Set(user_id),
+        legal_name: Set(profile.legal_name.clone()),
+        address: Set(profile.address.clone()),
+        state_code: Set(i64::from(profile.state_code)),
+        gstin: Set(profile.gstin.clone()),
+        updated_at: Set(now_micros()),
+    })
+    .on_conflict(
+        OnConflict::column(profiles::Column::UserId)
+            .update_columns([
+                profiles::Column::LegalName,
+                profiles::Column::Address,
+                profiles::Column::StateCode,
+                profiles::Column::Gstin,
+                profiles::Column::UpdatedAt,
+            ])
+            .to_owned(),
+    )
+    .exec_without_returning(writer)
+    .await?;
+    Ok(())
+}
