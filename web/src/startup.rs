@@ -208,6 +208,10 @@ pub fn router(state: AppState) -> Router {
         .route("/admin", get(pages::admin::home::home))
         .route("/admin/audit", get(pages::admin::audit::audit_page))
         .route(
+            "/admin/vouchers.csv",
+            get(pages::admin::vouchers_csv::vouchers_csv),
+        )
+        .route(
             "/admin/customers/{id}",
             get(pages::admin::customer::customer_page),
         )

@@ -18,6 +18,7 @@ on_both_backends!(
     numbers_restart_each_financial_year_and_a_rollback_leaves_no_gap,
     a_processed_refund_gets_a_refund_voucher_against_its_receipt,
     billing_details_go_on_later_vouchers_and_never_change_earlier_ones,
+    operators_download_a_months_vouchers_as_csv,
 );
 
 fn label() -> String {
@@ -291,4 +292,66 @@ async fn billing_details_go_on_later_vouchers_and_never_change_earlier_ones(app:
         "{voucher}"
     );
     assert!(!voucher.contains("Asha Traders"), "{voucher}");
+}
+
+async fn operators_download_a_months_vouchers_as_csv(app: TestApp) {
+    app.sign_up("csv@example.com").await;
+    let (_, payment) = paid(&app, "100").await;
+    app.eventually("webhooks", || app.webhooks_settled()).await;
+    app.razorpay_refund(&payment, Some(4_000)).await;
+    app.eventually("webhooks", || app.webhooks_settled()).await;
+    let month = chrono::Utc::now()
+        .with_timezone(&chrono::FixedOffset::east_opt(19_800).expect("IST"))
+        .format("%Y-%m")
+        .to_string();
+    let path = format!("/admin/vouchers.csv?month={month}");
+    // Customers don't see it.
+    assert_eq!(app.get(&path).await.status(), StatusCode::NOT_FOUND);
+    let ops = TestApp::fresh_browser(&app);
+    ops.sign_up("accounts@kalp.example").await;
+    app.state
+        .ledger
+        .autocommit(|w| {
+            Box::pin(async move {
+                web::store::users::set_operator(w, "accounts@kalp.example", true).await
+            })
+        })
+        .await
+        .expect("operator");
+    let r = ops.get(&path).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .is_ok_and(|c| c.starts_with("text/csv"))
+    );
+    let csv = r.text().await.expect("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("voucher,kind,date"));
+    let receipt = format!("KS/{}/000001", label());
+    assert!(
+        lines[1].starts_with(&format!("\"{receipt}\",\"receipt\"")),
+        "{csv}"
+    );
+    assert!(
+        lines[1].contains(",100.00,84.75,7.62,7.63,0.00,18.00,"),
+        "{csv}"
+    );
+    assert!(lines[2].contains("\"refund\""), "{csv}");
+    assert!(
+        lines[2].contains(&format!("\"{receipt}\"")),
+        "the receipt it refunds: {csv}"
+    );
+    assert!(
+        lines[2].contains(",40.00,33.90,3.05,3.05,0.00,18.00,"),
+        "{csv}"
+    );
+    // Another month is empty; a bad one is refused.
+    let (_, other) = ops.get_html("/admin/vouchers.csv?month=2020-01").await;
+    assert_eq!(other.lines().count(), 1);
+    assert_eq!(
+        ops.get("/admin/vouchers.csv?month=December").await.status(),
+        StatusCode::BAD_REQUEST
+    );
 }

@@ -16,7 +16,7 @@ use crate::{
         error::{PageError, PageResult},
         forms::CsrfToken,
         session::CurrentUser,
-        views::{Layout, Nav, format_time, ist_midnight, signed_credits},
+        views::{Layout, Nav, csv_field, format_time, ist_midnight, signed_credits},
     },
     state::AppState,
     store::{
@@ -306,16 +306,6 @@ pub async fn history(
 
 /// The most rows one CSV download holds.
 const CSV_LIMIT: usize = 100_000;
-
-fn csv_field(value: &str) -> String {
-    // Quote everything; neutralise spreadsheet formulas.
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    format!("\"{}\"", value.replace('"', "\"\""))
-}
 
 pub async fn history_csv(
     State(state): State<AppState>,

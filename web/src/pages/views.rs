@@ -69,6 +69,16 @@ pub fn format_credits(n: i64) -> String {
     crate::billing::amount::group_credits(n)
 }
 
+/// A CSV field: always quoted, with spreadsheet formulas neutralised.
+pub fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) {
+        format!("'{value}")
+    } else {
+        value.to_string()
+    };
+    format!("\"{}\"", value.replace('"', "\"\""))
+}
+
 /// A movement of credits with its sign: "+1,000" or "−250".
 pub fn signed_credits(amount: i64) -> String {
     format!(

@@ -314,6 +314,26 @@ pub async fn of_topup<C: ConnectionTrait>(conn: &C, topup_id: i64) -> StoreResul
         .collect()
 }
 
+/// Vouchers issued in `[from, to)` (Unix microseconds), receipts then refunds, each in number
+/// order: the month an accountant asks for.
+pub async fn issued_between<C: ConnectionTrait>(
+    conn: &C,
+    from: i64,
+    to: i64,
+) -> StoreResult<Vec<Voucher>> {
+    Entity::find()
+        .filter(Column::IssuedAt.gte(from))
+        .filter(Column::IssuedAt.lt(to))
+        .order_by_asc(Column::Kind)
+        .order_by_asc(Column::FinancialYear)
+        .order_by_asc(Column::Sequence)
+        .all(conn)
+        .await?
+        .into_iter()
+        .map(Voucher::try_from)
+        .collect()
+}
+
 /// An account's vouchers, oldest first.
 pub async fn of_user<C: ConnectionTrait>(conn: &C, user_id: i64) -> StoreResult<Vec<Voucher>> {
     Entity::find()

@@ -1,5 +1,6 @@
 //! The operator pages under `/admin`: Needs attention and the action log (`home`), a customer
-//! (`customer`), the forms that act (`actions`), and the audit on demand (`audit`). Only accounts with the operator role see
+//! (`customer`), the forms that act (`actions`), the audit on demand (`audit`), and a month's
+//! GST vouchers as CSV (`vouchers_csv`). Only accounts with the operator role see
 //! them; to anyone else, signed in or not, every `/admin` URL is "Page not found", forms
 //! included.
 
@@ -7,6 +8,7 @@ pub mod actions;
 pub mod audit;
 pub mod customer;
 pub mod home;
+pub mod vouchers_csv;
 
 use axum::{
     extract::{FromRequestParts, OptionalFromRequestParts},
