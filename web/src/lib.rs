@@ -13,6 +13,7 @@ pub mod configuration;
 pub mod crypto;
 pub mod doctor;
 pub mod gst;
+pub mod india;
 pub mod limits;
 pub mod operators;
 pub mod pages;

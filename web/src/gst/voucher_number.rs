@@ -1,12 +1,9 @@
 //! Voucher numbers: consecutive within a financial year (April to March, in India's time),
 //! at most 16 characters (CGST Rules, rule 46(b)): `KS/26-27/000123`.
 
-use chrono::{DateTime, Datelike, FixedOffset, Utc};
+use chrono::{DateTime, Datelike, Utc};
 
-const IST: FixedOffset = match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
-    Some(offset) => offset,
-    None => panic!("IST is within a day of UTC"),
-};
+use crate::india::IST;
 
 /// The longest voucher number the rules allow.
 pub const MAX_LEN: usize = 16;

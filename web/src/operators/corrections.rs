@@ -1,10 +1,11 @@
 //! Promotional credits and manual adjustments, each one ledger transfer recorded with the
 //! operator's action in one transaction.
 
-use chrono::{DateTime, Duration, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ledger::{CreditKind, Credits, IdempotencyKey, LedgerError, LotSource};
 
 use crate::{
+    india::{IST, ist_midnight},
     operators::{ActionOutcome, Reason},
     services::{ServiceError, ServiceResult, Services},
     store::{
@@ -12,12 +13,6 @@ use crate::{
         operator_actions::{self, NewOperatorAction},
         users::User,
     },
-};
-
-/// India Standard Time: an expiry date is the end of that day in India (checked when compiling).
-const IST: FixedOffset = match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
-    Some(offset) => offset,
-    None => panic!("IST is within a day of UTC"),
 };
 
 /// When promotional credits expire: never, in N days, or at the end of a date (IST).
@@ -39,11 +34,11 @@ impl PromoExpiry {
         }
         let date = NaiveDate::parse_from_str(typed, "%Y-%m-%d")
             .map_err(|_| "Give a number of days, or a date like 2026-12-29.".to_string())?;
+        // The end of that day in India: the last microsecond before the next day's midnight.
         let end = date
             .succ_opt()
-            .and_then(|d| d.and_hms_opt(0, 0, 0))
-            .and_then(|t| IST.from_local_datetime(&t).single())
-            .map(|t| t.with_timezone(&Utc) - Duration::microseconds(1))
+            .and_then(ist_midnight)
+            .map(|midnight| midnight - Duration::microseconds(1))
             .ok_or_else(|| "That date is out of range.".to_string())?;
         if end <= now {
             return Err("That date has passed: give one in the future.".into());

@@ -6,7 +6,7 @@ use axum::{
     http::StatusCode,
     response::{Html, IntoResponse, Response},
 };
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 
 use crate::store::topups::Topup;
 
@@ -42,11 +42,8 @@ impl Layout {
     }
 }
 
-/// India Standard Time, which Kalp Studio's customers live in (checked when compiling).
-pub const IST: FixedOffset = match FixedOffset::east_opt(5 * 3600 + 30 * 60) {
-    Some(offset) => offset,
-    None => panic!("IST is within a day of UTC"),
-};
+/// Pages show times in India's: one definition of it (`india`).
+pub use crate::india::{IST, ist_midnight};
 
 pub fn format_time(t: DateTime<Utc>) -> String {
     t.with_timezone(&IST).format("%d %b %Y, %H:%M").to_string()
@@ -55,13 +52,6 @@ pub fn format_time(t: DateTime<Utc>) -> String {
 /// A time kept in Unix microseconds, as pages show it.
 pub fn format_micros(micros: i64) -> String {
     format_time(DateTime::from_timestamp_micros(micros).unwrap_or_default())
-}
-
-/// Midnight IST at the start of `date`.
-pub fn ist_midnight(date: NaiveDate) -> Option<DateTime<Utc>> {
-    date.and_hms_opt(0, 0, 0)
-        .and_then(|t| IST.from_local_datetime(&t).single())
-        .map(|t| t.with_timezone(&Utc))
 }
 
 /// 1234567 → "12,34,567" (Indian grouping, as the amounts are).
