@@ -109,7 +109,7 @@ pub async fn run_once(
         ("duplicate refunds", refund_duplicates(services).await),
         (
             "refunds of unused credits",
-            crate::operators::unused_credits::send_planned(services)
+            crate::operators::refund_sending::send_planned(services)
                 .await
                 .map(|_| ()),
         ),

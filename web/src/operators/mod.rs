@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod corrections;
 pub mod flagged;
+pub mod refund_sending;
 pub mod unused_credits;
 
 /// Why an operator did something, as they wrote it: required, at most 500 characters.

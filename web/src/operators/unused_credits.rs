@@ -7,24 +7,24 @@
 //!   refunded. Only available credits are taken: what is reserved stays.
 //! - Each refund has its own idempotency key (Razorpay's `X-Refund-Idempotency`, and the
 //!   ledger's key for the take-back), so a retry is the same refund.
-//! - Razorpay's answer links the plan to its refund (`take_back::link_planned`); a webhook that
-//!   comes first links it by the key in the refund's notes. If Razorpay refuses it, the
-//!   credits come back; if Razorpay cannot be reached, reconciliation sends it again.
+//! - Sending is `refund_sending`: Razorpay's answer links the plan to its refund
+//!   (`take_back::link_planned`); a webhook that comes first links it by the key in the refund's
+//!   notes. If Razorpay refuses it, the credits come back; if Razorpay cannot be reached,
+//!   reconciliation sends it again.
 //! - Promotional credits are never paid out.
 
 use std::collections::HashMap;
 
-use razorpay::{
-    Paise,
-    wire::{CreateRefund, Notes},
-};
+use razorpay::Paise;
 
 use crate::{
-    billing::{crediting, take_back},
-    operators::{ActionOutcome, Reason},
+    operators::{
+        ActionOutcome, Reason,
+        refund_sending::{self, SendOutcome},
+    },
     services::{ServiceError, ServiceResult, Services},
     store::{
-        credit_refunds::{self, CreditRefund, CreditRefundStatus, NewCreditRefund},
+        credit_refunds::{self, NewCreditRefund},
         operator_actions::{self, NewOperatorAction},
         refund_requests::{self, RefundRequestStatus},
         topups,
@@ -56,10 +56,19 @@ impl RefundQuote {
     }
 }
 
-/// Unused paid credits and what they are worth, newest lot first (drawing pending debits first,
-/// so lots are up to date).
+/// Unused paid credits and what they are worth, newest lot first. Lots are read up to date
+/// (`Ledger::current_lots`: a write only when debits are waiting to be drawn from them).
 pub async fn quote(services: &Services, customer: &User) -> ServiceResult<RefundQuote> {
-    let lots = services.ledger.lots(customer.wallet).await?;
+    let lots = services.ledger.current_lots(customer.wallet).await?;
+    quote_from_lots(services, customer, &lots).await
+}
+
+/// [`quote`], from lots the caller has already read.
+pub async fn quote_from_lots(
+    services: &Services,
+    customer: &User,
+    lots: &[ledger::Lot],
+) -> ServiceResult<RefundQuote> {
     let mut unused: HashMap<String, i64> = HashMap::new();
     for lot in lots
         .iter()
@@ -278,7 +287,7 @@ pub async fn refund_unused(
     let paise: i64 = plans.iter().map(|(_, _, paise)| paise).sum();
     let (mut sent, mut waiting, mut refused) = (Vec::new(), 0, 0);
     for (key, _, _) in &plans {
-        match send(services, key).await? {
+        match refund_sending::send(services, key).await? {
             SendOutcome::Sent(refund_id) => sent.push(refund_id),
             SendOutcome::TryAgain => waiting += 1,
             SendOutcome::Refused => refused += 1,
@@ -309,136 +318,4 @@ pub async fn refund_unused(
     }
     message.push('.');
     Ok(ActionOutcome::Done(message))
-}
-
-/// What sending a planned refund came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SendOutcome {
-    /// Razorpay's refund, linked.
-    Sent(String),
-    /// Razorpay could not be reached or answered with a fault: reconciliation sends it again.
-    TryAgain,
-    /// Razorpay refused it: the credits came back.
-    Refused,
-}
-
-/// Sends one planned refund to Razorpay (the same key and body every time) and links its answer.
-pub async fn send(services: &Services, key: &str) -> ServiceResult<SendOutcome> {
-    let Some(plan) = credit_refunds::find(&services.reads, key).await? else {
-        return Ok(SendOutcome::Refused);
-    };
-    match (plan.status, &plan.refund_id) {
-        (CreditRefundStatus::Planned, _) => {}
-        (_, Some(refund_id)) => return Ok(SendOutcome::Sent(refund_id.clone())),
-        (_, None) => return Ok(SendOutcome::Refused),
-    }
-    let request = CreateRefund {
-        amount: Some(Paise(plan.amount_paise)),
-        notes: Notes::new()
-            .with(credit_refunds::NOTE_KEY, plan.key.clone())
-            .with("reason", "unused credits"),
-        ..CreateRefund::default()
-    };
-    let wallet = crediting::wallet_of(services, plan.user_id).await?;
-    match services
-        .razorpay
-        .refund_payment(&plan.payment_id, &request, Some(&plan.key))
-        .await
-    {
-        Ok(refund) => {
-            let (plan, refund_ref, gst) = (&plan, &refund, &services.settings.gst);
-            services
-                .ledger
-                .transact(|tx| {
-                    Box::pin(async move {
-                        let topup = topups::lock(tx, plan.topup_id).await?;
-                        // A webhook may have linked it first.
-                        match credit_refunds::find(tx, &plan.key).await? {
-                            Some(now) if now.status == CreditRefundStatus::Planned => {
-                                take_back::link_planned(tx, gst, wallet, &topup, refund_ref, &now)
-                                    .await
-                            }
-                            _ => Ok(()),
-                        }
-                    })
-                })
-                .await?;
-            tracing::info!(
-                refund = refund.id,
-                payment = plan.payment_id,
-                credits = plan.credits,
-                "refund of unused credits created"
-            );
-            Ok(SendOutcome::Sent(refund.id))
-        }
-        Err(razorpay::Error::BadRequest(refusal)) | Err(razorpay::Error::NotFound(refusal)) => {
-            tracing::warn!(
-                payment = plan.payment_id,
-                reason = refusal.description,
-                "Razorpay refused a refund of unused credits; returning its credits"
-            );
-            give_back(services, &plan, &refusal.description).await?;
-            Ok(SendOutcome::Refused)
-        }
-        Err(e) => {
-            tracing::warn!(payment = plan.payment_id, error = %e, "could not send a refund of unused credits yet");
-            let (key, error) = (plan.key.as_str(), e.to_string());
-            let error = error.as_str();
-            services
-                .ledger
-                .autocommit(|writer| {
-                    Box::pin(
-                        async move { credit_refunds::attempt_failed(writer, key, error).await },
-                    )
-                })
-                .await?;
-            Ok(SendOutcome::TryAgain)
-        }
-    }
-}
-
-/// Razorpay refused a planned refund: its credits come back, once.
-async fn give_back(services: &Services, plan: &CreditRefund, why: &str) -> ServiceResult<()> {
-    let wallet = crediting::wallet_of(services, plan.user_id).await?;
-    services
-        .ledger
-        .transact(|tx| {
-            Box::pin(async move {
-                let Some(now) = credit_refunds::find(tx, &plan.key).await? else {
-                    return Ok(());
-                };
-                if now.status != CreditRefundStatus::Planned {
-                    return Ok(());
-                }
-                let receipt = tx
-                    .credit(&ledger::Credit {
-                        wallet,
-                        amount: ledger::Credits::new(now.credits)?,
-                        kind: ledger::CreditKind::Purchase,
-                        key: ledger::IdempotencyKey::new(format!("unused-returned:{}", now.key))?,
-                        reference: Some(now.payment_id.clone()),
-                        memo: Some(format!(
-                            "Refund not made: credits returned (top-up #{})",
-                            now.topup_id
-                        )),
-                        expires_at: None,
-                    })
-                    .await?;
-                credit_refunds::returned(tx, &now.key, receipt.transfer.id.0).await?;
-                credit_refunds::attempt_failed(tx, &now.key, why).await?;
-                Ok::<_, ServiceError>(())
-            })
-        })
-        .await
-}
-
-/// Sends again the planned refunds Razorpay has not answered (reconciliation calls this).
-pub async fn send_planned(services: &Services) -> ServiceResult<usize> {
-    let mut sent = 0;
-    for plan in credit_refunds::planned(&services.reads, 50).await? {
-        if matches!(send(services, &plan.key).await?, SendOutcome::Sent(_)) {
-            sent += 1;
-        }
-    }
-    Ok(sent)
 }

@@ -104,8 +104,8 @@ pub async fn customer_page(
     let Some(customer) = users::by_id(&state.reads, id).await? else {
         return Err(PageError::NotFound);
     };
-    // Lots are read after drawing pending debits, so what they say is up to date.
-    let lots = state.ledger.lots(customer.wallet).await?;
+    // Lots as they are after drawing any pending debits, read once for the page and the quote.
+    let lots = state.ledger.current_lots(customer.wallet).await?;
     let balance = state.ledger.balance(customer.wallet).await?;
     let by_source = |source: ledger::LotSource| -> i64 {
         lots.iter()
@@ -123,7 +123,7 @@ pub async fn customer_page(
             },
         )
         .await?;
-    let quote = unused_credits::quote(&state.services, &customer).await?;
+    let quote = unused_credits::quote_from_lots(&state.services, &customer, &lots).await?;
     let alert = match alerts::setting(&state.reads, customer.id).await? {
         Some(a) if a.threshold > 0 => format!(
             "below {} credits ({})",
