@@ -74,6 +74,19 @@ async fn failed_deliveries_are_retried_with_the_same_event_id() {
         .await;
     let got = w.receiver.wait_for(1).await;
     assert_eq!(got[0].event(), "payment.failed");
+    // The receiver has the event as soon as it answers 200; the fake records that answer a
+    // moment later (seen once under load): wait for the log to settle.
+    for _ in 0..100 {
+        if w.fake
+            .fake
+            .deliveries()
+            .iter()
+            .all(|d| d.status != DeliveryStatus::Pending)
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     let log = w.fake.fake.deliveries();
     assert_eq!(log.len(), 1);
     let statuses: Vec<_> = log[0].attempts.iter().map(|a| a.status).collect();
