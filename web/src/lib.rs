@@ -12,6 +12,7 @@ pub mod client_ip;
 pub mod configuration;
 pub mod crypto;
 pub mod doctor;
+pub mod documents;
 pub mod gst;
 pub mod india;
 pub mod limits;

@@ -192,6 +192,10 @@ pub fn router(state: AppState) -> Router {
             "/billing/topups/{id}/receipt",
             get(pages::receipts::receipt_page),
         )
+        .route(
+            "/billing/topups/{id}/receipt.pdf",
+            get(pages::receipts::receipt_pdf),
+        )
         .route("/billing/vouchers/{id}", get(pages::receipts::voucher_page))
         .route(
             "/billing/profile",

@@ -19,6 +19,7 @@ on_both_backends!(
     a_processed_refund_gets_a_refund_voucher_against_its_receipt,
     billing_details_go_on_later_vouchers_and_never_change_earlier_ones,
     operators_download_a_months_vouchers_as_csv,
+    a_receipt_voucher_downloads_as_a_pdf_whose_text_has_the_rupee_sign,
 );
 
 fn label() -> String {
@@ -354,4 +355,114 @@ async fn operators_download_a_months_vouchers_as_csv(app: TestApp) {
         ops.get("/admin/vouchers.csv?month=December").await.status(),
         StatusCode::BAD_REQUEST
     );
+}
+
+/// The text of a PDF as `pdftotext` (Debian's poppler-utils) extracts it; `None` when the tool
+/// is missing here, which CI forbids (`KALP_REQUIRE_PDFTOTEXT=1`, set by `cargo xtask ci`).
+fn pdf_text(pdf: &[u8]) -> Option<String> {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("voucher.pdf");
+    std::fs::write(&file, pdf).expect("write the PDF");
+    match std::process::Command::new("pdftotext")
+        .args(["-layout", "-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+    {
+        Ok(out) => {
+            assert!(
+                out.status.success(),
+                "pdftotext refused the PDF: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Some(String::from_utf8(out.stdout).expect("UTF-8 text"))
+        }
+        Err(e) => {
+            assert!(
+                std::env::var("KALP_REQUIRE_PDFTOTEXT").is_err(),
+                "pdftotext is required here: {e}"
+            );
+            eprintln!(
+                "SKIPPED: the PDF's text was not extracted: pdftotext is not installed ({e})"
+            );
+            None
+        }
+    }
+}
+
+async fn a_receipt_voucher_downloads_as_a_pdf_whose_text_has_the_rupee_sign(app: TestApp) {
+    app.sign_up("pdf@example.com").await;
+    let (path, payment) = paid(&app, "100000").await;
+    let response = app.get(&format!("{path}/receipt.pdf")).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        response.headers()["content-type"].to_str().expect("type"),
+        "application/pdf"
+    );
+    let number = format!("KS/{}/000001", label());
+    let disposition = response.headers()["content-disposition"]
+        .to_str()
+        .expect("disposition")
+        .to_string();
+    assert!(
+        disposition.contains(&format!("Receipt-Voucher-{}.pdf", number.replace('/', "_"))),
+        "{disposition}"
+    );
+    let pdf = response.bytes().await.expect("body");
+    assert!(pdf.starts_with(b"%PDF-"), "not a PDF");
+    assert!(
+        pdf.len() < 60_000,
+        "the font is subset: {} bytes",
+        pdf.len()
+    );
+    // The receipt page links the same document, which its voucher URL also serves.
+    let (_, page) = app.get_html(&format!("{path}/receipt")).await;
+    let voucher_id = page
+        .split("/billing/vouchers/")
+        .nth(1)
+        .and_then(|rest| rest.split(".pdf").next())
+        .expect("a PDF link")
+        .to_string();
+    let (_, history) = app.get_html("/billing/history").await;
+    assert!(
+        history.contains(&format!("href=\"{path}/receipt.pdf\"")),
+        "Credit History links the receipt's PDF: {history}"
+    );
+    let again = app
+        .get(&format!("/billing/vouchers/{voucher_id}.pdf"))
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    // Someone else gets nothing.
+    let stranger = TestApp::fresh_browser(&app);
+    stranger.sign_up("pdf-other@example.com").await;
+    let refused = stranger.get(&format!("{path}/receipt.pdf")).await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+    let refused = stranger
+        .get(&format!("/billing/vouchers/{voucher_id}.pdf"))
+        .await;
+    assert_eq!(refused.status(), StatusCode::NOT_FOUND);
+
+    if let Ok(dump) = std::env::var("KALP_DUMP_PDF") {
+        std::fs::write(dump, &pdf).expect("dump");
+    }
+    let Some(text) = pdf_text(&pdf) else { return };
+    for shown in [
+        "Receipt Voucher",
+        number.as_str(),
+        "₹1,00,000.00",
+        "₹84,745.76",
+        "CGST @ 9%",
+        "₹7,627.12",
+        "SGST @ 9%",
+        "Rupees One Lakh Only",
+        "Maharashtra (27)",
+        "27AAPFU0939F1ZV",
+        "pdf@example.com",
+        payment.as_str(),
+    ] {
+        assert!(
+            text.contains(shown),
+            "{shown} missing from the PDF's text:\n{text}"
+        );
+    }
 }

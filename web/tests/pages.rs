@@ -19,6 +19,7 @@ fn filters() -> Vec<(&'static str, &'static str)> {
         (r"pay_[A-Za-z0-9]{14}", "[pay_id]"),
         (r"order_[A-Za-z0-9]{14}", "[order_id]"),
         (r"\d{2} [A-Z][a-z]{2} \d{4}, \d{2}:\d{2}", "[time]"),
+        (r"\d{2} [A-Z][a-z]{2} \d{4}", "[date]"),
         // Voucher numbers carry the financial year.
         (r"KS/\d{2}-\d{2}/", "KS/[financial year]/"),
         (
@@ -59,6 +60,12 @@ async fn main_pages_look_as_designed() {
     insta::assert_snapshot!("dashboard", content(&dashboard));
     let (_, history) = app.get_html("/billing/history").await;
     insta::assert_snapshot!("history", content(&history));
+    let (_, receipt) = app.get_html("/billing/topups/1/receipt").await;
+    let voucher = receipt
+        .split_once("<main class=\"voucher\">")
+        .and_then(|(_, rest)| rest.split_once("</main>"))
+        .map_or(receipt.as_str(), |(main, _)| main);
+    insta::assert_snapshot!("receipt_voucher", voucher);
     let (_, add) = app.get_html("/billing/topup").await;
     insta::assert_snapshot!("add_credits_page", content(&add));
     assert!(location.starts_with("/billing/topups/"));

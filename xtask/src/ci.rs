@@ -126,6 +126,8 @@ fn postgres_tests() -> Result<()> {
         &[
             ("KALP_TEST_POSTGRES_URL", &test_url),
             ("KALP_REQUIRE_POSTGRES", "1"),
+            // .ci/run installs poppler-utils: the PDF checks may not skip here.
+            ("KALP_REQUIRE_PDFTOTEXT", "1"),
         ],
     );
     let dropped = admin(

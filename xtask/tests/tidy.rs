@@ -591,6 +591,7 @@ fn the_web_app_imports_downward() {
     let domain = |m: &str| {
         [
             "billing",
+            "documents",
             "operators",
             "alerts",
             "reconcile",

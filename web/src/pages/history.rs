@@ -136,6 +136,23 @@ pub struct HistoryRow {
     pub amount_paid: String,
     pub method: String,
     pub payment_id: String,
+    /// The GST documents of the line's top-up: (link, label).
+    pub documents: Vec<(String, &'static str)>,
+}
+
+/// A top-up's line links its receipt voucher (page and PDF); a refund's line links the top-up,
+/// whose page lists each refund voucher.
+fn documents_of(kind: TransferKind, topup_id: i64) -> Vec<(String, &'static str)> {
+    match kind {
+        TransferKind::Purchase => vec![
+            (format!("/billing/topups/{topup_id}/receipt"), "Receipt"),
+            (format!("/billing/topups/{topup_id}/receipt.pdf"), "PDF"),
+        ],
+        TransferKind::RefundReversal => {
+            vec![(format!("/billing/topups/{topup_id}"), "Refund voucher")]
+        }
+        _ => Vec::new(),
+    }
 }
 
 fn kind_label(kind: TransferKind) -> &'static str {
@@ -157,7 +174,12 @@ async fn rows(
 ) -> PageResult<Vec<HistoryRow>> {
     let payment_ids: Vec<String> = entries
         .iter()
-        .filter(|t| t.kind == TransferKind::Purchase)
+        .filter(|t| {
+            matches!(
+                t.kind,
+                TransferKind::Purchase | TransferKind::RefundReversal
+            )
+        })
         .filter_map(|t| t.reference.clone())
         .collect();
     let topups = topups::by_payment_ids(&state.reads, user.id, &payment_ids).await?;
@@ -167,8 +189,9 @@ async fn rows(
             let topup = t
                 .reference
                 .as_deref()
-                .and_then(|r| topups.iter().find(|p| p.payment_id.as_deref() == Some(r)))
-                .filter(|_| t.kind == TransferKind::Purchase);
+                .and_then(|r| topups.iter().find(|p| p.payment_id.as_deref() == Some(r)));
+            let documents = topup.map_or_else(Vec::new, |p| documents_of(t.kind, p.id));
+            let topup = topup.filter(|_| t.kind == TransferKind::Purchase);
             let amount = t.signed_amount();
             HistoryRow {
                 at: t.created_at,
@@ -185,6 +208,7 @@ async fn rows(
                 amount_paid: topup.map(|p| p.amount.display_inr()).unwrap_or_default(),
                 method: topup.map(|p| p.method_label()).unwrap_or_default(),
                 payment_id: topup.and_then(|p| p.payment_id.clone()).unwrap_or_default(),
+                documents,
             }
         })
         .collect())
@@ -242,6 +266,7 @@ async fn uncredited_rows(
             amount_paid: p.amount.display_inr(),
             method: String::new(),
             payment_id: p.payment_id,
+            documents: Vec::new(),
         })
         .collect())
 }
