@@ -83,10 +83,14 @@ pub async fn after_balance_change_with(
     if !armed {
         return Ok(());
     }
-    let body = format!(
-        "Your balance is {available} credits, below your alert level of {threshold}. Top up from Billing to keep your emails and SMS going."
-    );
-    let body = &body;
+    let content =
+        crate::emails::content::low_balance(services.settings.public_url(), available, threshold)
+            .map_err(|e| {
+            crate::store::StoreError::Db(sea_orm::DbErr::Custom(format!(
+                "the low-balance email could not be written: {e}"
+            )))
+        })?;
+    let content = &content;
     // Disarming is the claim: of concurrent requests that cross the threshold, one fires. The
     // claim, the alert and its email commit together (retried whole on a transient failure).
     services
@@ -95,14 +99,7 @@ pub async fn after_balance_change_with(
             Box::pin(async move {
                 if stored::disarm_below(tx, user_id, available).await? {
                     stored::record_fired(tx, user_id, threshold, available).await?;
-                    outbox::enqueue(
-                        tx,
-                        "low_balance",
-                        email,
-                        "Your Kalp Studio credits are running low",
-                        body,
-                    )
-                    .await?;
+                    outbox::enqueue(tx, content.to(email, None, None)).await?;
                 }
                 StoreResult::Ok(())
             })

@@ -35,6 +35,24 @@ pub struct Settings {
     #[serde(default)]
     pub retention: RetentionSettings,
     pub gst: GstSettings,
+    pub email: EmailSettings,
+}
+
+/// Sending email (`[email]`, `KALP__EMAIL__…`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct EmailSettings {
+    /// `smtp://host:port` (plain, for a relay on the same network or the dev mailbox),
+    /// `smtp://host:port?tls=required` (STARTTLS), or `smtps://user:pass@host:port` (TLS).
+    /// Empty: emails wait in the outbox and nothing sends them. A secret: it may hold a password.
+    pub smtp_url: Secret,
+    /// The sender, e.g. `Kalp Studio <billing@kalp.studio>`.
+    pub from: String,
+    /// Attempts before an email is parked for an operator.
+    pub max_attempts: i64,
+    /// The first retry waits this long; each one after twice as long, up to an hour.
+    pub retry_base_secs: i64,
+    /// Emails claimed per round.
+    pub batch: u64,
 }
 
 /// The seller on GST documents (`[gst]`, `KALP__GST__…`). The committed values are for
@@ -423,6 +441,18 @@ impl Settings {
             );
         }
         self.validate_gst()?;
+        if self.email.from.parse::<lettre::message::Mailbox>().is_err() {
+            return fail(
+                "email.from",
+                "must be an address, e.g. Kalp Studio <billing@kalp.studio>",
+            );
+        }
+        if self.email.max_attempts < 1 || self.email.retry_base_secs < 1 || self.email.batch == 0 {
+            return fail(
+                "email.max_attempts",
+                "and email.retry_base_secs and email.batch must be positive",
+            );
+        }
         if self.environment == Environment::Production {
             self.validate_production()?;
         }
@@ -518,6 +548,16 @@ impl Settings {
                 self.gst.seller_address.as_str(),
                 committed.gst.seller_address.as_str(),
             ),
+            (
+                "email.smtp_url",
+                self.email.smtp_url.expose(),
+                committed.email.smtp_url.expose(),
+            ),
+            (
+                "email.from",
+                self.email.from.as_str(),
+                committed.email.from.as_str(),
+            ),
         ] {
             if value.trim().is_empty() {
                 return fail(name, "is not set");
@@ -604,6 +644,11 @@ mod tests {
                 ),
                 ("gst.seller_gstin", "29AAGCB7383J1Z4".into()),
                 ("gst.seller_state_code", "29".into()),
+                (
+                    "email.smtp_url",
+                    "smtps://billing:password@smtp.kalp.studio:465".into(),
+                ),
+                ("email.from", "Kalp Studio <billing@kalp.studio>".into()),
             ];
             for (k, v) in extra {
                 overrides.retain(|(key, _)| key != k);
@@ -640,11 +685,21 @@ mod tests {
                 "Kalp Studio Private Limited (development)",
                 "KALP__GST__SELLER_LEGAL_NAME",
             ),
+            ("email.smtp_url", "", "KALP__EMAIL__SMTP_URL"),
+            (
+                "email.from",
+                "Kalp Studio <billing@kalp.test>",
+                "KALP__EMAIL__FROM",
+            ),
         ] {
             let err = production(&[(key, value)]).expect_err(key).to_string();
             assert!(err.contains(named), "{key}: {err}");
             assert!(
-                !err.contains(value) || key == "server.public_url" || key.starts_with("gst."),
+                !err.contains(value)
+                    || value.is_empty()
+                    || key == "server.public_url"
+                    || key.starts_with("gst.")
+                    || key == "email.from",
                 "{err}"
             );
         }

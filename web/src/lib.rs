@@ -13,6 +13,7 @@ pub mod configuration;
 pub mod crypto;
 pub mod doctor;
 pub mod documents;
+pub mod emails;
 pub mod gst;
 pub mod india;
 pub mod limits;

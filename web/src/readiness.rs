@@ -18,6 +18,7 @@ pub enum Worker {
     Webhooks,
     Housekeeping,
     Reconciliation,
+    Emails,
 }
 
 impl Worker {
@@ -26,6 +27,7 @@ impl Worker {
             Worker::Webhooks => "webhook inbox",
             Worker::Housekeeping => "housekeeping",
             Worker::Reconciliation => "reconciliation",
+            Worker::Emails => "email sender",
         }
     }
 }
@@ -35,9 +37,9 @@ impl Worker {
 pub struct Readiness {
     draining: AtomicBool,
     /// Unix seconds of each worker's last beat; 0: not started; -1: not wanted (turned off).
-    beats: [AtomicI64; 3],
+    beats: [AtomicI64; 4],
     /// How long each worker may go without a beat and still count as running.
-    allowances: [AtomicI64; 3],
+    allowances: [AtomicI64; 4],
 }
 
 fn index(worker: Worker) -> usize {
@@ -45,6 +47,7 @@ fn index(worker: Worker) -> usize {
         Worker::Webhooks => 0,
         Worker::Housekeeping => 1,
         Worker::Reconciliation => 2,
+        Worker::Emails => 3,
     }
 }
 

@@ -74,6 +74,10 @@ impl Application {
             workers::spawn_webhook_worker(self.state.clone(), stopped.clone()),
             workers::spawn_housekeeping(self.state.clone(), stopped.clone()),
         ];
+        workers.extend(workers::spawn_email_sender(
+            self.state.clone(),
+            stopped.clone(),
+        ));
         workers.extend(workers::spawn_reconciliation(self.state.clone(), stopped));
         let readiness = self.state.readiness.clone();
         let shutdown = async move {
@@ -112,7 +116,9 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         Duration::from_micros(settings.usage.batch_window_micros),
         settings.usage.batch_max,
     );
+    let mailer = crate::emails::mailer::Mailer::from_settings(&settings.email)?;
     Ok(AppState::new(crate::state::Shared {
+        mailer,
         charger,
         api_limits: api::rate_limits::ApiRateLimits::new(&settings.usage, &settings.security),
         address_limits: crate::limits::AddressLimits::new(&settings.security),
@@ -242,6 +248,10 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/admin/shortfalls/{refund_id}/accept",
             post(pages::admin::actions::accept_shortfall),
+        )
+        .route(
+            "/admin/emails/{id}/resend",
+            post(pages::admin::actions::resend_email),
         )
         .route("/admin/{*rest}", any(|| async { PageError::NotFound }))
         .route(

@@ -48,6 +48,8 @@ pub struct Shared {
     pub readiness: std::sync::Arc<crate::readiness::Readiness>,
     /// The process's metrics recorder (`None` if another was installed first).
     pub metrics: Option<metrics_exporter_prometheus::PrometheusHandle>,
+    /// SMTP, when configured (`None`: emails wait in the outbox).
+    pub mailer: Option<crate::emails::mailer::Mailer>,
 }
 
 /// Handlers reach the services directly (`state.ledger`, `state.settings`).

@@ -1,9 +1,15 @@
 //! The app's background work, each until told to stop (a round under way is finished first):
-//! the webhook inbox, reconciliation with Razorpay, and housekeeping.
+//! the webhook inbox, reconciliation with Razorpay, the email sender, and housekeeping.
 
 use std::time::Duration;
 
-use crate::{readiness::Worker, reconcile, state::AppState, webhooks::inbox};
+use crate::{
+    emails::{expiry_reminders, outbox_sender},
+    readiness::Worker,
+    reconcile,
+    state::AppState,
+    webhooks::inbox,
+};
 
 /// Runs the worker until `stop`: on every stored event, and every few seconds for retries. A
 /// round under way when `stop` comes is finished first.
@@ -68,7 +74,44 @@ pub fn spawn_reconciliation(
     }))
 }
 
-/// Every few seconds, until `stop`: lapse reservations whose time is up (their credits return),
+/// Sends the outbox every couple of seconds, until `stop`; not started without an SMTP server
+/// (`email.smtp_url` empty: emails wait).
+pub fn spawn_email_sender(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let Some(mailer) = state.mailer.clone() else {
+        state.readiness.not_wanted(Worker::Emails);
+        tracing::warn!("no SMTP server (KALP__EMAIL__SMTP_URL): emails wait in the outbox");
+        return None;
+    };
+    // A round sends up to `batch` emails, each within the transport's 20 s timeout.
+    let allowance = i64::try_from(state.settings.email.batch)
+        .unwrap_or(1_000)
+        .saturating_mul(25)
+        .saturating_add(60);
+    state.readiness.expect(Worker::Emails, allowance);
+    Some(tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(2));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            if !next_tick(&mut ticker, &mut stop).await {
+                break;
+            }
+            state.readiness.beat(Worker::Emails);
+            match outbox_sender::send_due(&state.services, &mailer).await {
+                Ok(report) if report != outbox_sender::SendReport::default() => {
+                    tracing::info!(%report, "outbox")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::error!(error = %e, "sending the outbox failed"),
+            }
+        }
+    }))
+}
+
+/// Every few seconds, until `stop`: write reminders of credits expiring within a week (every ten
+/// minutes), lapse reservations whose time is up (their credits return),
 /// move what is left of expired lots to the expiry account, draw the debits made since from
 /// their lots (the ledger draws them after the fact; anything that needs the lots draws first
 /// anyway), purge old operational rows (`retention`), and forget rate-limit state of clients
@@ -80,11 +123,19 @@ pub fn spawn_housekeeping(
     state.readiness.expect(Worker::Housekeeping, 120);
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(5));
+        let mut round: u64 = 0;
         loop {
             if !next_tick(&mut ticker, &mut stop).await {
                 break;
             }
             state.readiness.beat(Worker::Housekeeping);
+            // Reminders of expiring credits: on start, then every ten minutes.
+            if round.is_multiple_of(120)
+                && let Err(e) = expiry_reminders::queue_due(&state.services).await
+            {
+                tracing::error!(error = %e, "writing reminders of expiring credits failed");
+            }
+            round = round.wrapping_add(1);
             let now = chrono::Utc::now();
             if let Err(e) = state.ledger.expire_reservations(now).await {
                 tracing::error!(error = %e, "expiring reservations failed");

@@ -674,10 +674,14 @@ async fn low_balance_alerts_fire_once_per_crossing(app: TestApp) {
             .await
             .expect("count")
     };
+    // Low-balance warnings only (each top-up also writes its receipt email).
     let emails = || async {
         web::store::outbox::unsent(&app.state.reads, 100)
             .await
             .expect("outbox")
+            .into_iter()
+            .filter(|e| e.kind == "low_balance")
+            .collect::<Vec<_>>()
     };
     api.charge("a", json!({"service": "email", "quantity": 400}))
         .await;
@@ -691,7 +695,20 @@ async fn low_balance_alerts_fire_once_per_crossing(app: TestApp) {
         (queued[0].kind.as_str(), queued[0].recipient.as_str()),
         ("low_balance", "low@example.com")
     );
-    assert!(queued[0].body.contains("below your alert level of 1000"));
+    assert!(
+        queued[0].text.contains("below your alert level of 1,000"),
+        "{}",
+        queued[0].text
+    );
+    // The email says how to turn the warnings off: the setting on the API keys page.
+    assert!(
+        queued[0]
+            .text
+            .contains(&format!("{}/api-keys#alert", app.url)),
+        "{}",
+        queued[0].text
+    );
+    assert!(queued[0].html.contains("below your alert level of 1,000"));
     api.charge("c", json!({"service": "email", "quantity": 100}))
         .await;
     assert_eq!(alerts().await, 1, "no more until back above");

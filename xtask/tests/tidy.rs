@@ -592,6 +592,7 @@ fn the_web_app_imports_downward() {
         [
             "billing",
             "documents",
+            "emails",
             "operators",
             "alerts",
             "reconcile",

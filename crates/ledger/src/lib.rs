@@ -558,6 +558,23 @@ impl Ledger {
         self.lots(wallet).await
     }
 
+    /// Lots of every wallet with credits left that expire in `(after, until]`, soonest first, at
+    /// most `limit` (read without a write: `remaining` is as of the last draw).
+    pub async fn lots_expiring(
+        &self,
+        after: DateTime<Utc>,
+        until: DateTime<Utc>,
+        limit: u64,
+    ) -> LedgerResult<Vec<Lot>> {
+        read::lots_expiring(
+            &self.pools,
+            after.timestamp_micros(),
+            until.timestamp_micros(),
+            limit,
+        )
+        .await
+    }
+
     /// Which lots paid for a transfer, after drawing its wallet's pending debits (a write).
     pub async fn allocations(&self, transfer: TransferId) -> LedgerResult<Vec<Allocation>> {
         in_write_tx!(self, |tx| {

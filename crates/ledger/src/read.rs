@@ -171,6 +171,25 @@ pub(crate) async fn lots(tx: &Tx, wallet: AccountId) -> LedgerResult<Vec<Lot>> {
     lots_from_rows(&rows)
 }
 
+/// Lots of any wallet with credits left that expire after `after` and at or before `until`
+/// (Unix microseconds), soonest first, at most `limit`: what a reminder of expiring credits
+/// reads (the `ledger_lots_expiring` index). `remaining` is as of the last draw.
+pub(crate) async fn lots_expiring(
+    pools: &Pools,
+    after: i64,
+    until: i64,
+    limit: u64,
+) -> LedgerResult<Vec<Lot>> {
+    let sql = format!(
+        "SELECT id, wallet_account_id, transfer_id, source, payment_reference, original, \
+         remaining, held, expires_at, created_at FROM ledger_lots \
+         WHERE remaining > 0 AND expires_at IS NOT NULL AND expires_at > ? AND expires_at <= ? \
+         ORDER BY expires_at, id LIMIT {limit}"
+    );
+    let rows = read_all(pools, &sql, vec![after.into(), until.into()]).await?;
+    lots_from_rows(&rows)
+}
+
 /// A wallet's lots on the read pool, with the credits its balance row says are not drawn from
 /// them yet (0: the lots are up to date).
 pub(crate) async fn lots_and_undrawn(

@@ -233,7 +233,7 @@ async fn credit(
     };
     let wallet = wallet_of(services, topup.user_id).await?;
     let topup_id = topup.id;
-    let (refunds, payment_ref, gst) = (&refunds, payment, &services.settings.gst);
+    let (refunds, payment_ref, settings) = (&refunds, payment, &services.settings);
     let result = services
         .ledger
         .transact(|tx| {
@@ -275,9 +275,9 @@ async fn credit(
                 }
                 // The receipt voucher, numbered in the same transaction (GST: issued when the
                 // money is received; no number is taken for a credit that rolls back).
-                receipts::issue_receipt_in(tx, gst, &now, &payment_ref.id).await?;
+                receipts::issue_receipt_in(tx, settings, &now, &payment_ref.id).await?;
                 for refund in refunds {
-                    take_back::apply_in(tx, gst, wallet, now.id, refund, true).await?;
+                    take_back::apply_in(tx, settings, wallet, now.id, refund, true).await?;
                 }
                 // A top-up may lift the balance back over the alert threshold: re-arm it in the
                 // same transaction (one trip to the single writer, not two).

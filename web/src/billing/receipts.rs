@@ -3,17 +3,19 @@
 //! transaction that records it, so a top-up is never credited without its voucher and a number
 //! is never taken for a credit that rolled back. The amount paid includes GST; the voucher
 //! shows the taxable value and the tax (`gst::tax`), the parties as they are at that moment,
-//! the place of supply, the SAC and the payment.
+//! the place of supply, the SAC and the payment. The email that sends each voucher (as PDF) is
+//! written to the outbox in the same transaction.
 
 use crate::{
-    configuration::GstSettings,
+    configuration::Settings,
+    emails::content,
     gst::{
         tax::{GstRate, Supply, TaxSplit},
         voucher_number::{FinancialYear, voucher_number},
     },
     services::{ServiceError, ServiceResult},
     store::{
-        Tx,
+        Tx, outbox,
         topups::Topup,
         users,
         vouchers::{self, NewVoucher, VoucherKind},
@@ -23,10 +25,11 @@ use crate::{
 /// Issues the receipt voucher of a top-up credited by `payment_id`, once; returns its number.
 pub async fn issue_receipt_in(
     tx: &Tx<'_>,
-    gst: &GstSettings,
+    settings: &Settings,
     topup: &Topup,
     payment_id: &str,
 ) -> ServiceResult<String> {
+    let gst = &settings.gst;
     if let Some(existing) = vouchers::receipt_of_topup(tx, topup.id).await? {
         return Ok(existing.number);
     }
@@ -58,7 +61,7 @@ pub async fn issue_receipt_in(
         ),
         None => (account.email.as_str(), "Not provided", None),
     };
-    vouchers::issue(
+    let voucher_id = vouchers::issue(
         tx,
         NewVoucher {
             kind: VoucherKind::Receipt,
@@ -87,7 +90,60 @@ pub async fn issue_receipt_in(
         },
     )
     .await?;
+    let email = content::receipt(
+        settings.public_url(),
+        &topup.amount.display_inr(),
+        topup.credits,
+        topup.id,
+        &number,
+    )
+    .map_err(rendering)?;
+    outbox::enqueue(
+        tx,
+        email.to(
+            &account.email,
+            Some(voucher_id),
+            Some(format!("receipt:{}", topup.id)),
+        ),
+    )
+    .await?;
     Ok(number)
+}
+
+fn rendering(e: askama::Error) -> ServiceError {
+    ServiceError::Invariant(format!("an email could not be written: {e}"))
+}
+
+/// Tells the customer a refund was processed, with its refund voucher when there is one; once
+/// per refund.
+async fn refund_email_in(
+    tx: &Tx<'_>,
+    settings: &Settings,
+    topup: &Topup,
+    refund_id: &str,
+    amount_paise: i64,
+    voucher: Option<(i64, &str)>,
+) -> ServiceResult<()> {
+    let account = users::by_id(tx, topup.user_id)
+        .await?
+        .ok_or_else(|| ServiceError::Invariant(format!("top-up {} has no account", topup.id)))?;
+    let email = content::refund_processed(
+        settings.public_url(),
+        &razorpay::Paise(amount_paise).display_inr(),
+        topup.id,
+        voucher.map(|(_, number)| number),
+    )
+    .map_err(rendering)?;
+    outbox::enqueue(
+        tx,
+        email.to(
+            &account.email,
+            voucher.map(|(id, _)| id),
+            Some(format!("refund:{refund_id}")),
+        ),
+    )
+    .await?;
+    Ok(())
 }
 
 /// Issues the refund voucher of a processed refund of the payment that credited `topup`, once,
@@ -95,11 +151,12 @@ pub async fn issue_receipt_in(
 /// credited before receipt vouchers existed has none to refund against: nothing is issued.
 pub async fn issue_refund_in(
     tx: &Tx<'_>,
-    gst: &GstSettings,
+    settings: &Settings,
     topup: &Topup,
     refund_id: &str,
     amount_paise: i64,
 ) -> ServiceResult<Option<String>> {
+    let gst = &settings.gst;
     if let Some(existing) = vouchers::of_refund(tx, refund_id).await? {
         return Ok(Some(existing.number));
     }
@@ -109,6 +166,7 @@ pub async fn issue_refund_in(
             topup = topup.id,
             "no receipt voucher to refund against"
         );
+        refund_email_in(tx, settings, topup, refund_id, amount_paise, None).await?;
         return Ok(None);
     };
     let place_of_supply = u32::try_from(receipt.place_of_supply).unwrap_or(0);
@@ -126,7 +184,7 @@ pub async fn issue_refund_in(
         u64::try_from(sequence).unwrap_or(0),
     )
     .map_err(ServiceError::Invariant)?;
-    vouchers::issue(
+    let voucher_id = vouchers::issue(
         tx,
         NewVoucher {
             kind: VoucherKind::Refund,
@@ -153,6 +211,15 @@ pub async fn issue_refund_in(
             buyer_address: &receipt.buyer_address,
             buyer_gstin: receipt.buyer_gstin.as_deref(),
         },
+    )
+    .await?;
+    refund_email_in(
+        tx,
+        settings,
+        topup,
+        refund_id,
+        amount_paise,
+        Some((voucher_id, &number)),
     )
     .await?;
     Ok(Some(number))

@@ -42,13 +42,13 @@ pub async fn apply_refund(services: &Services, refund: &Refund) -> ServiceResult
     };
     let wallet = crediting::wallet_of(services, topup.user_id).await?;
     let topup_id = topup.id;
-    let gst = &services.settings.gst;
+    let settings = &services.settings;
     services
         .ledger
         .transact(|tx| {
-            Box::pin(
-                async move { take_back::apply_in(tx, gst, wallet, topup_id, refund, false).await },
-            )
+            Box::pin(async move {
+                take_back::apply_in(tx, settings, wallet, topup_id, refund, false).await
+            })
         })
         .await
 }

@@ -18,7 +18,7 @@ use razorpay::wire::{Refund, RefundState};
 
 use crate::{
     billing::receipts,
-    configuration::GstSettings,
+    configuration::Settings,
     services::{ServiceError, ServiceResult},
     store::{
         Tx,
@@ -34,7 +34,7 @@ use crate::{
 /// credit it), which Credit History says.
 pub async fn apply_in(
     tx: &Tx<'_>,
-    gst: &GstSettings,
+    settings: &Settings,
     wallet: AccountId,
     topup_id: i64,
     refund: &Refund,
@@ -68,7 +68,7 @@ pub async fn apply_in(
         // A refund of unused credits we planned: its credits were taken back when it was planned.
         None if planned.is_some() => {
             if let Some(plan) = planned {
-                link_planned(tx, gst, wallet, &topup, refund, &plan).await?;
+                link_planned(tx, settings, wallet, &topup, refund, &plan).await?;
             }
         }
         None if !credited || refund.status == RefundState::Failed => {
@@ -133,7 +133,7 @@ pub async fn apply_in(
     }
     // The money left us: its refund voucher, in this same transaction (once per refund).
     if credited && refund.status == RefundState::Processed {
-        receipts::issue_refund_in(tx, gst, &topup, &refund.id, refund.amount.0).await?;
+        receipts::issue_refund_in(tx, settings, &topup, &refund.id, refund.amount.0).await?;
     }
     Ok(())
 }
@@ -143,7 +143,7 @@ pub async fn apply_in(
 /// If it has failed already, its credits come back at once.
 pub async fn link_planned(
     tx: &Tx<'_>,
-    gst: &GstSettings,
+    settings: &Settings,
     wallet: AccountId,
     topup: &Topup,
     refund: &Refund,
@@ -175,7 +175,7 @@ pub async fn link_planned(
         RefundState::Pending => {}
         RefundState::Processed => {
             stored::set_status(tx, &refund.id, refund.status).await?;
-            receipts::issue_refund_in(tx, gst, topup, &refund.id, refund.amount.0).await?;
+            receipts::issue_refund_in(tx, settings, topup, &refund.id, refund.amount.0).await?;
         }
         RefundState::Failed => {
             stored::set_status(tx, &refund.id, refund.status).await?;

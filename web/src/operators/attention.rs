@@ -1,6 +1,7 @@
 //! Needs attention: everything a person must decide, in one list. Flagged top-ups, refunds whose
 //! credits were already spent (a shortfall), duplicate payments we could not refund, refunds of
-//! unused credits Razorpay has not answered, and customers' refund requests.
+//! unused credits Razorpay has not answered, customers' refund requests, and emails the sender
+//! gave up on.
 
 use crate::{
     services::{ServiceResult, Services},
@@ -8,6 +9,7 @@ use crate::{
         audit_runs::{self, AuditRun},
         credit_refunds::{self, CreditRefund},
         operator_actions,
+        outbox::{self, QueuedEmail},
         payments::{self, UncreditedPayment},
         refund_requests::{self, RefundRequest},
         refunds::{self, RefundRecord},
@@ -21,6 +23,7 @@ pub struct NeedsAttention {
     pub unrefunded_duplicates: Vec<UncreditedPayment>,
     pub unsent_refunds: Vec<CreditRefund>,
     pub refund_requests: Vec<RefundRequest>,
+    pub parked_emails: Vec<QueuedEmail>,
     /// The latest audit's differences (captured payments never credited, refunds not taken
     /// back, …), until the audit runs again.
     pub audit: Option<AuditRun>,
@@ -33,6 +36,7 @@ impl NeedsAttention {
             && self.unrefunded_duplicates.is_empty()
             && self.unsent_refunds.is_empty()
             && self.refund_requests.is_empty()
+            && self.parked_emails.is_empty()
             && self.audit.as_ref().is_none_or(|a| a.differences.is_empty())
     }
 }
@@ -60,6 +64,7 @@ pub async fn gather(services: &Services) -> ServiceResult<NeedsAttention> {
             .collect(),
         unsent_refunds: credit_refunds::planned(reads, 100).await?,
         refund_requests: refund_requests::all_open(reads).await?,
+        parked_emails: outbox::parked(reads, 100).await?,
         audit: audit_runs::latest(reads).await?,
     })
 }

@@ -5,12 +5,14 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use ledger::{CreditKind, Credits, IdempotencyKey, LedgerError, LotSource};
 
 use crate::{
+    emails::content::{self, EmailContent},
     india::{IST, ist_midnight},
     operators::{ActionOutcome, Reason},
     services::{ServiceError, ServiceResult, Services},
     store::{
         alerts,
         operator_actions::{self, NewOperatorAction},
+        outbox,
         users::User,
     },
 };
@@ -102,17 +104,33 @@ pub async fn grant_promotional(
             .map(|at| format!(", expiring {}", at.format("%Y-%m-%d %H:%M UTC")))
             .unwrap_or_default()
     );
-    record_and_move(services, request, "grant", &detail, |action| {
-        Movement::Credit(ledger::Credit {
-            wallet: request.customer.wallet,
-            amount: credits,
-            kind: CreditKind::Grant,
-            key: action,
-            reference: None,
-            memo: Some(memo.clone()),
-            expires_at: expiry.0,
-        })
-    })
+    let expires_on = expiry
+        .0
+        .map(|at| at.with_timezone(&IST).format("%d %b %Y").to_string());
+    let email = content::promotional_credits_granted(
+        services.settings.public_url(),
+        credits.get(),
+        expires_on.as_deref(),
+    )
+    .map_err(|e| ServiceError::Invariant(format!("an email could not be written: {e}")))?;
+    record_and_move(
+        services,
+        request,
+        "grant",
+        &detail,
+        Some(&email),
+        |action| {
+            Movement::Credit(ledger::Credit {
+                wallet: request.customer.wallet,
+                amount: credits,
+                kind: CreditKind::Grant,
+                key: action,
+                reference: None,
+                memo: Some(memo.clone()),
+                expires_at: expiry.0,
+            })
+        },
+    )
     .await
 }
 
@@ -128,7 +146,7 @@ pub async fn adjust(
     match direction {
         AdjustmentDirection::Credit => {
             let detail = format!("adjusted +{credits} credits");
-            record_and_move(services, request, "adjust_credit", &detail, |key| {
+            record_and_move(services, request, "adjust_credit", &detail, None, |key| {
                 Movement::Credit(ledger::Credit {
                     wallet: request.customer.wallet,
                     amount: credits,
@@ -143,7 +161,7 @@ pub async fn adjust(
         }
         AdjustmentDirection::Debit => {
             let detail = format!("adjusted −{credits} credits");
-            record_and_move(services, request, "adjust_debit", &detail, |key| {
+            record_and_move(services, request, "adjust_debit", &detail, None, |key| {
                 Movement::Debit(ledger::Debit {
                     wallet: request.customer.wallet,
                     amount: credits,
@@ -163,13 +181,14 @@ enum Movement {
     Debit(ledger::Debit),
 }
 
-/// Records the action and makes its transfer in one transaction; the transfer's key is the
-/// action's, so it too happens once.
+/// Records the action and makes its transfer in one transaction, with the email that tells the
+/// customer; the transfer's key is the action's, so it too happens once.
 async fn record_and_move(
     services: &Services,
     request: &OperatorRequest<'_>,
     action: &str,
     detail: &str,
+    email: Option<&EmailContent>,
     movement: impl Fn(IdempotencyKey) -> Movement + Sync,
 ) -> ServiceResult<ActionOutcome> {
     let customer = request.customer;
@@ -207,6 +226,9 @@ async fn record_and_move(
                 };
                 crate::telemetry::credits(direction, receipt.transfer.amount);
                 operator_actions::caused(tx, action_id, Some(receipt.transfer.id.0), None).await?;
+                if let Some(email) = email {
+                    outbox::enqueue(tx, email.to(&customer.email, None, None)).await?;
+                }
                 let balance = tx.balance(customer.wallet).await?;
                 alerts::rearm_at_or_above(tx, customer.id, balance.available).await?;
                 Ok(ActionOutcome::Done(format!(

@@ -143,7 +143,7 @@ async fn credit(
         topup.id, topup.credits, payment.amount
     );
     let (detail, payment_id, method) = (&detail, &payment_id, payment.method.as_str());
-    let gst = &services.settings.gst;
+    let settings = &services.settings;
     services
         .ledger
         .transact(|tx| {
@@ -184,7 +184,7 @@ async fn credit(
                         now.id
                     )));
                 }
-                receipts::issue_receipt_in(tx, gst, &now, payment_id).await?;
+                receipts::issue_receipt_in(tx, settings, &now, payment_id).await?;
                 operator_actions::caused(tx, action, Some(receipt.transfer.id.0), None).await?;
                 let balance = tx.balance(wallet).await?;
                 alerts::rearm_at_or_above(tx, now.user_id, balance.available).await?;
@@ -250,7 +250,7 @@ async fn refund(
         "refunded {} of flagged top-up #{}'s payment {payment_id} ({})",
         refund.amount, topup.id, refund.id
     );
-    let (detail, refund, gst) = (&detail, &refund, &services.settings.gst);
+    let (detail, refund, settings) = (&detail, &refund, &services.settings);
     services
         .ledger
         .transact(|tx| {
@@ -263,7 +263,7 @@ async fn refund(
                 };
                 topup_moves::resolve_flag(tx, now.id, FlagResolution::Refunded).await?;
                 // Recorded like any refund of a payment that never credited: no credits move.
-                take_back::apply_in(tx, gst, wallet, now.id, refund, false).await?;
+                take_back::apply_in(tx, settings, wallet, now.id, refund, false).await?;
                 operator_actions::caused(tx, action, None, Some(&refund.id)).await?;
                 Ok(ActionOutcome::Done(format!(
                     "Refund {} of {} started for top-up #{}.",

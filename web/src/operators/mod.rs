@@ -7,6 +7,7 @@
 pub mod attention;
 pub mod corrections;
 pub mod flagged;
+pub mod parked_emails;
 pub mod refund_sending;
 pub mod unused_credits;
 

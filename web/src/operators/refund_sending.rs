@@ -52,7 +52,7 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<SendOutcome> 
         .await
     {
         Ok(refund) => {
-            let (plan, refund_ref, gst) = (&plan, &refund, &services.settings.gst);
+            let (plan, refund_ref, settings) = (&plan, &refund, &services.settings);
             services
                 .ledger
                 .transact(|tx| {
@@ -61,8 +61,10 @@ pub async fn send(services: &Services, key: &str) -> ServiceResult<SendOutcome> 
                         // A webhook may have linked it first.
                         match credit_refunds::find(tx, &plan.key).await? {
                             Some(now) if now.status == CreditRefundStatus::Planned => {
-                                take_back::link_planned(tx, gst, wallet, &topup, refund_ref, &now)
-                                    .await
+                                take_back::link_planned(
+                                    tx, settings, wallet, &topup, refund_ref, &now,
+                                )
+                                .await
                             }
                             _ => Ok(()),
                         }

@@ -94,6 +94,18 @@ pub async fn by_id<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<
         .map(User::from))
 }
 
+/// The account whose wallet this is.
+pub async fn by_wallet<C: ConnectionTrait>(
+    conn: &C,
+    wallet: ledger::AccountId,
+) -> StoreResult<Option<User>> {
+    Ok(Entity::find()
+        .filter(Column::WalletAccountId.eq(wallet.0))
+        .first_row(conn)
+        .await?
+        .map(User::from))
+}
+
 /// Grants or takes away the operator role; false when no account has this email.
 pub async fn set_operator(writer: &impl Writer, email: &str, operator: bool) -> StoreResult<bool> {
     Ok(Entity::update_many()

@@ -233,8 +233,9 @@ pub struct NewVoucher<'a> {
     pub buyer_gstin: Option<&'a str>,
 }
 
-pub async fn issue(tx: &Tx<'_>, new: NewVoucher<'_>) -> StoreResult<()> {
-    Entity::insert(ActiveModel {
+/// Issues a voucher; returns its id.
+pub async fn issue(tx: &Tx<'_>, new: NewVoucher<'_>) -> StoreResult<i64> {
+    let inserted = Entity::insert(ActiveModel {
         kind: Set(new.kind.as_str().to_string()),
         number: Set(new.number.to_string()),
         financial_year: Set(i64::from(new.financial_year)),
@@ -261,9 +262,9 @@ pub async fn issue(tx: &Tx<'_>, new: NewVoucher<'_>) -> StoreResult<()> {
         issued_at: Set(now_micros()),
         ..Default::default()
     })
-    .exec_without_returning(tx)
+    .exec(tx)
     .await?;
-    Ok(())
+    Ok(inserted.last_insert_id)
 }
 
 /// The receipt voucher of a top-up, if issued.

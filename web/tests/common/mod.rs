@@ -100,6 +100,11 @@ pub async fn spawn_app_configured(
         ),
         // Tests speak for several clients from one machine (limits are per address).
         ("server.client_ip_header", "x-forwarded-for".to_string()),
+        // No SMTP server: emails wait in the outbox, and the tests about email send them.
+        ("email.smtp_url", String::new()),
+        // Retries a second apart (then doubling), parked after three attempts.
+        ("email.retry_base_secs", "1".to_string()),
+        ("email.max_attempts", "3".to_string()),
     ];
     if let Some(schema) = schema {
         overrides.push(("database.schema", schema));

@@ -21,6 +21,7 @@ use crate::{
         },
         flagged::{FlagAction, resolve},
         form_action_key,
+        parked_emails::send_again,
         unused_credits::{RefundOrigin, decline, refund_unused},
     },
     pages::{
@@ -325,5 +326,21 @@ pub async fn accept_shortfall(
         Err(message) => return refused(&operator.email, message, back),
     };
     let outcome = acknowledge_shortfall(&state.services, operator.id, &refund_id, &reason).await?;
+    answer(&operator.email, outcome, back)
+}
+
+/// Sends a parked email again.
+pub async fn resend_email(
+    State(state): State<AppState>,
+    SignedInOperator(operator): SignedInOperator,
+    Path(id): Path<i64>,
+    CsrfForm(form): CsrfForm<ReasonFields>,
+) -> PageResult<Response> {
+    let back = "/admin".to_string();
+    let reason = match Reason::parse(&form.reason) {
+        Ok(r) => r,
+        Err(message) => return refused(&operator.email, message, back),
+    };
+    let outcome = send_again(&state.services, operator.id, id, &reason).await?;
     answer(&operator.email, outcome, back)
 }

@@ -17,7 +17,7 @@ use crate::{
         admin::SignedInOperator,
         error::PageResult,
         forms::CsrfToken,
-        views::{format_credits, format_time},
+        views::{format_credits, format_micros, format_time},
     },
     state::AppState,
     store::{operator_actions, payments, topups, users},
@@ -58,6 +58,15 @@ pub struct UnsentRefundItem {
     pub error: String,
 }
 
+pub struct ParkedEmailItem {
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub written: String,
+    pub attempts: i64,
+    pub error: String,
+}
+
 pub struct RequestItem {
     pub id: i64,
     pub customer_id: i64,
@@ -87,6 +96,7 @@ struct AdminHome {
     shortfalls: Vec<ShortfallItem>,
     duplicates: Vec<DuplicateItem>,
     unsent: Vec<UnsentRefundItem>,
+    parked_emails: Vec<ParkedEmailItem>,
     requests: Vec<RequestItem>,
     nothing_to_do: bool,
     /// The latest audit: when, and its differences.
@@ -275,6 +285,18 @@ pub async fn home(
                 credits: format_credits(r.credits),
                 amount: razorpay::Paise(r.amount_paise).to_string(),
                 error: r.last_error.clone().unwrap_or_default(),
+            })
+            .collect(),
+        parked_emails: needs
+            .parked_emails
+            .iter()
+            .map(|e| ParkedEmailItem {
+                id: e.id,
+                recipient: e.recipient.clone(),
+                subject: e.subject.clone(),
+                written: format_micros(e.created_at),
+                attempts: e.attempts,
+                error: e.last_error.clone().unwrap_or_default(),
             })
             .collect(),
         requests,

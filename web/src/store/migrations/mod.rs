@@ -10,6 +10,7 @@ mod m0005_operators;
 mod m0006_retention;
 mod m0007_audit_runs;
 mod m0008_gst_vouchers;
+mod m0009_emails;
 mod sql_migration;
 
 use sea_orm_migration::{
@@ -35,6 +36,7 @@ impl MigratorTrait for WebMigrator {
             Box::new(m0006_retention::MIGRATION),
             Box::new(m0007_audit_runs::MIGRATION),
             Box::new(m0008_gst_vouchers::MIGRATION),
+            Box::new(m0009_emails::MIGRATION),
         ]
     }
 
