@@ -19,6 +19,7 @@ pub mod india;
 pub mod limits;
 pub mod operators;
 pub mod pages;
+pub mod password_reset;
 pub mod passwords;
 pub mod probes;
 pub mod readiness;

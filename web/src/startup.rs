@@ -175,6 +175,14 @@ pub fn router(state: AppState) -> Router {
             get(pages::sign_in::login_page).post(pages::sign_in::login),
         )
         .route("/logout", post(pages::sign_in::logout))
+        .route(
+            "/forgot-password",
+            get(pages::password_reset::forgot_page).post(pages::password_reset::forgot),
+        )
+        .route(
+            "/reset-password",
+            get(pages::password_reset::reset_page).post(pages::password_reset::reset),
+        )
         .route("/account", get(pages::account::account_page))
         .route(
             "/account/logout-everywhere",

@@ -601,6 +601,7 @@ fn the_web_app_imports_downward() {
             "services",
             "limits",
             "passwords",
+            "password_reset",
             "crypto",
             "configuration",
         ]

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod forms;
 pub mod history;
+pub mod password_reset;
 pub mod receipts;
 pub mod session;
 pub mod sign_in;

@@ -27,6 +27,7 @@ pub mod cursors;
 pub mod migrations;
 pub mod operator_actions;
 pub mod outbox;
+pub mod password_resets;
 pub mod payments;
 pub mod refund_requests;
 pub mod refunds;

@@ -106,6 +106,16 @@ pub async fn by_wallet<C: ConnectionTrait>(
         .map(User::from))
 }
 
+/// A new password hash for the account.
+pub async fn set_password_hash(writer: &impl Writer, user_id: i64, hash: &str) -> StoreResult<()> {
+    Entity::update_many()
+        .col_expr(Column::PasswordHash, Expr::value(hash))
+        .filter(Column::Id.eq(user_id))
+        .exec(writer)
+        .await?;
+    Ok(())
+}
+
 /// Grants or takes away the operator role; false when no account has this email.
 pub async fn set_operator(writer: &impl Writer, email: &str, operator: bool) -> StoreResult<bool> {
     Ok(Entity::update_many()
