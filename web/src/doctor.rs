@@ -104,12 +104,32 @@ pub async fn examine(settings: &Settings) -> DoctorReport {
         findings.push(Finding::Fine("the webhook secret is set".into()));
     }
     public_url(settings, &mut findings).await;
+    smtp(settings, &mut findings).await;
     DoctorReport {
         findings,
         webhook_url: format!(
             "{}/webhooks/razorpay",
             settings.server.public_url.trim_end_matches('/')
         ),
+    }
+}
+
+/// The SMTP server answers (the URL itself is never printed: it may hold a password).
+async fn smtp(settings: &Settings, findings: &mut Vec<Finding>) {
+    match crate::emails::mailer::Mailer::from_settings(&settings.email) {
+        Ok(None) => findings.push(Finding::Warning(
+            "no SMTP server is set: emails (receipts, password resets) wait in the outbox; set KALP__EMAIL__SMTP_URL".into(),
+        )),
+        Ok(Some(mailer)) => match mailer.check_connection().await {
+            Ok(()) => findings.push(Finding::Fine(format!(
+                "the SMTP server answers; emails go out from {}",
+                settings.email.from
+            ))),
+            Err(e) => findings.push(Finding::Problem(format!(
+                "the SMTP server cannot be reached or refused us ({e}): check KALP__EMAIL__SMTP_URL (host, port, user and password) and the network"
+            ))),
+        },
+        Err(e) => findings.push(Finding::Problem(e.to_string())),
     }
 }
 

@@ -86,6 +86,15 @@ fn describe() {
         Unit::Seconds,
         "Age of the oldest email waiting in the outbox (0: none)"
     );
+    describe_gauge!(
+        "kalp_outbox_parked",
+        "Emails the sender gave up on, waiting for an operator (Needs attention)"
+    );
+    describe_counter!("kalp_emails_sent_total", "Emails sent, by kind");
+    describe_counter!(
+        "kalp_emails_parked_total",
+        "Emails parked after failing for good or too often"
+    );
     describe_counter!(
         "kalp_razorpay_requests_total",
         "Calls to Razorpay by endpoint and status (HTTP status, or timeout, connect, transport)"
@@ -137,6 +146,10 @@ pub async fn render(
             metrics::gauge!("kalp_outbox_oldest_age_seconds").set(age(oldest));
         }
         Err(e) => tracing::warn!(error = %e, "metrics: cannot read the outbox"),
+    }
+    match store::outbox::parked_count(reads).await {
+        Ok(parked) => metrics::gauge!("kalp_outbox_parked").set(parked as f64),
+        Err(e) => tracing::warn!(error = %e, "metrics: cannot read the parked emails"),
     }
     for pool in ledger.pool_use() {
         metrics::gauge!("kalp_db_connections_open", "pool" => pool.pool).set(f64::from(pool.open));

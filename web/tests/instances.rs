@@ -95,6 +95,47 @@ async fn three_instances_share_one_database_without_doubling_anything(app: TestA
         .filter(|t| t.kind == ledger::TransferKind::Purchase)
         .count();
     assert_eq!(credits, 3, "one credit per payment, whoever reported it");
+    // One receipt voucher per payment, numbered 1, 2, 3 whichever instance credited it.
+    let user = web::store::users::by_email(&app.state.reads, "fleet@example.com")
+        .await
+        .expect("read")
+        .expect("user");
+    let mut numbers: Vec<String> = web::store::vouchers::of_user(&app.state.reads, user.id)
+        .await
+        .expect("vouchers")
+        .into_iter()
+        .map(|v| v.number)
+        .collect();
+    numbers.sort();
+    let year = web::gst::voucher_number::FinancialYear::of(chrono::Utc::now()).label();
+    assert_eq!(
+        numbers,
+        (1..=3)
+            .map(|n| format!("KS/{year}/{n:06}"))
+            .collect::<Vec<_>>()
+    );
+    // The three instances' senders drain the outbox at once: each receipt goes out once.
+    let mailbox = mailbox::start("127.0.0.1:0", "127.0.0.1:0")
+        .await
+        .expect("mailbox");
+    let settings = web::configuration::EmailSettings {
+        smtp_url: razorpay::Secret::new(mailbox.smtp_url()),
+        ..app.settings.email.clone()
+    };
+    let mailer = web::emails::mailer::Mailer::from_settings(&settings)
+        .expect("url")
+        .expect("mailer");
+    let (sa, sb, sc) = tokio::join!(
+        web::emails::outbox_sender::send_due(&app.state.services, &mailer),
+        web::emails::outbox_sender::send_due(&b.services, &mailer),
+        web::emails::outbox_sender::send_due(&c.services, &mailer),
+    );
+    let sent = [sa, sb, sc]
+        .into_iter()
+        .map(|r| r.expect("a round").sent)
+        .sum::<usize>();
+    assert_eq!(sent, 3);
+    assert_eq!(mailbox.inbox.messages().len(), 3, "no receipt sent twice");
 
     // Charges of 30 credits on all three at once: 6,000 pay for exactly 200 of them. Each key
     // is also sent twice to two instances (a client's retry landing elsewhere).

@@ -529,6 +529,36 @@ async fn doctor_passes_a_working_setup_and_names_what_to_fix() {
         !text.contains(app.settings.razorpay.key_secret.expose()),
         "{text}"
     );
+    assert!(text.contains("no SMTP server is set"), "{text}");
+
+    // An SMTP server that answers, and one that does not (its password never printed).
+    let mailbox = mailbox::start("127.0.0.1:0", "127.0.0.1:0")
+        .await
+        .expect("mailbox");
+    let mut settings = app.settings.clone();
+    settings.email.smtp_url = razorpay::Secret::new(mailbox.smtp_url());
+    let report = web::doctor::examine(&settings).await;
+    assert!(
+        report.to_string().contains("the SMTP server answers"),
+        "{report}"
+    );
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    settings.email.smtp_url =
+        razorpay::Secret::new(format!("smtp://mailer:hunter2secret@127.0.0.1:{closed}"));
+    let report = web::doctor::examine(&settings).await;
+    assert!(
+        report
+            .problems()
+            .iter()
+            .any(|p| p.contains("KALP__EMAIL__SMTP_URL")),
+        "{report}"
+    );
+    assert!(!report.to_string().contains("hunter2secret"), "{report}");
 
     // Razorpay refuses the keys (401), or fails (5xx): each named, with what to do.
     let razorpay = wiremock::MockServer::start().await;

@@ -225,6 +225,8 @@ async fn api_figures(plan: &BenchPlan, dir: &std::path::Path) -> Result<Vec<Figu
             .env("KALP__USAGE__RATE_PER_SEC", "1000000")
             .env("KALP__USAGE__RATE_BURST", "1000000")
             .env("KALP__USAGE__DEFAULT_ALERT_THRESHOLD", "0")
+            // Emails are written (their cost is measured) but not sent during a run.
+            .env("KALP__EMAIL__SMTP_URL", "")
             .env("KALP_CONFIG_DIR", "/nonexistent")
             .env("RUST_LOG", "error");
     };

@@ -1,5 +1,6 @@
-//! `cargo xtask dev`: builds and runs fake-razorpay and the web app wired together, with a demo
-//! account, streaming both logs with prefixes; Ctrl-C stops both.
+//! `cargo xtask dev`: builds and runs fake-razorpay, the development mailbox (crates/mailbox:
+//! every email the app sends lands on its page) and the web app wired together, with a demo
+//! account, streaming their logs with prefixes; Ctrl-C stops all three.
 
 use std::{
     io::{BufRead, BufReader},
@@ -18,6 +19,8 @@ const DEMO_CREDITS: &str = "5000";
 struct Options {
     port: u16,
     fake_port: u16,
+    smtp_port: u16,
+    mailbox_port: u16,
     database_url: Option<String>,
 }
 
@@ -25,6 +28,8 @@ fn parse(args: &[String]) -> Result<Options> {
     let mut options = Options {
         port: 8000,
         fake_port: 9010,
+        smtp_port: 2525,
+        mailbox_port: 8025,
         database_url: None,
     };
     let mut rest = args.iter();
@@ -45,10 +50,20 @@ fn parse(args: &[String]) -> Result<Options> {
                     .parse()
                     .context("--fake-port takes a port number")?
             }
+            "--smtp-port" => {
+                options.smtp_port = value("--smtp-port")?
+                    .parse()
+                    .context("--smtp-port takes a port number")?
+            }
+            "--mailbox-port" => {
+                options.mailbox_port = value("--mailbox-port")?
+                    .parse()
+                    .context("--mailbox-port takes a port number")?
+            }
             "--database-url" => options.database_url = Some(value("--database-url")?),
             "-h" | "--help" => {
                 println!(
-                    "usage: cargo xtask dev [--port 8000] [--fake-port 9010] [--database-url postgres://…]"
+                    "usage: cargo xtask dev [--port 8000] [--fake-port 9010] [--smtp-port 2525] [--mailbox-port 8025] [--database-url postgres://…]"
                 );
                 std::process::exit(0);
             }
@@ -115,12 +130,18 @@ pub fn run(args: &[String]) -> Result<()> {
     let options = parse(args)?;
     ensure_free(options.port, "the web app", "--port")?;
     ensure_free(options.fake_port, "fake-razorpay", "--fake-port")?;
+    ensure_free(
+        options.smtp_port,
+        "the mailbox's SMTP server",
+        "--smtp-port",
+    )?;
+    ensure_free(options.mailbox_port, "the mailbox's page", "--mailbox-port")?;
     let root = workspace();
-    println!("building fake-razorpay and the web app…");
+    println!("building fake-razorpay, the mailbox and the web app…");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let built = Command::new(&cargo)
         .current_dir(&root)
-        .args(["build", "-p", "fake-razorpay", "-p", "web"])
+        .args(["build", "-p", "fake-razorpay", "-p", "mailbox", "-p", "web"])
         .status()?;
     if !built.success() {
         bail!("the build failed");
@@ -138,13 +159,16 @@ pub fn run(args: &[String]) -> Result<()> {
     };
     let app_url = format!("http://127.0.0.1:{}", options.port);
     let fake_url = format!("http://127.0.0.1:{}", options.fake_port);
+    let smtp_url = format!("smtp://127.0.0.1:{}", options.smtp_port);
+    let mailbox_url = format!("http://127.0.0.1:{}/", options.mailbox_port);
     let web_env = |command: &mut Command| {
         command
             .current_dir(root.join("web"))
             .env("KALP__SERVER__PORT", options.port.to_string())
             .env("KALP__SERVER__PUBLIC_URL", &app_url)
             .env("KALP__DATABASE__URL", &database)
-            .env("KALP__RAZORPAY__BASE_URL", &fake_url);
+            .env("KALP__RAZORPAY__BASE_URL", &fake_url)
+            .env("KALP__EMAIL__SMTP_URL", &smtp_url);
     };
     // Migrations and the demo account, before either server starts.
     let mut seed = Command::new(bin("web"));
@@ -161,17 +185,35 @@ pub fn run(args: &[String]) -> Result<()> {
         .args(["--webhook-url", &format!("{app_url}/webhooks/razorpay")]);
     let mut fake = spawn_prefixed(fake, "fake")?;
     wait_for(options.fake_port, "fake-razorpay")?;
-    let mut web = Command::new(bin("web"));
-    web_env(&mut web);
-    let mut web = match spawn_prefixed(web, "web") {
+    let mut mailbox = Command::new(bin("mailbox"));
+    mailbox
+        .args(["--smtp", &format!("127.0.0.1:{}", options.smtp_port)])
+        .args(["--http", &format!("127.0.0.1:{}", options.mailbox_port)]);
+    let mut mailbox = match spawn_prefixed(mailbox, "mail") {
         Ok(child) => child,
         Err(e) => {
             let _ = fake.kill();
             return Err(e);
         }
     };
+    if let Err(e) = wait_for(options.smtp_port, "the mailbox") {
+        let _ = fake.kill();
+        let _ = mailbox.kill();
+        return Err(e);
+    }
+    let mut web = Command::new(bin("web"));
+    web_env(&mut web);
+    let mut web = match spawn_prefixed(web, "web") {
+        Ok(child) => child,
+        Err(e) => {
+            let _ = fake.kill();
+            let _ = mailbox.kill();
+            return Err(e);
+        }
+    };
     if let Err(e) = wait_for(options.port, "the web app") {
         let _ = fake.kill();
+        let _ = mailbox.kill();
         let _ = web.kill();
         return Err(e);
     }
@@ -181,8 +223,9 @@ pub fn run(args: &[String]) -> Result<()> {
     println!(
         "  demo account      {DEMO_EMAIL} / {DEMO_PASSWORD}  ({DEMO_CREDITS} credits to start)"
     );
+    println!("  mailbox           {mailbox_url}   (every email the app sends; SMTP at {smtp_url})");
     println!("  database          {database}");
-    println!("  Ctrl-C stops both.");
+    println!("  Ctrl-C stops all three.");
     println!();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -200,12 +243,16 @@ pub fn run(args: &[String]) -> Result<()> {
                         println!("fake-razorpay stopped ({status})");
                         break;
                     }
+                    if let Ok(Some(status)) = mailbox.try_wait() {
+                        println!("the mailbox stopped ({status})");
+                        break;
+                    }
                 }
             }
         }
     });
     println!("stopping…");
-    for child in [&mut web, &mut fake] {
+    for child in [&mut web, &mut fake, &mut mailbox] {
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -111,6 +111,8 @@ impl Stack {
             .env("KALP__RAZORPAY__BASE_URL", &self.fake)
             .env("KALP__RECONCILE__INTERVAL_SECS", "0")
             .env("KALP__RECONCILE__MIN_AGE_SECS", "0")
+            // No SMTP server here: emails wait in the outbox (web/tests/emails.rs sends them).
+            .env("KALP__EMAIL__SMTP_URL", "")
             .env("KALP_CONFIG_DIR", "/nonexistent")
             .env("RUST_LOG", "warn")
             .envs(self.settings.iter().map(|(k, v)| (k.as_str(), v.as_str())));

@@ -94,6 +94,16 @@ impl Mailer {
             .map_err(|e| DeliveryError::Permanent(e.to_string()))
     }
 
+    /// Connects and greets the server (EHLO, and TLS and log-in where the URL asks for them),
+    /// sending nothing: what `web doctor` checks.
+    pub async fn check_connection(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("it did not accept the connection".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     pub async fn send(&self, message: Message) -> Result<(), DeliveryError> {
         match self.transport.send(message).await {
             Ok(_) => Ok(()),

@@ -117,4 +117,29 @@ mod tests {
             }
         }
     }
+
+    proptest::proptest! {
+        /// Any amount from ₹100 to ₹5,00,000, any rate up to 28 %, either supply: the parts add
+        /// up to the amount exactly, and the tax is the rate of the taxable value to within a
+        /// paisa.
+        #[test]
+        fn any_amount_splits_into_parts_that_add_up(
+            paid in 10_000_i64..=50_000_000,
+            rate in 0_i64..=2_800,
+            inter_state in proptest::bool::ANY,
+        ) {
+            let supply = if inter_state { Supply::InterState } else { Supply::IntraState };
+            let split = TaxSplit::of(paid, GstRate(rate), supply);
+            proptest::prop_assert_eq!(split.total(), paid);
+            proptest::prop_assert!(split.taxable > 0);
+            let tax = split.cgst + split.sgst + split.igst;
+            proptest::prop_assert!((tax * 10_000 - split.taxable * rate).abs() <= 10_000);
+            if inter_state {
+                proptest::prop_assert_eq!((split.cgst, split.sgst), (0, 0));
+            } else {
+                proptest::prop_assert_eq!(split.igst, 0);
+                proptest::prop_assert!((split.sgst - split.cgst).abs() <= 1);
+            }
+        }
+    }
 }
