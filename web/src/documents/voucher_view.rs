@@ -64,10 +64,14 @@ fn percent(bps: i64) -> String {
 
 /// Half a rate, as CGST and SGST each are: 1800 → "9%"; 1250 → "6.25%"; 1801 → "9.005%".
 fn percent_of_half(bps: i64) -> String {
-    if bps % 2 == 0 {
-        percent(bps / 2)
+    // Half a basis point is five thousandths of a percent: count in those.
+    let thousandths = bps * 5;
+    let (whole, part) = (thousandths / 1000, thousandths % 1000);
+    if part == 0 {
+        format!("{whole}%")
     } else {
-        format!("{}5%", percent(bps / 2).trim_end_matches('%'))
+        let digits = format!("{part:03}");
+        format!("{whole}.{}%", digits.trim_end_matches('0'))
     }
 }
 
