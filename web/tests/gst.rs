@@ -20,6 +20,7 @@ on_both_backends!(
     billing_details_go_on_later_vouchers_and_never_change_earlier_ones,
     operators_download_a_months_vouchers_as_csv,
     a_receipt_voucher_downloads_as_a_pdf_whose_text_has_the_rupee_sign,
+    a_top_up_credited_before_vouchers_existed_links_no_receipt,
 );
 
 fn label() -> String {
@@ -465,4 +466,31 @@ async fn a_receipt_voucher_downloads_as_a_pdf_whose_text_has_the_rupee_sign(app:
             "{shown} missing from the PDF's text:\n{text}"
         );
     }
+}
+
+async fn a_top_up_credited_before_vouchers_existed_links_no_receipt(app: TestApp) {
+    app.sign_up("early@example.com").await;
+    let (path, _) = paid(&app, "100").await;
+    // As if credited before m0008: no voucher (and so no receipt email either).
+    for sql in ["DELETE FROM web_outbox", "DELETE FROM web_vouchers"] {
+        app.state
+            .ledger
+            .autocommit(|w| {
+                Box::pin(async move {
+                    sea_orm::ConnectionTrait::execute_unprepared(w, sql)
+                        .await
+                        .map_err(web::store::StoreError::from)
+                })
+            })
+            .await
+            .expect("deleted");
+    }
+    let (_, history) = app.get_html("/billing/history").await;
+    assert!(history.contains("Top-up #1 via Razorpay"), "{history}");
+    assert!(
+        !history.contains("/receipt"),
+        "no link to a receipt that does not exist"
+    );
+    let (code, _) = app.get_html(&format!("{path}/receipt")).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
 }

@@ -21,7 +21,7 @@ use crate::{
     state::AppState,
     store::{
         payments::{self, UncreditedKind},
-        topups,
+        topups, vouchers,
     },
 };
 
@@ -140,11 +140,16 @@ pub struct HistoryRow {
     pub documents: Vec<(String, &'static str)>,
 }
 
-/// A top-up's line links its receipt voucher (page and PDF); a refund's line links the top-up,
-/// whose page lists each refund voucher.
-fn documents_of(kind: TransferKind, topup_id: i64) -> Vec<(String, &'static str)> {
+/// A top-up's line links its receipt voucher (page and PDF), when it has one (top-ups credited
+/// before vouchers existed have none); a refund's line links the top-up, whose page lists each
+/// refund voucher.
+fn documents_of(
+    kind: TransferKind,
+    topup_id: i64,
+    has_receipt: bool,
+) -> Vec<(String, &'static str)> {
     match kind {
-        TransferKind::Purchase => vec![
+        TransferKind::Purchase if has_receipt => vec![
             (format!("/billing/topups/{topup_id}/receipt"), "Receipt"),
             (format!("/billing/topups/{topup_id}/receipt.pdf"), "PDF"),
         ],
@@ -183,6 +188,8 @@ async fn rows(
         .filter_map(|t| t.reference.clone())
         .collect();
     let topups = topups::by_payment_ids(&state.reads, user.id, &payment_ids).await?;
+    let topup_ids: Vec<i64> = topups.iter().map(|t| t.id).collect();
+    let with_receipts = vouchers::topups_with_receipts(&state.reads, &topup_ids).await?;
     Ok(entries
         .iter()
         .map(|t| {
@@ -190,7 +197,9 @@ async fn rows(
                 .reference
                 .as_deref()
                 .and_then(|r| topups.iter().find(|p| p.payment_id.as_deref() == Some(r)));
-            let documents = topup.map_or_else(Vec::new, |p| documents_of(t.kind, p.id));
+            let documents = topup.map_or_else(Vec::new, |p| {
+                documents_of(t.kind, p.id, with_receipts.contains(&p.id))
+            });
             let topup = topup.filter(|_| t.kind == TransferKind::Purchase);
             let amount = t.signed_amount();
             HistoryRow {

@@ -281,6 +281,28 @@ pub async fn receipt_of_topup<C: ConnectionTrait>(
         .transpose()
 }
 
+/// Which of these top-ups have a receipt voucher (those credited before vouchers existed have
+/// none).
+pub async fn topups_with_receipts<C: ConnectionTrait>(
+    conn: &C,
+    topup_ids: &[i64],
+) -> StoreResult<std::collections::BTreeSet<i64>> {
+    use sea_orm::QuerySelect;
+    if topup_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    Ok(Entity::find()
+        .select_only()
+        .column(Column::TopupId)
+        .filter(Column::TopupId.is_in(topup_ids.iter().copied()))
+        .filter(Column::Kind.eq(VoucherKind::Receipt.as_str()))
+        .into_tuple::<i64>()
+        .all(conn)
+        .await?
+        .into_iter()
+        .collect())
+}
+
 /// The refund voucher of a refund, if issued.
 pub async fn of_refund<C: ConnectionTrait>(
     conn: &C,
