@@ -273,18 +273,14 @@ async fn credit(
                         now.id
                     )));
                 }
-                // A top-up may lift the balance back over the alert threshold: re-arm it in the
-                // same transaction (one trip to the single writer, not two), after the refunds
-                // it already has.
+                // Re-arm the alert a top-up lifts over its threshold, after any refunds.
                 let rearm = |tx| async move {
                     let balance = ledger::LedgerTx::balance(tx, wallet).await?;
                     alerts::rearm_at_or_above(tx, now.user_id, balance.available).await
                 };
-                // The receipt voucher, numbered in the same transaction (GST: issued when the
-                // money is received; no number is taken for a credit that rolls back). Its
-                // number is one row for every customer, locked until this transaction commits
-                // (on PostgreSQL): it is taken last, so that the lock is held for as little as
-                // possible (seen waiting in pg_stat_activity under concurrent top-ups).
+                // The receipt voucher, numbered in this transaction (no number taken for a
+                // credit that rolls back). Its counter, one row for everyone, stays locked until
+                // commit on PostgreSQL: taken last (docs/benchmarks.md, pg_stat_activity).
                 if refunds.is_empty() {
                     rearm(tx).await?;
                     receipts::issue_receipt_in(tx, settings, &now, &payment_ref.id).await?;
