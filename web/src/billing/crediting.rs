@@ -273,22 +273,20 @@ async fn credit(
                         now.id
                     )));
                 }
-                // Re-arm the alert a top-up lifts over its threshold, after any refunds.
+                // Re-arms the alert a top-up lifts over its threshold (after any refunds).
                 let rearm = |tx| async move {
                     let balance = ledger::LedgerTx::balance(tx, wallet).await?;
                     alerts::rearm_at_or_above(tx, now.user_id, balance.available).await
                 };
-                // The receipt voucher, numbered in this transaction (no number taken for a
-                // credit that rolls back). Its counter, one row for everyone, stays locked until
-                // commit on PostgreSQL: taken last (docs/benchmarks.md, pg_stat_activity).
+                // The receipt's counter (one row) stays locked until commit: take it last.
                 if refunds.is_empty() {
                     rearm(tx).await?;
-                    receipts::issue_receipt_in(tx, settings, &now, &payment_ref.id).await?;
-                } else {
-                    receipts::issue_receipt_in(tx, settings, &now, &payment_ref.id).await?;
-                    for refund in refunds {
-                        take_back::apply_in(tx, settings, wallet, now.id, refund, true).await?;
-                    }
+                }
+                receipts::issue_receipt_in(tx, settings, &now, &payment_ref.id).await?;
+                for refund in refunds {
+                    take_back::apply_in(tx, settings, wallet, now.id, refund, true).await?;
+                }
+                if !refunds.is_empty() {
                     rearm(tx).await?;
                 }
                 Ok(CreditResult::Credited {
