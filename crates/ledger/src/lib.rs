@@ -18,6 +18,7 @@ mod error;
 mod migration;
 mod model;
 mod read;
+mod scale;
 mod transactions;
 mod types;
 mod write;
@@ -36,6 +37,7 @@ pub use model::{
     Reservation, ReservationStatus, Reserve, Settle, TakeBack, Transfer,
 };
 pub use read::{HistoryPage, HistoryQuery, MAX_PAGE};
+pub use scale::{Preloaded, ScaleShape};
 pub use types::{
     AccountId, Credits, IdempotencyKey, LotId, LotSource, MAX_AMOUNT, MAX_KEY_LEN, ReservationId,
     SystemAccount, TransferId, TransferKind,
@@ -556,6 +558,12 @@ impl Ledger {
             return Ok(lots);
         }
         self.lots(wallet).await
+    }
+
+    /// Preloads a ledger with years of data in a few set-based statements, for benchmarks at
+    /// scale (see `scale`). Into an empty ledger only.
+    pub async fn preload_scale(&self, shape: ScaleShape) -> LedgerResult<Preloaded> {
+        scale::preload(&self.pools, shape).await
     }
 
     /// Lots of every wallet with credits left that expire in `(after, until]`, soonest first, at

@@ -1,0 +1,197 @@
+//! A ledger with years of data, made fast for benchmarks (`cargo xtask bench --scale`, issue 21):
+//! set-based inserts straight into the ledger's own tables (numbers from `generate_series` on
+//! PostgreSQL, a recursive CTE on SQLite), never one API call per row. What it writes keeps every
+//! invariant `Ledger::audit` checks: each purchase has its lot, each usage debit is drawn from its
+//! wallet's first lot, lots' remaining and balances follow from the allocations.
+//!
+//! The shape: `wallets` wallets with `purchases` paid top-ups each; `usage` debits of one credit,
+//! `big_wallet_usage` of them on the first wallet (a customer with years of sends) and the rest
+//! spread over the others.
+
+use crate::{
+    db::{Pools, Tx, col},
+    error::{LedgerError, LedgerResult},
+    types::{AccountId, SystemAccount},
+};
+
+/// How much to preload.
+#[derive(Debug, Clone, Copy)]
+pub struct ScaleShape {
+    pub wallets: i64,
+    pub purchases: i64,
+    pub usage: i64,
+    pub big_wallet_usage: i64,
+}
+
+impl ScaleShape {
+    /// Issue 21's shape: 20,000 wallets, 100,000 paid top-ups, 2,000,000 usage transfers with
+    /// 500,000 on one wallet.
+    pub const ISSUE_21: ScaleShape = ScaleShape {
+        wallets: 20_000,
+        purchases: 5,
+        usage: 2_000_000,
+        big_wallet_usage: 500_000,
+    };
+}
+
+/// What was written: the big wallet, and every wallet in order.
+#[derive(Debug, Clone)]
+pub struct Preloaded {
+    pub big_wallet: AccountId,
+    pub first_wallet: i64,
+    pub wallets: i64,
+}
+
+/// `SELECT i FROM <1..=n>` as a derived table.
+fn numbers(backend: sea_orm::DbBackend, n: i64) -> String {
+    match backend {
+        sea_orm::DbBackend::Postgres => {
+            format!("(SELECT generate_series(CAST(1 AS BIGINT), CAST({n} AS BIGINT)) AS i) AS s")
+        }
+        _ => format!(
+            "(WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < {n}) \
+             SELECT i FROM seq) AS s"
+        ),
+    }
+}
+
+async fn system_id(tx: &Tx, account: SystemAccount) -> LedgerResult<i64> {
+    let row = tx
+        .one(
+            "SELECT id FROM ledger_accounts WHERE code = ?",
+            vec![account.code().into()],
+        )
+        .await?
+        .ok_or_else(|| LedgerError::Inconsistent(format!("no {} account", account.code())))?;
+    col(&row, "id")
+}
+
+pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Preloaded> {
+    if shape.wallets < 2 || shape.purchases < 1 || shape.big_wallet_usage >= shape.usage {
+        return Err(LedgerError::InvalidAmount(
+            "a scale shape needs 2 wallets or more".into(),
+        ));
+    }
+    let tx = Tx::begin(pools).await?;
+    let backend = tx.backend;
+    let purchases_account = system_id(&tx, SystemAccount::RazorpayPurchases).await?;
+    let email_account = system_id(&tx, SystemAccount::EmailUsage).await?;
+    // Everything happened over the last two years, oldest first.
+    let now = chrono::Utc::now().timestamp_micros();
+    let start = now - 2 * 365 * 86_400 * 1_000_000;
+
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_accounts (code, kind, created_at) \
+             SELECT 'scale:wallet:' || CAST(i AS TEXT), 'wallet', {start} FROM {} ORDER BY i",
+            numbers(backend, shape.wallets)
+        ),
+        vec![],
+    )
+    .await?;
+    let row = tx
+        .one(
+            "SELECT MIN(id) AS first, MAX(id) AS last FROM ledger_accounts \
+             WHERE code LIKE 'scale:wallet:%'",
+            vec![],
+        )
+        .await?
+        .ok_or_else(|| LedgerError::Inconsistent("no scale wallets".into()))?;
+    let (first, last): (i64, i64) = (col(&row, "first")?, col(&row, "last")?);
+    if last - first + 1 != shape.wallets {
+        return Err(LedgerError::Inconsistent(
+            "the scale wallets' ids are not consecutive (preload into an empty ledger)".into(),
+        ));
+    }
+    // Balances first (transfers and lots reference them); set from the lots at the end.
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_balances (account_id, available, reserved, undrawn) \
+             SELECT {first} + i - 1, 0, 0, 0 FROM {}",
+            numbers(backend, shape.wallets)
+        ),
+        vec![],
+    )
+    .await?;
+    // Purchases: `purchases` per wallet, numbered p = 0.. per wallet. The first of each wallet
+    // is large enough for all its usage.
+    let big_first = shape.big_wallet_usage + 100_000;
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \
+               credit_account_id, wallet_account_id, amount, reference, memo, created_at) \
+             SELECT 'scale:purchase:' || CAST(i AS TEXT), 'scale', 'purchase', {purchases_account}, \
+               {first} + (i - 1) / {p}, {first} + (i - 1) / {p}, \
+               CASE WHEN i = 1 THEN {big_first} WHEN (i - 1) % {p} = 0 THEN 10000 ELSE 1000 END, \
+               'pay_scale_' || CAST(i AS TEXT), 'Top-up via Razorpay', \
+               {start} + i * 1000000 \
+             FROM {} ORDER BY i",
+            numbers(backend, shape.wallets * shape.purchases),
+            p = shape.purchases,
+        ),
+        vec![],
+    )
+    .await?;
+    tx.exec(
+        "INSERT INTO ledger_lots (wallet_account_id, transfer_id, source, payment_reference, \
+           original, remaining, held, expires_at, created_at) \
+         SELECT wallet_account_id, id, 'paid', reference, amount, amount, 0, NULL, created_at \
+         FROM ledger_transfers WHERE idempotency_key LIKE 'scale:purchase:%' ORDER BY id",
+        vec![],
+    )
+    .await?;
+    // Usage: debit i goes to the big wallet for the first `big_wallet_usage`, then round the
+    // others; one credit each, a minute apart, after the purchases.
+    let rest = shape.wallets - 1;
+    let usage_start = start + shape.wallets * shape.purchases * 1_000_000;
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \
+               credit_account_id, wallet_account_id, amount, reference, memo, created_at) \
+             SELECT 'scale:usage:' || CAST(i AS TEXT), 'scale', 'usage_email', w, {email_account}, \
+               w, 1, NULL, NULL, {usage_start} + i * 20000000 \
+             FROM (SELECT i, CASE WHEN i <= {big} THEN {first} \
+                     ELSE {first} + 1 + (i % {rest}) END AS w FROM {}) AS u ORDER BY i",
+            numbers(backend, shape.usage),
+            big = shape.big_wallet_usage,
+        ),
+        vec![],
+    )
+    .await?;
+    // Each debit drawn from its wallet's first lot (the lot of its first purchase).
+    tx.exec(
+        &format!(
+            "INSERT INTO ledger_lot_allocations (transfer_id, lot_id, amount) \
+             SELECT t.id, l.id, t.amount FROM ledger_transfers t \
+             JOIN ledger_lots l ON l.wallet_account_id = t.wallet_account_id \
+               AND l.payment_reference = 'pay_scale_' || \
+                 CAST((t.wallet_account_id - {first}) * {p} + 1 AS TEXT) \
+             WHERE t.idempotency_key LIKE 'scale:usage:%'",
+            p = shape.purchases,
+        ),
+        vec![],
+    )
+    .await?;
+    tx.exec(
+        "UPDATE ledger_lots SET remaining = original - COALESCE((SELECT SUM(a.amount) \
+           FROM ledger_lot_allocations a WHERE a.lot_id = ledger_lots.id), 0) \
+         WHERE payment_reference LIKE 'pay_scale_%'",
+        vec![],
+    )
+    .await?;
+    tx.exec(
+        &format!(
+            "UPDATE ledger_balances SET available = (SELECT SUM(l.remaining) FROM ledger_lots l \
+               WHERE l.wallet_account_id = ledger_balances.account_id) \
+             WHERE account_id BETWEEN {first} AND {last}"
+        ),
+        vec![],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Preloaded {
+        big_wallet: AccountId(first),
+        first_wallet: first,
+        wallets: shape.wallets,
+    })
+}

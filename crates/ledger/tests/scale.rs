@@ -1,0 +1,56 @@
+//! The benchmark preload (`Ledger::preload_scale`, issue 21) writes a ledger the audit finds
+//! clean, with the balances, lots and history its shape says, and the ledger keeps working on
+//! top of it. On both databases, at a small shape.
+
+mod common;
+
+use common::{assert_audit_clean, credits, key};
+use ledger::{Debit, DebitKind, HistoryQuery, Ledger, ScaleShape, TransferKind};
+
+on_both_backends!(a_preloaded_ledger_is_consistent_and_keeps_working);
+
+async fn a_preloaded_ledger_is_consistent_and_keeps_working(ledger: Ledger) {
+    let shape = ScaleShape {
+        wallets: 40,
+        purchases: 5,
+        usage: 3_000,
+        big_wallet_usage: 1_000,
+    };
+    let preloaded = ledger.preload_scale(shape).await.expect("preloaded");
+    assert_audit_clean(&ledger).await;
+    let big = preloaded.big_wallet;
+    // The big wallet: 101,000 + 10,000… its first purchase is 100,000 + its usage; then four
+    // of 1,000; 1,000 debits of one credit.
+    let balance = ledger.balance(big).await.expect("balance");
+    assert_eq!(balance.available, 101_000 + 4 * 1_000 - 1_000);
+    let page = ledger
+        .history(big, &HistoryQuery::default())
+        .await
+        .expect("history");
+    assert_eq!(page.entries.len(), 50);
+    assert!(
+        page.entries
+            .iter()
+            .all(|t| t.kind == TransferKind::UsageEmail)
+    );
+    assert!(page.next.is_some());
+    // The other wallets share the remaining 2,000 debits.
+    let other = ledger::AccountId(preloaded.first_wallet + 1);
+    let balance = ledger.balance(other).await.expect("balance");
+    let used = 10_000 + 4 * 1_000 - balance.available;
+    assert!((51..=52).contains(&used), "{used}");
+    // New work on top of it: a debit, then the audit again.
+    ledger
+        .debit(Debit {
+            wallet: big,
+            amount: credits(5),
+            kind: DebitKind::UsageEmail,
+            key: key("after-preload"),
+            reference: None,
+            memo: None,
+        })
+        .await
+        .expect("debit");
+    ledger.draw_pending().await.expect("draw");
+    assert_audit_clean(&ledger).await;
+}
