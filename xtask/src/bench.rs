@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N]`: how fast the ledger and the API are on this machine, each
+//! `cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N] [--scale]`: how fast the ledger and the API are on this machine, each
 //! figure beside a baseline measured in the same run (machines are noisy: compare ratios). The
 //! ledger's figures come from `crates/ledger/benches/ledger.rs` (SQLite always; PostgreSQL too
 //! when `DATABASE_URL` points at one); the app's from release builds of the web app and
@@ -47,14 +47,20 @@ struct BenchPlan {
 /// The ledger's figures (`cargo bench -p ledger`, optimised), then the app's, on release builds.
 pub fn run(args: &[String]) -> Result<()> {
     const USAGE: &str =
-        "usage: cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N]";
+        "usage: cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N] [--scale]";
     let mut quick = false;
+    let mut scale = false;
     let mut only = None;
     let mut journeys = None;
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => quick = true,
+            // The ledger preloaded with years of data (issue 21): its reads and its audit.
+            "--scale" => {
+                scale = true;
+                only = Some("ledger");
+            }
             "--only" => match rest.next().map(String::as_str) {
                 Some(part @ ("ledger" | "app" | "journey")) => only = Some(part),
                 _ => bail!(USAGE),
@@ -80,6 +86,9 @@ pub fn run(args: &[String]) -> Result<()> {
             .arg(&ledger_json);
         if quick {
             command.arg("--quick");
+        }
+        if scale {
+            command.arg("--scale");
         }
         if !command.status()?.success() {
             bail!("the ledger benchmark failed");

@@ -121,9 +121,14 @@ fn main() -> Result<()> {
     if let Ok(url) = std::env::var("DATABASE_URL") {
         backends.push(("postgres", url));
     }
+    let scale = args.iter().any(|a| a == "--scale");
     let mut figures = Vec::new();
     for (name, url) in &backends {
-        figures.extend(runtime.block_on(ledger_figures(name, url, &plan))?);
+        if scale {
+            figures.extend(runtime.block_on(scale_figures(name, url))?);
+        } else {
+            figures.extend(runtime.block_on(ledger_figures(name, url, &plan))?);
+        }
     }
     let _ = std::fs::remove_dir_all(&dir);
     for f in &figures {
@@ -133,6 +138,129 @@ fn main() -> Result<()> {
         std::fs::write(out, serde_json::to_string_pretty(&figures)?)?;
     }
     Ok(())
+}
+
+/// The p99 of `runs` timed calls, in milliseconds.
+async fn p99_ms<F, Fut>(runs: usize, mut call: F) -> Result<f64>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<()>>,
+{
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let t0 = Instant::now();
+        call().await?;
+        times.push(t0.elapsed());
+    }
+    times.sort();
+    let at = ((times.len() as f64 * 0.99).ceil() as usize).clamp(1, times.len()) - 1;
+    Ok(times[at].as_secs_f64() * 1_000.0)
+}
+
+/// `--scale`: the ledger preloaded with issue 21's shape (how long that takes is a figure too),
+/// then Credit History's reads for the wallet with 500,000 transfers and the whole audit.
+async fn scale_figures(backend: &str, url: &str) -> Result<Vec<Value>> {
+    let mut config = ConnectConfig::new(url.to_string());
+    if backend == "postgres" {
+        config.pg_schema = Some(format!("bench_scale_{}", std::process::id()));
+    }
+    let ledger = Ledger::connect(&config)
+        .await
+        .map_err(|e| format!("opening {backend}: {e}"))?;
+    let mut out = Vec::new();
+    let shape = ledger::ScaleShape::ISSUE_21;
+    println!("{backend}: preloading {shape:?}…");
+    let t0 = Instant::now();
+    let preloaded = ledger.preload_scale(shape).await?;
+    let preload = t0.elapsed();
+    println!("{backend}: preloaded in {preload:.1?}");
+    out.push(figure(
+        "scale.preload.seconds",
+        backend,
+        "s",
+        preload.as_secs_f64(),
+        None,
+        "20,000 wallets, 100,000 top-ups, 2,000,000 usage transfers, set-based",
+    ));
+    let big = preloaded.big_wallet;
+    let first = ledger::HistoryQuery::default();
+    let value = p99_ms(200, || async {
+        ledger.history(big, &first).await?;
+        Ok(())
+    })
+    .await?;
+    out.push(figure(
+        "scale.history.first_page.p99_ms",
+        backend,
+        "ms",
+        value,
+        None,
+        "50 entries of the 500,000-transfer wallet; goal: under 20 ms",
+    ));
+    // Page 1,000, reached by following the keyset cursor (never OFFSET).
+    let mut query = ledger::HistoryQuery::default();
+    for _ in 0..999 {
+        let page = ledger.history(big, &query).await?;
+        query.before = page.next;
+    }
+    let deep = query.clone();
+    let value = p99_ms(200, || async {
+        ledger.history(big, &deep).await?;
+        Ok(())
+    })
+    .await?;
+    out.push(figure(
+        "scale.history.deep_page.p99_ms",
+        backend,
+        "ms",
+        value,
+        None,
+        "page 1,000 by keyset; goal: under 20 ms",
+    ));
+    // Filtered: usage only, within one month some way back.
+    let now = chrono::Utc::now();
+    let filtered = ledger::HistoryQuery {
+        kinds: vec![ledger::TransferKind::UsageEmail],
+        from: Some(now - chrono::Duration::days(400)),
+        to: Some(now - chrono::Duration::days(370)),
+        ..ledger::HistoryQuery::default()
+    };
+    let value = p99_ms(200, || async {
+        ledger.history(big, &filtered).await?;
+        Ok(())
+    })
+    .await?;
+    out.push(figure(
+        "scale.history.filtered.p99_ms",
+        backend,
+        "ms",
+        value,
+        None,
+        "usage in a 30-day range a year back; goal: under 30 ms",
+    ));
+    let t0 = Instant::now();
+    let report = ledger.audit().await?;
+    let audit = t0.elapsed();
+    if !report.is_clean() {
+        return bail(format!(
+            "the preloaded ledger's audit is not clean: {report}"
+        ));
+    }
+    out.push(figure(
+        "scale.audit.seconds",
+        backend,
+        "s",
+        audit.as_secs_f64(),
+        None,
+        "every invariant over the whole database; goal: under 60 s",
+    ));
+    if backend == "postgres" {
+        let schema = config.pg_schema.clone().unwrap_or_default();
+        let db = baseline_connection(&ConnectConfig::new(url.to_string())).await?;
+        db.execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await?;
+    }
+    Ok(out)
 }
 
 const WALLETS: usize = 2_000;

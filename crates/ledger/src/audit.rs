@@ -83,10 +83,18 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
     let nets = rows(
         &txn,
         backend,
+        // One pass over the transfers per side, grouped: a sum per account in a subquery would
+        // scan every transfer once per account (no index leads with the accounts), hours at
+        // 20,000 wallets and 2,000,000 transfers (`cargo xtask bench --scale`).
         "SELECT a.id, a.code, a.kind, \
-           CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t WHERE t.credit_account_id = a.id), 0) AS BIGINT) AS credits_in, \
-           CAST(COALESCE((SELECT SUM(t.amount) FROM ledger_transfers t WHERE t.debit_account_id = a.id), 0) AS BIGINT) AS debits_out \
-         FROM ledger_accounts a ORDER BY a.id",
+           CAST(COALESCE(i.total, 0) AS BIGINT) AS credits_in, \
+           CAST(COALESCE(o.total, 0) AS BIGINT) AS debits_out \
+         FROM ledger_accounts a \
+         LEFT JOIN (SELECT credit_account_id AS account_id, SUM(amount) AS total \
+           FROM ledger_transfers GROUP BY credit_account_id) i ON i.account_id = a.id \
+         LEFT JOIN (SELECT debit_account_id AS account_id, SUM(amount) AS total \
+           FROM ledger_transfers GROUP BY debit_account_id) o ON o.account_id = a.id \
+         ORDER BY a.id",
     )
     .await?;
     let mut total: i128 = 0;
