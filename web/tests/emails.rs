@@ -6,9 +6,10 @@
 
 mod common;
 
+use common::paid;
+
 use common::{TestApp, Visitor, csrf_of};
 use reqwest::StatusCode;
-use serde_json::json;
 use web::{
     configuration::EmailSettings,
     emails::{
@@ -57,17 +58,6 @@ async fn send(app: &TestApp, mailer: &Mailer) -> SendReport {
     send_due(&app.state.services, mailer)
         .await
         .expect("a round")
-}
-
-async fn paid(app: &TestApp, amount: &str) -> (String, String) {
-    let (path, answer) = app
-        .pay_directly(amount, json!({"method": "upi", "vpa": "success@razorpay"}))
-        .await;
-    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
-    (
-        path,
-        answer["payment"]["id"].as_str().expect("id").to_string(),
-    )
 }
 
 fn year() -> String {

@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::paid;
+
 use common::{TestApp, hidden_fields};
 use reqwest::StatusCode;
 use serde_json::json;
@@ -25,17 +27,6 @@ on_both_backends!(
 
 fn label() -> String {
     FinancialYear::of(chrono::Utc::now()).label()
-}
-
-async fn paid(app: &TestApp, amount: &str) -> (String, String) {
-    let (path, answer) = app
-        .pay_directly(amount, json!({"method": "upi", "vpa": "success@razorpay"}))
-        .await;
-    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
-    (
-        path,
-        answer["payment"]["id"].as_str().expect("id").to_string(),
-    )
 }
 
 async fn a_credited_top_up_gets_one_receipt_voucher_with_its_tax(app: TestApp) {

@@ -16,6 +16,7 @@ use crate::{
         error::{PageError, PageResult},
         forms::{CsrfForm, CsrfToken},
         session::start_session,
+        sign_in::password_request_allowed,
     },
     password_reset::{
         LINK_MINUTES, PasswordResetError, ResetOutcome, choose_password, link_account, request_link,
@@ -83,13 +84,7 @@ pub async fn forgot(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<ForgotFields>,
 ) -> PageResult<Response> {
-    state
-        .address_limits
-        .password_request(ip)
-        .map_err(|wait| PageError::TooManyRequests {
-            message: "Too many attempts from your network. Wait a minute and try again.".into(),
-            retry_after: wait.as_secs().max(1),
-        })?;
+    password_request_allowed(&state, ip)?;
     let email = match crate::accounts::EmailAddress::parse(&form.email) {
         Ok(email) => email,
         Err(why) => {
@@ -165,13 +160,7 @@ pub async fn reset(
     headers: HeaderMap,
     CsrfForm(form): CsrfForm<ResetFields>,
 ) -> PageResult<Response> {
-    state
-        .address_limits
-        .password_request(ip)
-        .map_err(|wait| PageError::TooManyRequests {
-            message: "Too many attempts from your network. Wait a minute and try again.".into(),
-            retry_after: wait.as_secs().max(1),
-        })?;
+    password_request_allowed(&state, ip)?;
     if !plausible(&form.token) {
         return page(
             &state,

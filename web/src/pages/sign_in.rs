@@ -109,8 +109,8 @@ pub async fn login_page(
     auth_page(&state, &headers, false, "", Problems::none())
 }
 
-/// One password request from this address, or "slow down".
-fn password_request_allowed(state: &AppState, ip: std::net::IpAddr) -> PageResult<()> {
+/// One password request from this address, or "slow down" (log-in, sign-up and password resets).
+pub fn password_request_allowed(state: &AppState, ip: std::net::IpAddr) -> PageResult<()> {
     state
         .address_limits
         .password_request(ip)

@@ -754,3 +754,18 @@ impl TestApp {
             .status()
     }
 }
+
+/// A top-up of `amount` paid by UPI and called back: its page's path and the payment's id.
+pub async fn paid(app: &TestApp, amount: &str) -> (String, String) {
+    let (path, answer) = app
+        .pay_directly(
+            amount,
+            serde_json::json!({"method": "upi", "vpa": "success@razorpay"}),
+        )
+        .await;
+    assert_eq!(app.post_callback(&answer).await, StatusCode::SEE_OTHER);
+    (
+        path,
+        answer["payment"]["id"].as_str().expect("id").to_string(),
+    )
+}

@@ -320,13 +320,24 @@ pub async fn accept_shortfall(
     Path(refund_id): Path<String>,
     CsrfForm(form): CsrfForm<ReasonFields>,
 ) -> PageResult<Response> {
-    let back = "/admin".to_string();
+    with_reason(&operator.email, &form, async |reason| {
+        acknowledge_shortfall(&state.services, operator.id, &refund_id, reason).await
+    })
+    .await
+}
+
+/// A Needs-attention form that carries only a reason: refused (nothing done) without a usable
+/// one; otherwise done, and answered back to `/admin`.
+async fn with_reason(
+    operator: &str,
+    form: &ReasonFields,
+    act: impl AsyncFnOnce(&Reason) -> crate::services::ServiceResult<ActionOutcome>,
+) -> PageResult<Response> {
     let reason = match Reason::parse(&form.reason) {
         Ok(r) => r,
-        Err(message) => return refused(&operator.email, message, back),
+        Err(message) => return refused(operator, message, "/admin".into()),
     };
-    let outcome = acknowledge_shortfall(&state.services, operator.id, &refund_id, &reason).await?;
-    answer(&operator.email, outcome, back)
+    answer(operator, act(&reason).await?, "/admin".into())
 }
 
 /// Sends a parked email again.
@@ -336,11 +347,8 @@ pub async fn resend_email(
     Path(id): Path<i64>,
     CsrfForm(form): CsrfForm<ReasonFields>,
 ) -> PageResult<Response> {
-    let back = "/admin".to_string();
-    let reason = match Reason::parse(&form.reason) {
-        Ok(r) => r,
-        Err(message) => return refused(&operator.email, message, back),
-    };
-    let outcome = send_again(&state.services, operator.id, id, &reason).await?;
-    answer(&operator.email, outcome, back)
+    with_reason(&operator.email, &form, async |reason| {
+        send_again(&state.services, operator.id, id, reason).await
+    })
+    .await
 }
