@@ -121,11 +121,18 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
     let balances = rows(
         &txn,
         backend,
+        // Grouped in one pass each, like the nets above.
         "SELECT b.account_id, b.available, b.reserved, b.undrawn, \
-           CAST(COALESCE((SELECT SUM(l.remaining) FROM ledger_lots l WHERE l.wallet_account_id = b.account_id), 0) AS BIGINT) AS lots_remaining, \
-           CAST(COALESCE((SELECT SUM(l.held) FROM ledger_lots l WHERE l.wallet_account_id = b.account_id), 0) AS BIGINT) AS lots_held, \
-           CAST(COALESCE((SELECT SUM(r.amount) FROM ledger_reservations r WHERE r.wallet_account_id = b.account_id AND r.status = 'pending'), 0) AS BIGINT) AS pending \
-         FROM ledger_balances b ORDER BY b.account_id",
+           CAST(COALESCE(l.remaining, 0) AS BIGINT) AS lots_remaining, \
+           CAST(COALESCE(l.held, 0) AS BIGINT) AS lots_held, \
+           CAST(COALESCE(r.pending, 0) AS BIGINT) AS pending \
+         FROM ledger_balances b \
+         LEFT JOIN (SELECT wallet_account_id, SUM(remaining) AS remaining, SUM(held) AS held \
+           FROM ledger_lots GROUP BY wallet_account_id) l ON l.wallet_account_id = b.account_id \
+         LEFT JOIN (SELECT wallet_account_id, SUM(amount) AS pending FROM ledger_reservations \
+           WHERE status = 'pending' GROUP BY wallet_account_id) r \
+           ON r.wallet_account_id = b.account_id \
+         ORDER BY b.account_id",
     )
     .await?;
     for row in &balances {
@@ -165,9 +172,14 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
         &txn,
         backend,
         "SELECT l.id, l.original, l.remaining, l.held, \
-           CAST(COALESCE((SELECT SUM(a.amount) FROM ledger_lot_allocations a WHERE a.lot_id = l.id), 0) AS BIGINT) AS allocated, \
-           CAST(COALESCE((SELECT SUM(rl.held) FROM ledger_reservation_lots rl WHERE rl.lot_id = l.id), 0) AS BIGINT) AS reserved_here \
-         FROM ledger_lots l ORDER BY l.id",
+           CAST(COALESCE(a.allocated, 0) AS BIGINT) AS allocated, \
+           CAST(COALESCE(rl.held, 0) AS BIGINT) AS reserved_here \
+         FROM ledger_lots l \
+         LEFT JOIN (SELECT lot_id, SUM(amount) AS allocated FROM ledger_lot_allocations \
+           GROUP BY lot_id) a ON a.lot_id = l.id \
+         LEFT JOIN (SELECT lot_id, SUM(held) AS held FROM ledger_reservation_lots \
+           GROUP BY lot_id) rl ON rl.lot_id = l.id \
+         ORDER BY l.id",
     )
     .await?;
     for row in &lots {

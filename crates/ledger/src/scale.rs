@@ -173,17 +173,18 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
     )
     .await?;
     tx.exec(
-        "UPDATE ledger_lots SET remaining = original - COALESCE((SELECT SUM(a.amount) \
-           FROM ledger_lot_allocations a WHERE a.lot_id = ledger_lots.id), 0) \
-         WHERE payment_reference LIKE 'pay_scale_%'",
+        "UPDATE ledger_lots SET remaining = original - a.total \
+         FROM (SELECT lot_id, SUM(amount) AS total FROM ledger_lot_allocations GROUP BY lot_id) a \
+         WHERE a.lot_id = ledger_lots.id",
         vec![],
     )
     .await?;
     tx.exec(
         &format!(
-            "UPDATE ledger_balances SET available = (SELECT SUM(l.remaining) FROM ledger_lots l \
-               WHERE l.wallet_account_id = ledger_balances.account_id) \
-             WHERE account_id BETWEEN {first} AND {last}"
+            "UPDATE ledger_balances SET available = l.total \
+             FROM (SELECT wallet_account_id, SUM(remaining) AS total FROM ledger_lots \
+               WHERE wallet_account_id BETWEEN {first} AND {last} GROUP BY wallet_account_id) l \
+             WHERE l.wallet_account_id = ledger_balances.account_id"
         ),
         vec![],
     )

@@ -1129,7 +1129,8 @@ async fn migrations_are_idempotent_and_reported() {
         vec![
             "m0001_create_ledger".to_string(),
             "m0002_undrawn_debits".to_string(),
-            "m0003_lots_in_spending_order".to_string()
+            "m0003_lots_in_spending_order".to_string(),
+            "m0004_lots_by_wallet".to_string()
         ]
     );
     assert_eq!(Ledger::migrate(&config).await.expect("again"), applied);
