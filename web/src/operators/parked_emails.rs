@@ -15,8 +15,10 @@ pub async fn send_again(
     outbox_id: i64,
     reason: &Reason,
 ) -> ServiceResult<ActionOutcome> {
-    let parked = outbox::parked(&services.reads, 500).await?;
-    let Some(email) = parked.into_iter().find(|e| e.id == outbox_id) else {
+    let Some(email) = outbox::find(&services.reads, outbox_id)
+        .await?
+        .filter(|e| e.parked_at.is_some() && e.sent_at.is_none())
+    else {
         return Ok(ActionOutcome::AlreadyDone);
     };
     let customer = users::by_email(&services.reads, &email.recipient)

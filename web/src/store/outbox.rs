@@ -203,18 +203,36 @@ pub async fn unpark(writer: &impl Writer, id: i64) -> StoreResult<bool> {
     Ok(result.rows_affected == 1)
 }
 
-/// Parked emails, newest first.
-pub async fn parked<C: ConnectionTrait>(conn: &C, limit: u64) -> StoreResult<Vec<QueuedEmail>> {
-    Ok(Entity::find()
-        .filter(Column::ParkedAt.is_not_null())
-        .filter(Column::SentAt.is_null())
-        .order_by_desc(Column::Id)
+/// The emails a query selects, at most `limit`.
+async fn listed<C: ConnectionTrait>(
+    conn: &C,
+    query: sea_orm::Select<Entity>,
+    limit: u64,
+) -> StoreResult<Vec<QueuedEmail>> {
+    Ok(query
         .limit(limit)
         .all(conn)
         .await?
         .into_iter()
         .map(QueuedEmail::from)
         .collect())
+}
+
+/// One email by its outbox id.
+pub async fn find<C: ConnectionTrait>(conn: &C, id: i64) -> StoreResult<Option<QueuedEmail>> {
+    Ok(Entity::find_by_id(id)
+        .first_row(conn)
+        .await?
+        .map(QueuedEmail::from))
+}
+
+/// Parked emails, newest first.
+pub async fn parked<C: ConnectionTrait>(conn: &C, limit: u64) -> StoreResult<Vec<QueuedEmail>> {
+    let query = Entity::find()
+        .filter(Column::ParkedAt.is_not_null())
+        .filter(Column::SentAt.is_null())
+        .order_by_desc(Column::Id);
+    listed(conn, query, limit).await
 }
 
 /// Every email to `recipient`, newest first (what a customer was sent).
@@ -223,28 +241,18 @@ pub async fn to_recipient<C: ConnectionTrait>(
     recipient: &str,
     limit: u64,
 ) -> StoreResult<Vec<QueuedEmail>> {
-    Ok(Entity::find()
+    let query = Entity::find()
         .filter(Column::Recipient.eq(recipient))
-        .order_by_desc(Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(QueuedEmail::from)
-        .collect())
+        .order_by_desc(Column::Id);
+    listed(conn, query, limit).await
 }
 
 /// Emails not sent yet (parked ones too), oldest first.
 pub async fn unsent<C: ConnectionTrait>(conn: &C, limit: u64) -> StoreResult<Vec<QueuedEmail>> {
-    Ok(Entity::find()
+    let query = Entity::find()
         .filter(Column::SentAt.is_null())
-        .order_by_asc(Column::Id)
-        .limit(limit)
-        .all(conn)
-        .await?
-        .into_iter()
-        .map(QueuedEmail::from)
-        .collect())
+        .order_by_asc(Column::Id);
+    listed(conn, query, limit).await
 }
 
 /// Emails waiting to be sent (not parked), and when the oldest was written (Unix microseconds).

@@ -22,6 +22,10 @@ ALTER TABLE web_outbox ADD COLUMN parked_at {INT};
 CREATE UNIQUE INDEX web_outbox_once ON web_outbox (once_key);
 -- What the sender looks for: unsent, not parked, in the order they were written.
 CREATE INDEX web_outbox_due ON web_outbox (next_attempt_at, id) WHERE sent_at IS NULL AND parked_at IS NULL;
+-- What Needs attention lists on every render: the few parked, never a scan of all sent mail.
+CREATE INDEX web_outbox_parked ON web_outbox (id) WHERE parked_at IS NOT NULL AND sent_at IS NULL;
+-- What a customer was sent (operators' customer page, tests).
+CREATE INDEX web_outbox_recipient ON web_outbox (recipient, id);
 
 CREATE TABLE web_password_resets (
     token_hash TEXT PRIMARY KEY,
