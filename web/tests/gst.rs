@@ -106,17 +106,7 @@ async fn concurrent_top_ups_take_consecutive_numbers_without_gaps(app: TestApp) 
         assert_eq!(task.await.expect("task"), StatusCode::SEE_OTHER);
     }
     app.eventually("webhooks", || app.webhooks_settled()).await;
-    let user = web::store::users::by_email(&app.state.reads, "many@example.com")
-        .await
-        .expect("read")
-        .expect("user");
-    let mut numbers: Vec<String> = vouchers::of_user(&app.state.reads, user.id)
-        .await
-        .expect("vouchers")
-        .into_iter()
-        .map(|v| v.number)
-        .collect();
-    numbers.sort();
+    let numbers = common::voucher_numbers(&app, "many@example.com").await;
     let expected: Vec<String> = (1..=12).map(|n| format!("KS/{}/{n:06}", label())).collect();
     assert_eq!(numbers, expected);
     assert_eq!(app.credits_of("many@example.com").await, 12_000);

@@ -96,17 +96,7 @@ async fn three_instances_share_one_database_without_doubling_anything(app: TestA
         .count();
     assert_eq!(credits, 3, "one credit per payment, whoever reported it");
     // One receipt voucher per payment, numbered 1, 2, 3 whichever instance credited it.
-    let user = web::store::users::by_email(&app.state.reads, "fleet@example.com")
-        .await
-        .expect("read")
-        .expect("user");
-    let mut numbers: Vec<String> = web::store::vouchers::of_user(&app.state.reads, user.id)
-        .await
-        .expect("vouchers")
-        .into_iter()
-        .map(|v| v.number)
-        .collect();
-    numbers.sort();
+    let numbers = common::voucher_numbers(&app, "fleet@example.com").await;
     let year = web::gst::voucher_number::FinancialYear::of(chrono::Utc::now()).label();
     assert_eq!(
         numbers,

@@ -7,7 +7,10 @@ use razorpay::Paise;
 use crate::{
     gst::{gstin::state_name, words::rupees_in_words},
     india::IST,
-    store::vouchers::{Voucher, VoucherKind},
+    store::{
+        StoreResult,
+        vouchers::{self, Voucher, VoucherKind},
+    },
 };
 
 /// What a receipt or refund voucher says, ready to print.
@@ -76,6 +79,19 @@ fn percent_of_half(bps: i64) -> String {
 }
 
 impl VoucherView {
+    /// A voucher as shown, reading the number of the receipt voucher a refund voucher is
+    /// against (the page, the PDF and the email attachment all show it).
+    pub async fn load<C: sea_orm::ConnectionTrait>(
+        conn: &C,
+        voucher: Voucher,
+    ) -> StoreResult<VoucherView> {
+        let against = match voucher.receipt_voucher_id {
+            Some(id) => vouchers::find(conn, id).await?.map(|r| r.number),
+            None => None,
+        };
+        Ok(VoucherView::of(voucher, against))
+    }
+
     /// `against` is the number of a refund voucher's receipt voucher.
     pub fn of(voucher: Voucher, against: Option<String>) -> VoucherView {
         let mut taxes = Vec::new();

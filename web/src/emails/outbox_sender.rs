@@ -124,14 +124,9 @@ async fn voucher_attachment(services: &Services, id: i64) -> Result<PdfAttachmen
         .await
         .map_err(read)?
         .ok_or_else(|| DeliveryError::Permanent(format!("voucher {id} does not exist")))?;
-    let against = match voucher.receipt_voucher_id {
-        Some(receipt) => vouchers::find(&services.reads, receipt)
-            .await
-            .map_err(read)?
-            .map(|r| r.number),
-        None => None,
-    };
-    let view = VoucherView::of(voucher, against);
+    let view = VoucherView::load(&services.reads, voucher)
+        .await
+        .map_err(read)?;
     let bytes = voucher_pdf(&view).map_err(|e| DeliveryError::Permanent(e.to_string()))?;
     Ok(PdfAttachment {
         file_name: view.file_name(),

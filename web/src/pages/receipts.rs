@@ -64,7 +64,7 @@ pub async fn voucher_page(
         .await?
         .filter(|v| v.user_id == user.id)
         .ok_or(PageError::NotFound)?;
-    let view = view_of(&state, voucher).await?;
+    let view = VoucherView::load(&state.reads, voucher).await?;
     if pdf {
         pdf_response(&view)
     } else {
@@ -83,16 +83,7 @@ async fn receipt_view(
     let voucher = vouchers::receipt_of_topup(&state.reads, topup.id)
         .await?
         .ok_or(PageError::NotFound)?;
-    view_of(state, voucher).await
-}
-
-/// A voucher with the number of the receipt voucher a refund voucher is against.
-pub async fn view_of(state: &AppState, voucher: vouchers::Voucher) -> PageResult<VoucherView> {
-    let against = match voucher.receipt_voucher_id {
-        Some(id) => vouchers::find(&state.reads, id).await?.map(|r| r.number),
-        None => None,
-    };
-    Ok(VoucherView::of(voucher, against))
+    Ok(VoucherView::load(&state.reads, voucher).await?)
 }
 
 fn pdf_response(view: &VoucherView) -> PageResult<Response> {

@@ -769,3 +769,19 @@ pub async fn paid(app: &TestApp, amount: &str) -> (String, String) {
         answer["payment"]["id"].as_str().expect("id").to_string(),
     )
 }
+
+/// The numbers of every voucher issued to `email`'s account, sorted.
+pub async fn voucher_numbers(app: &TestApp, email: &str) -> Vec<String> {
+    let user = web::store::users::by_email(&app.state.reads, email)
+        .await
+        .expect("read")
+        .expect("user");
+    let mut numbers: Vec<String> = web::store::vouchers::of_user(&app.state.reads, user.id)
+        .await
+        .expect("vouchers")
+        .into_iter()
+        .map(|v| v.number)
+        .collect();
+    numbers.sort();
+    numbers
+}
