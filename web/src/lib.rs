@@ -26,6 +26,7 @@ pub mod readiness;
 pub mod reconcile;
 pub mod rejections;
 pub mod retention;
+pub mod scale_preload;
 pub mod server;
 pub mod services;
 pub mod startup;

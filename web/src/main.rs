@@ -28,6 +28,7 @@ async fn main() -> ExitCode {
             .map(|_| println!("migrations applied")),
         "reconcile" => reconcile(settings).await,
         "seed-demo" => seed_demo(settings).await,
+        "preload-scale" => preload_scale(settings).await,
         "operator" => operator(settings).await,
         "backup" => backup(settings).await,
         "doctor" => {
@@ -59,7 +60,7 @@ async fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL | backup PATH | doctor]
+const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] | seed-demo EMAIL PASSWORD CREDITS | operator add|remove EMAIL | backup PATH | doctor | preload-scale EMAIL PASSWORD PENDING]
   serve       run the app (default)
   migrate     apply database migrations
   reconcile   check pending top-ups with Razorpay once (credit, capture, expire)
@@ -68,6 +69,8 @@ const USAGE: &str = "usage: web [serve | migrate | reconcile | audit [--days N] 
   operator    give an existing account the operator role (pages under /admin), or take it away
   backup      write a consistent copy of a SQLite database to PATH while the app runs
   doctor      check the configuration, database, Razorpay keys, webhook secret and public URL
+  preload-scale  benchmark data (not in production): years of ledger data, its largest wallet
+              owned by a new account EMAIL, and PENDING unpaid top-ups with Razorpay orders
 Settings: web/config/base.toml, then config/local.toml, then KALP__* environment variables.";
 
 async fn reconcile(settings: Settings) -> anyhow::Result<()> {
@@ -205,6 +208,29 @@ async fn seed_demo(settings: Settings) -> anyhow::Result<()> {
             "already there"
         },
         balance.available
+    );
+    Ok(())
+}
+
+async fn preload_scale(settings: Settings) -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(2).collect();
+    let [email, password, pending] = args.as_slice() else {
+        anyhow::bail!("usage: web preload-scale EMAIL PASSWORD PENDING");
+    };
+    let email = EmailAddress::parse(email).map_err(|e| anyhow::anyhow!(e))?;
+    let pending: usize = pending
+        .parse()
+        .map_err(|_| anyhow::anyhow!("PENDING must be a number"))?;
+    let services = Services::connect(settings).await?;
+    let started = std::time::Instant::now();
+    let report = web::scale_preload::preload(&services, &email, password, pending).await?;
+    println!(
+        "preloaded in {:.1} s: {} owns wallet {} (user {}), {} top-ups pending",
+        started.elapsed().as_secs_f64(),
+        email.as_str(),
+        report.wallet.0,
+        report.user_id,
+        report.pending_topups
     );
     Ok(())
 }

@@ -216,7 +216,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::billing_profile::profile_page).post(pages::billing_profile::save_profile),
         )
         .route("/billing/history", get(pages::history::history))
-        .route("/billing/history.csv", get(pages::history::history_csv))
+        .route("/billing/history.csv", get(pages::history_csv::history_csv))
         .route(
             "/api-keys",
             get(pages::api_keys::page).post(pages::api_keys::create),

@@ -17,6 +17,7 @@ on_both_backends!(
     a_replayed_callback_credits_once,
     a_forged_callback_is_refused,
     cancelling_returns_to_billing,
+    the_csv_holds_the_whole_history_across_pages,
 );
 
 async fn upi_id_top_up_credits_once_and_shows_everywhere(app: TestApp) {
@@ -306,4 +307,64 @@ async fn cancelling_returns_to_billing(app: TestApp) {
     assert!(billing.contains("Payment cancelled. Nothing was charged."));
     assert!(billing.contains(">Cancelled<"));
     assert_eq!(app.balance_on_billing().await, "0");
+}
+
+/// The CSV streams the history page by page (500 entries each): 1,201 entries come out as
+/// 1,201 lines after the header, newest first, each once.
+async fn the_csv_holds_the_whole_history_across_pages(app: TestApp) {
+    app.sign_up("long@example.com").await;
+    let ledger = &app.state.ledger;
+    let wallet = ledger
+        .find_wallet("user:long@example.com")
+        .await
+        .expect("wallet")
+        .expect("exists");
+    ledger
+        .credit(ledger::Credit {
+            wallet,
+            amount: ledger::Credits::new(5_000).expect("credits"),
+            kind: ledger::CreditKind::Grant,
+            key: ledger::IdempotencyKey::new("csv-grant").expect("key"),
+            reference: None,
+            memo: Some("Welcome credits".into()),
+            expires_at: None,
+        })
+        .await
+        .expect("grant");
+    for i in 0..1_200 {
+        ledger
+            .debit(ledger::Debit {
+                wallet,
+                amount: ledger::Credits::new(1).expect("credits"),
+                kind: ledger::DebitKind::UsageEmail,
+                key: ledger::IdempotencyKey::new(format!("csv-send-{i}")).expect("key"),
+                reference: None,
+                memo: Some(format!("send {i}")),
+            })
+            .await
+            .expect("debit");
+    }
+    let csv = app.get("/billing/history.csv").await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    let csv = csv.text().await.expect("csv");
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines.len(), 1 + 1_201, "a header and every entry");
+    assert!(lines[0].starts_with("date,type,description"));
+    assert!(
+        lines[1].contains("\"send 1199\""),
+        "newest first: {}",
+        lines[1]
+    );
+    assert!(lines[1_200].contains("\"send 0\""), "{}", lines[1_200]);
+    assert!(
+        lines[1_201].contains("\"Welcome credits\",5000"),
+        "{}",
+        lines[1_201]
+    );
+    let sends: std::collections::BTreeSet<&str> = lines
+        .iter()
+        .filter(|l| l.contains("\"send "))
+        .copied()
+        .collect();
+    assert_eq!(sends.len(), 1_200, "each send once");
 }

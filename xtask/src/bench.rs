@@ -20,20 +20,13 @@ use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 
 use crate::{
+    bench_common::{
+        AppDatabase, AppUnderTest, Figure, PASSWORD, browser, charges, create_api_key, figure,
+        load, log_in, per_sec, percentile,
+    },
     html::{csrf_of, field, hidden_fields},
-    stack::{Server, build_release, release_bin, rss_kb, workspace},
+    stack::{build_release, release_bin, rss_kb, workspace},
 };
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct Figure {
-    name: String,
-    backend: String,
-    unit: String,
-    value: f64,
-    baseline: Option<f64>,
-    ratio: Option<f64>,
-    note: String,
-}
 
 struct BenchPlan {
     seconds: Duration,
@@ -48,6 +41,7 @@ struct BenchPlan {
 pub fn run(args: &[String]) -> Result<()> {
     const USAGE: &str =
         "usage: cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N] [--scale]";
+    // `--scale` measures the ledger and the app on preloaded databases instead of empty ones.
     let mut quick = false;
     let mut scale = false;
     let mut only = None;
@@ -56,11 +50,8 @@ pub fn run(args: &[String]) -> Result<()> {
     while let Some(arg) = rest.next() {
         match arg.as_str() {
             "--quick" => quick = true,
-            // The ledger preloaded with years of data (issue 21): its reads and its audit.
-            "--scale" => {
-                scale = true;
-                only = Some("ledger");
-            }
+            // Years of data (issue 21): the ledger's reads and audit, then the app's.
+            "--scale" => scale = true,
             "--only" => match rest.next().map(String::as_str) {
                 Some(part @ ("ledger" | "app" | "journey")) => only = Some(part),
                 _ => bail!(USAGE),
@@ -101,6 +92,9 @@ pub fn run(args: &[String]) -> Result<()> {
     }
     if only == Some("ledger") {
         command.arg("--no-app");
+    }
+    if scale {
+        command.arg("--scale");
     }
     if only == Some("journey") {
         command.arg("--journey-only");
@@ -145,7 +139,15 @@ pub fn run_measurements(args: &[String]) -> Result<()> {
             url: format!("sqlite://{}?mode=rwc", dir.join("web.db").display()),
             schema: None,
         };
-        figures.extend(runtime.block_on(api_figures(&plan, &sqlite))?);
+        let scale = args.iter().any(|a| a == "--scale");
+        let measure = |db: &AppDatabase| {
+            if scale {
+                runtime.block_on(crate::bench_scale::scale_figures(plan.seconds, db))
+            } else {
+                runtime.block_on(api_figures(&plan, db))
+            }
+        };
+        figures.extend(measure(&sqlite)?);
         let _ = std::fs::remove_dir_all(&dir);
         // Production runs PostgreSQL: the same figures there, in a schema of this run's own.
         if let Some(url) = std::env::var("DATABASE_URL")
@@ -158,7 +160,7 @@ pub fn run_measurements(args: &[String]) -> Result<()> {
                 url: url.clone(),
                 schema: Some(schema.clone()),
             };
-            let measured = runtime.block_on(api_figures(&plan, &postgres));
+            let measured = measure(&postgres);
             drop_schema(&url, &schema);
             figures.extend(measured?);
             compare_with_the_ledger(&mut figures);
@@ -168,7 +170,7 @@ pub fn run_measurements(args: &[String]) -> Result<()> {
 }
 
 /// Drops the benchmark's PostgreSQL schema with `psql` (best effort: a left-over schema is named).
-fn drop_schema(url: &str, schema: &str) {
+pub(crate) fn drop_schema(url: &str, schema: &str) {
     let dropped = Command::new("psql")
         .args([
             url,
@@ -205,110 +207,11 @@ fn compare_with_the_ledger(figures: &mut Vec<Figure>) {
     }
 }
 
-fn per_sec(ops: u64, elapsed: Duration) -> f64 {
-    ops as f64 / elapsed.as_secs_f64()
-}
-
-fn figure(
-    name: &str,
-    backend: &str,
-    unit: &str,
-    value: f64,
-    baseline: Option<f64>,
-    note: &str,
-) -> Figure {
-    Figure {
-        name: name.into(),
-        backend: backend.into(),
-        unit: unit.into(),
-        value,
-        baseline,
-        ratio: baseline.filter(|b| *b > 0.0).map(|b| value / b),
-        note: note.into(),
-    }
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i].as_secs_f64() * 1_000.0
-}
-
-/// Latencies of `tasks` concurrent clients calling `request` for `for_how_long`.
-async fn load<F, Fut>(
-    tasks: usize,
-    for_how_long: Duration,
-    request: F,
-) -> (u64, Duration, Vec<Duration>)
-where
-    F: Fn(usize, u64) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
-{
-    let request = Arc::new(request);
-    let started = Instant::now();
-    let handles: Vec<_> = (0..tasks)
-        .map(|t| {
-            let request = request.clone();
-            tokio::spawn(async move {
-                let mut lat = Vec::new();
-                let mut i = 0;
-                while started.elapsed() < for_how_long {
-                    let t0 = Instant::now();
-                    if request(t, i).await {
-                        lat.push(t0.elapsed());
-                    }
-                    i += 1;
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut all = Vec::new();
-    for h in handles {
-        all.extend(h.await.unwrap_or_default());
-    }
-    let elapsed = started.elapsed();
-    all.sort();
-    (all.len() as u64, elapsed, all)
-}
-
-/// Where the app under measurement keeps its data: a SQLite file, or a schema of its own in the
-/// PostgreSQL database `DATABASE_URL` names.
-struct AppDatabase {
-    backend: &'static str,
-    url: String,
-    schema: Option<String>,
-}
-
 async fn api_figures(plan: &BenchPlan, db: &AppDatabase) -> Result<Vec<Figure>> {
     let backend = db.backend;
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-    };
-    let (port, fake_port) = (free()?, free()?);
-    let app = format!("http://127.0.0.1:{port}");
-    let fake_url = format!("http://127.0.0.1:{fake_port}");
-    let database = &db.url;
-    let schema = db.schema.clone().unwrap_or_default();
-    let web_env = |c: &mut Command| {
-        c.env("KALP__SERVER__PORT", port.to_string())
-            .env("KALP__SERVER__PUBLIC_URL", &app)
-            .env("KALP__DATABASE__URL", database)
-            .env("KALP__DATABASE__SCHEMA", &schema)
-            .env("KALP__RAZORPAY__BASE_URL", &fake_url)
-            .env("KALP__USAGE__RATE_PER_SEC", "1000000")
-            .env("KALP__USAGE__RATE_BURST", "1000000")
-            .env("KALP__USAGE__DEFAULT_ALERT_THRESHOLD", "0")
-            // Emails are written (their cost is measured) but not sent during a run.
-            .env("KALP__EMAIL__SMTP_URL", "")
-            .env("KALP_CONFIG_DIR", "/nonexistent")
-            .env("RUST_LOG", "error");
-    };
+    let under_test = AppUnderTest::new(db)?;
+    let (app, fake_url) = (under_test.app.clone(), under_test.fake_url.clone());
     // The API's account, and eight customers of their own for the top-up journeys.
     let customers: Vec<String> = (0..8)
         .map(|i| format!("bench-customer-{i}@example.com"))
@@ -316,78 +219,21 @@ async fn api_figures(plan: &BenchPlan, db: &AppDatabase) -> Result<Vec<Figure>> 
     for (email, credits) in std::iter::once(("bench@example.com", "900000000"))
         .chain(customers.iter().map(|e| (e.as_str(), "1")))
     {
-        let mut seed = Command::new(release_bin("web"));
-        web_env(&mut seed);
-        if !seed
-            .args(["seed-demo", email, "correct horse battery", credits])
-            .stdout(Stdio::null())
-            .status()?
-            .success()
-        {
-            bail!("could not seed the benchmark account {email}");
-        }
+        under_test.run(&["seed-demo", email, PASSWORD, credits])?;
     }
-    let _fake = Server(
-        Command::new(release_bin("fake-razorpay"))
-            .args([
-                "--listen",
-                &format!("127.0.0.1:{fake_port}"),
-                "--webhook-url",
-                &format!("{app}/webhooks/razorpay"),
-            ])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
-    let mut web = Command::new(release_bin("web"));
-    web_env(&mut web);
-    let web = Server(web.stdout(Stdio::null()).spawn()?);
+    let _fake = under_test.start_fake()?;
+    let web = under_test.serve().await?;
     let pid = web.0.id();
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-            && std::net::TcpStream::connect(("127.0.0.1", fake_port)).is_ok()
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await;
     let idle_rss = rss_kb(pid, "VmRSS:");
-    let client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .pool_max_idle_per_host(128)
-        .build()?;
+    let client = browser()?;
     log_in(&client, &app, "bench@example.com").await?;
     let mut customer_clients = Vec::new();
     for email in &customers {
-        let customer = reqwest::Client::builder()
-            .cookie_store(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()?;
+        let customer = browser()?;
         log_in(&customer, &app, email).await?;
         customer_clients.push(customer);
     }
-    let keys = client
-        .get(format!("{app}/api-keys"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let page = client
-        .post(format!("{app}/api-keys"))
-        .form(&[("csrf", csrf_of(&keys)?.as_str()), ("name", "bench")])
-        .send()
-        .await?
-        .text()
-        .await?;
-    let marker = "data-testid=\"new-key\">";
-    let start = page.find(marker).context("no API key")? + marker.len();
-    let key = page[start..]
-        .split('<')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let key = create_api_key(&client, &app).await?;
     let api = reqwest::Client::builder()
         .pool_max_idle_per_host(128)
         .build()?;
@@ -450,21 +296,7 @@ async fn api_figures(plan: &BenchPlan, db: &AppDatabase) -> Result<Vec<Figure>> 
         }
     })
     .await;
-    let (a, k) = (api.clone(), key.clone());
-    let url = format!("{app}/api/v1/charges");
-    let (ops, elapsed, lat) = load(64, plan.seconds, move |t, i| {
-        let (a, k, url) = (a.clone(), k.clone(), url.clone());
-        async move {
-            a.post(url)
-                .bearer_auth(k)
-                .header("Idempotency-Key", format!("bench-{t}-{i}"))
-                .json(&json!({"service": "email", "quantity": 1}))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().as_u16() == 201)
-        }
-    })
-    .await;
+    let (ops, elapsed, lat) = charges(&api, &app, &key, plan.seconds, "bench").await;
     let loaded_rss = rss_kb(pid, "VmHWM:");
     out.push(figure(
         "api.charges",
@@ -542,29 +374,6 @@ async fn api_figures(plan: &BenchPlan, db: &AppDatabase) -> Result<Vec<Figure>> 
     ));
     drop(web);
     Ok(out)
-}
-
-async fn log_in(client: &reqwest::Client, app: &str, email: &str) -> Result<()> {
-    let login = client
-        .get(format!("{app}/login"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let csrf = csrf_of(&login)?;
-    let answer = client
-        .post(format!("{app}/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("email", email),
-            ("password", "correct horse battery"),
-        ])
-        .send()
-        .await?;
-    if answer.status().as_u16() != 303 {
-        bail!("could not log in as {email}: {}", answer.status());
-    }
-    Ok(())
 }
 
 /// `journeys` top-ups by one task per client, after an untimed warm-up (the first journeys open
@@ -713,6 +522,11 @@ fn report(figures: &[Figure], elapsed: Duration) -> Result<()> {
         dir.join("results.json"),
         serde_json::to_string_pretty(&doc)?,
     )?;
-    println!("\nwritten to target/bench/results.json in {elapsed:.0?}");
+    let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
+    std::fs::write(
+        dir.join("report.html"),
+        crate::bench_report::html(figures, &machine(), &date, elapsed.as_secs_f64()),
+    )?;
+    println!("\nwritten to target/bench/results.json and report.html in {elapsed:.0?}");
     Ok(())
 }

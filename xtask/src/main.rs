@@ -6,6 +6,9 @@
 //! - `dist`: release binaries and a tarball to deploy, with a systemd unit.
 
 mod bench;
+mod bench_common;
+mod bench_report;
+mod bench_scale;
 mod browser;
 mod ci;
 mod dev;

@@ -602,6 +602,7 @@ fn the_web_app_imports_downward() {
             "limits",
             "passwords",
             "password_reset",
+            "scale_preload",
             "crypto",
             "configuration",
         ]

@@ -566,6 +566,18 @@ impl Ledger {
         scale::preload(&self.pools, shape).await
     }
 
+    /// The database's plan for each per-page read of `wallet` (balance, the history `pages`,
+    /// the Dashboard's days since `days_since`), as `(what, statement and plan)`: how
+    /// `cargo xtask bench --scale` shows that each read fits an index.
+    pub async fn explain_reads(
+        &self,
+        wallet: AccountId,
+        pages: &[(String, HistoryQuery)],
+        days_since: DateTime<Utc>,
+    ) -> LedgerResult<Vec<(String, String)>> {
+        scale::explain_reads(&self.pools, wallet, pages, days_since).await
+    }
+
     /// Lots of every wallet with credits left that expire in `(after, until]`, soonest first, at
     /// most `limit` (read without a write: `remaining` is as of the last draw).
     pub async fn lots_expiring(

@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(UndrawnDebits),
             Box::new(LotsInSpendingOrder),
             Box::new(LotsByWallet),
+            Box::new(TransfersByWalletTime),
         ]
     }
 
@@ -265,6 +266,39 @@ impl MigrationTrait for LotsByWallet {
             .get_connection()
             .execute_unprepared(
                 "CREATE INDEX ledger_lots_wallet ON ledger_lots (wallet_account_id, id)",
+            )
+            .await?;
+        Ok(())
+    }
+
+    fn use_transaction(&self) -> Option<bool> {
+        Some(true)
+    }
+}
+
+/// A wallet's transfers in time order: Credit History pages newest first by `(created_at, id)`,
+/// and its date filters, the Dashboard's days and the month's totals are ranges of it. With only
+/// `(wallet_account_id, id)`, a date range a year back in a wallet of 500,000 transfers read
+/// every newer transfer first (617 ms on SQLite, `cargo xtask bench --scale`). `kind` and
+/// `amount` ride along so that the Dashboard's sums read the index alone (SQLite: 2.4 times
+/// faster over 40,000 transfers). The id index stays: the draw walks a wallet's newest debits
+/// by id.
+struct TransfersByWalletTime;
+
+impl MigrationName for TransfersByWalletTime {
+    fn name(&self) -> &str {
+        "m0005_transfers_by_wallet_time"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for TransfersByWalletTime {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "CREATE INDEX ledger_transfers_wallet_time \
+                 ON ledger_transfers (wallet_account_id, created_at, id, kind, amount)",
             )
             .await?;
         Ok(())

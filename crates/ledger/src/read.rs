@@ -1,4 +1,5 @@
-//! Reads: balances in O(1) from the maintained row, history newest first with keyset pagination.
+//! Reads: balances in O(1) from the maintained row, history newest first (by time, then id)
+//! with keyset pagination.
 
 use chrono::{DateTime, Utc};
 use sea_orm::Value;
@@ -54,11 +55,11 @@ pub(crate) async fn balance(pools: &Pools, wallet: AccountId) -> LedgerResult<Ba
     Balance::from_row(&row)
 }
 
-pub(crate) async fn history(
-    pools: &Pools,
+/// The statement a history page reads with (also what `scale::explain_reads` explains).
+pub(crate) fn history_statement(
     wallet: AccountId,
     query: &HistoryQuery,
-) -> LedgerResult<HistoryPage> {
+) -> LedgerResult<(String, Vec<Value>)> {
     if query.limit == 0 || query.limit > MAX_PAGE {
         return Err(LedgerError::InvalidRequest(format!(
             "a page holds 1 to {MAX_PAGE} entries, not {}",
@@ -70,8 +71,13 @@ pub(crate) async fn history(
         Transfer::COLUMNS
     );
     let mut values: Vec<Value> = vec![wallet.0.into()];
+    // Keyset on `(created_at, id)`, the order of `ledger_transfers_wallet_time`: any page, with
+    // or without a date range, is one index range (O(log n + page)). The cursor is a transfer
+    // id; its instant is read beside it, so a cursor that names no transfer gives no entries.
     if let Some(before) = query.before {
-        sql.push_str(" AND id < ?");
+        sql.push_str(
+            " AND (created_at, id) < (SELECT c.created_at, c.id FROM ledger_transfers c WHERE c.id = ?)",
+        );
         values.push(before.0.into());
     }
     if !query.kinds.is_empty() {
@@ -89,8 +95,17 @@ pub(crate) async fn history(
         values.push(to.timestamp_micros().into());
     }
     // One extra row tells whether another page exists.
-    sql.push_str(" ORDER BY id DESC LIMIT ?");
+    sql.push_str(" ORDER BY created_at DESC, id DESC LIMIT ?");
     values.push(i64::from(query.limit + 1).into());
+    Ok((sql, values))
+}
+
+pub(crate) async fn history(
+    pools: &Pools,
+    wallet: AccountId,
+    query: &HistoryQuery,
+) -> LedgerResult<HistoryPage> {
+    let (sql, values) = history_statement(wallet, query)?;
     let rows = read_all(pools, &sql, values).await?;
     let mut entries = rows
         .iter()
@@ -297,14 +312,12 @@ pub(crate) async fn totals_by_kind(
 
 /// Credits moved per day (days start at `utc_offset_secs` past UTC midnight) and kind, since
 /// `from`, newest day first.
-pub(crate) async fn daily_totals(
-    pools: &Pools,
+pub(crate) fn daily_totals_statement(
     wallet: AccountId,
     from: DateTime<Utc>,
     utc_offset_secs: i64,
     kinds: &[TransferKind],
-) -> LedgerResult<Vec<(chrono::NaiveDate, TransferKind, i64)>> {
-    const DAY: i64 = 86_400_000_000;
+) -> (String, Vec<Value>) {
     let offset = utc_offset_secs * 1_000_000;
     let mut sql = String::from(
         "SELECT (created_at + ?) / 86400000000 AS day, kind, CAST(SUM(amount) AS BIGINT) AS total \
@@ -323,6 +336,18 @@ pub(crate) async fn daily_totals(
     }
     // By position: PostgreSQL would not match a repeated `(created_at + $n)` to the select list.
     sql.push_str(" GROUP BY 1, 2 ORDER BY 1 DESC, 2");
+    (sql, values)
+}
+
+pub(crate) async fn daily_totals(
+    pools: &Pools,
+    wallet: AccountId,
+    from: DateTime<Utc>,
+    utc_offset_secs: i64,
+    kinds: &[TransferKind],
+) -> LedgerResult<Vec<(chrono::NaiveDate, TransferKind, i64)>> {
+    const DAY: i64 = 86_400_000_000;
+    let (sql, values) = daily_totals_statement(wallet, from, utc_offset_secs, kinds);
     let rows = read_all(pools, &sql, values).await?;
     let mut out = Vec::new();
     for row in &rows {

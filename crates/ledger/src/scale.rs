@@ -8,9 +8,13 @@
 //! `big_wallet_usage` of them on the first wallet (a customer with years of sends) and the rest
 //! spread over the others.
 
+use chrono::{DateTime, Utc};
+
 use crate::{
-    db::{Pools, Tx, col},
+    db::{Pools, Tx, col, read_all},
     error::{LedgerError, LedgerResult},
+    model::Balance,
+    read::{HistoryQuery, daily_totals_statement, history_statement},
     types::{AccountId, SystemAccount},
 };
 
@@ -66,6 +70,27 @@ async fn system_id(tx: &Tx, account: SystemAccount) -> LedgerResult<i64> {
     col(&row, "id")
 }
 
+/// The table's indexes that no constraint owns, as `(name, CREATE INDEX …)`.
+async fn secondary_indexes(tx: &Tx, table: &str) -> LedgerResult<Vec<(String, String)>> {
+    let sql = match tx.backend {
+        sea_orm::DbBackend::Postgres => {
+            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes \
+             WHERE tablename = ? AND schemaname = current_schema() \
+               AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+        }
+        _ => {
+            "SELECT name, sql AS definition FROM sqlite_master \
+             WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL \
+               AND sql NOT LIKE 'CREATE UNIQUE%'"
+        }
+    };
+    tx.all(sql, vec![table.into()])
+        .await?
+        .iter()
+        .map(|row| Ok((col(row, "name")?, col(row, "definition")?)))
+        .collect()
+}
+
 pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Preloaded> {
     if shape.wallets < 2 || shape.purchases < 1 || shape.big_wallet_usage >= shape.usage {
         return Err(LedgerError::InvalidAmount(
@@ -114,8 +139,8 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
     )
     .await?;
     // Purchases: `purchases` per wallet, numbered p = 0.. per wallet. The first of each wallet
-    // is large enough for all its usage.
-    let big_first = shape.big_wallet_usage + 100_000;
+    // is large enough for all its usage, and for the charges `cargo xtask bench --scale` adds.
+    let big_first = shape.big_wallet_usage + 1_000_000;
     tx.exec(
         &format!(
             "INSERT INTO ledger_transfers (idempotency_key, fingerprint, kind, debit_account_id, \
@@ -140,6 +165,13 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
         vec![],
     )
     .await?;
+    // Two million rows into the wallet indexes one at a time, in wallet order, cost more than
+    // the rows themselves; the indexes are dropped and built again after, from the database's
+    // own definitions.
+    let secondary = secondary_indexes(&tx, "ledger_transfers").await?;
+    for (name, _) in &secondary {
+        tx.exec(&format!("DROP INDEX {name}"), vec![]).await?;
+    }
     // Usage: debit i goes to the big wallet for the first `big_wallet_usage`, then round the
     // others; one credit each, a minute apart, after the purchases.
     let rest = shape.wallets - 1;
@@ -158,6 +190,9 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
         vec![],
     )
     .await?;
+    for (_, definition) in &secondary {
+        tx.exec(definition, vec![]).await?;
+    }
     // Each debit drawn from its wallet's first lot (the lot of its first purchase).
     tx.exec(
         &format!(
@@ -195,4 +230,40 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
         first_wallet: first,
         wallets: shape.wallets,
     })
+}
+
+/// How the database runs each per-page read for `wallet`, as `(what, plan)`: the balance, each
+/// of `pages`, and the Dashboard's days since `days_since` (India's offset). PostgreSQL's plans
+/// are `EXPLAIN (ANALYZE, BUFFERS)`, SQLite's `EXPLAIN QUERY PLAN`. For `docs/benchmarks.md`.
+pub(crate) async fn explain_reads(
+    pools: &Pools,
+    wallet: AccountId,
+    pages: &[(String, HistoryQuery)],
+    days_since: DateTime<Utc>,
+) -> LedgerResult<Vec<(String, String)>> {
+    let mut statements = vec![(
+        "balance".to_string(),
+        Balance::BY_WALLET.to_string(),
+        vec![wallet.0.into()],
+    )];
+    for (what, query) in pages {
+        let (sql, values) = history_statement(wallet, query)?;
+        statements.push((what.clone(), sql, values));
+    }
+    let (sql, values) = daily_totals_statement(wallet, days_since, 19_800, &[]);
+    statements.push(("dashboard: usage by day".to_string(), sql, values));
+    let (prefix, column) = match pools.backend {
+        sea_orm::DbBackend::Postgres => ("EXPLAIN (ANALYZE, BUFFERS) ", "QUERY PLAN"),
+        _ => ("EXPLAIN QUERY PLAN ", "detail"),
+    };
+    let mut out = Vec::new();
+    for (what, sql, values) in statements {
+        let rows = read_all(pools, &format!("{prefix}{sql}"), values).await?;
+        let lines = rows
+            .iter()
+            .map(|row| col::<String>(row, column))
+            .collect::<LedgerResult<Vec<_>>>()?;
+        out.push((what, format!("{sql}\n{}", lines.join("\n"))));
+    }
+    Ok(out)
 }

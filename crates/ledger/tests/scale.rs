@@ -19,10 +19,10 @@ async fn a_preloaded_ledger_is_consistent_and_keeps_working(ledger: Ledger) {
     let preloaded = ledger.preload_scale(shape).await.expect("preloaded");
     assert_audit_clean(&ledger).await;
     let big = preloaded.big_wallet;
-    // The big wallet: 101,000 + 10,000… its first purchase is 100,000 + its usage; then four
-    // of 1,000; 1,000 debits of one credit.
+    // The big wallet: its first purchase is 1,000,000 + its usage; then four of 1,000; 1,000
+    // debits of one credit.
     let balance = ledger.balance(big).await.expect("balance");
-    assert_eq!(balance.available, 101_000 + 4 * 1_000 - 1_000);
+    assert_eq!(balance.available, 1_001_000 + 4 * 1_000 - 1_000);
     let page = ledger
         .history(big, &HistoryQuery::default())
         .await

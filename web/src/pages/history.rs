@@ -1,10 +1,10 @@
 //! Credit History: every movement of credits, filtered and paged, with the payments that credited
-//! nothing among them, and the same as CSV.
+//! nothing among them (the same as CSV: `history_csv`).
 
 use askama::Template;
 use axum::{
     extract::{Query, State, rejection::QueryRejection},
-    http::{HeaderMap, HeaderValue, header},
+    http::HeaderMap,
     response::{Html, IntoResponse, Response},
 };
 use chrono::{DateTime, NaiveDate, Utc};
@@ -16,7 +16,7 @@ use crate::{
         error::{PageError, PageResult},
         forms::CsrfToken,
         session::CurrentUser,
-        views::{Layout, Nav, csv_field, format_time, ist_midnight, signed_credits},
+        views::{Layout, Nav, format_time, ist_midnight, signed_credits},
     },
     state::AppState,
     store::{
@@ -82,7 +82,7 @@ fn parse_date(value: &Option<String>, name: &str) -> PageResult<Option<NaiveDate
 }
 
 impl HistoryParams {
-    fn query(&self, limit: u32) -> PageResult<HistoryQuery> {
+    pub(super) fn query(&self, limit: u32) -> PageResult<HistoryQuery> {
         let from = parse_date(&self.from, "From")?;
         let to = parse_date(&self.to, "To")?;
         if let (Some(f), Some(t)) = (from, to)
@@ -281,7 +281,7 @@ async fn uncredited_rows(
 }
 
 /// A page of Credit History: the ledger's entries with the uncredited payments among them.
-async fn history_rows(
+pub(super) async fn history_rows(
     state: &AppState,
     user: &CurrentUser,
     query: &HistoryQuery,
@@ -307,7 +307,9 @@ struct CreditHistoryPage {
     first_page: bool,
 }
 
-fn filters(params: Result<Query<HistoryParams>, QueryRejection>) -> PageResult<HistoryParams> {
+pub(super) fn filters(
+    params: Result<Query<HistoryParams>, QueryRejection>,
+) -> PageResult<HistoryParams> {
     params
         .map(|Query(p)| p)
         .map_err(|_| PageError::BadRequest("The filters could not be read.".into()))
@@ -338,55 +340,10 @@ pub async fn history(
     Ok(csrf.attach(Html(html).into_response()))
 }
 
-/// The most rows one CSV download holds.
-const CSV_LIMIT: usize = 100_000;
-
-pub async fn history_csv(
-    State(state): State<AppState>,
-    user: CurrentUser,
-    params: Result<Query<HistoryParams>, QueryRejection>,
-) -> PageResult<Response> {
-    let params = filters(params)?;
-    let mut query = params.query(ledger::MAX_PAGE)?;
-    let mut out =
-        String::from("date,type,description,credits,amount_paid,method,razorpay_payment_id\n");
-    let mut count = 0;
-    loop {
-        let page = state.ledger.history(user.wallet, &query).await?;
-        for row in history_rows(&state, &user, &query, &page).await? {
-            let text = [row.date, row.kind.to_string(), row.description];
-            let paid = [row.amount_paid, row.method, row.payment_id];
-            let line: Vec<String> = text
-                .iter()
-                .map(|f| csv_field(f))
-                .chain(std::iter::once(row.amount.to_string()))
-                .chain(paid.iter().map(|f| csv_field(f)))
-                .collect();
-            out.push_str(&line.join(","));
-            out.push('\n');
-            count += 1;
-        }
-        match page.next {
-            Some(next) if count < CSV_LIMIT => query.before = Some(next),
-            _ => break,
-        }
-    }
-    let mut response = out.into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/csv; charset=utf-8"),
-    );
-    headers.insert(
-        header::CONTENT_DISPOSITION,
-        HeaderValue::from_static("attachment; filename=\"credit-history.csv\""),
-    );
-    Ok(response)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pages::views::csv_field;
 
     #[test]
     fn csv_fields_are_quoted_and_defused() {

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod error;
 pub mod forms;
 pub mod history;
+pub mod history_csv;
 pub mod password_reset;
 pub mod receipts;
 pub mod session;
