@@ -39,8 +39,7 @@ struct BenchPlan {
 
 /// The ledger's figures (`cargo bench -p ledger`, optimised), then the app's, on release builds.
 pub fn run(args: &[String]) -> Result<()> {
-    const USAGE: &str =
-        "usage: cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N] [--scale]";
+    const USAGE: &str = "usage: cargo xtask bench [--quick] [--only ledger|app|journey] [--journeys N] [--scale] | --report";
     // `--scale` measures the ledger and the app on preloaded databases instead of empty ones.
     let mut quick = false;
     let mut scale = false;
@@ -49,6 +48,8 @@ pub fn run(args: &[String]) -> Result<()> {
     let mut rest = args.iter();
     while let Some(arg) = rest.next() {
         match arg.as_str() {
+            // The report and charts again from the last run's results.json, measuring nothing.
+            "--report" => return report_again(),
             "--quick" => quick = true,
             // Years of data (issue 21): the ledger's reads and audit, then the app's.
             "--scale" => scale = true,
@@ -493,6 +494,38 @@ fn machine() -> String {
     format!("{cpu}, {cores} cores, {mem}")
 }
 
+/// `--report`: report.html and the charts from `target/bench/results.json` as it is.
+fn report_again() -> Result<()> {
+    let dir = workspace().join("target/bench");
+    let text = std::fs::read_to_string(dir.join("results.json"))
+        .context("no target/bench/results.json: run the benchmark first")?;
+    let doc: Value = serde_json::from_str(&text)?;
+    let figures: Vec<Figure> = serde_json::from_value(doc["results"].clone())?;
+    let seconds = doc["seconds"].as_f64().unwrap_or_default();
+    let date = doc["date"].as_str().unwrap_or_default();
+    let machine = doc["machine"].as_str().unwrap_or_default();
+    write_report(&dir, &figures, machine, date, seconds)?;
+    println!("written to target/bench/report.html and its charts (*.svg)");
+    Ok(())
+}
+
+fn write_report(
+    dir: &std::path::Path,
+    figures: &[Figure],
+    machine: &str,
+    date: &str,
+    seconds: f64,
+) -> Result<()> {
+    std::fs::write(
+        dir.join("report.html"),
+        crate::bench_report::html(figures, machine, date, seconds),
+    )?;
+    for chart in crate::bench_report::charts(figures) {
+        std::fs::write(dir.join(format!("{}.svg", chart.name)), chart.svg)?;
+    }
+    Ok(())
+}
+
 fn report(figures: &[Figure], elapsed: Duration) -> Result<()> {
     println!();
     println!(
@@ -523,10 +556,9 @@ fn report(figures: &[Figure], elapsed: Duration) -> Result<()> {
         serde_json::to_string_pretty(&doc)?,
     )?;
     let date = chrono::Utc::now().format("%Y-%m-%d %H:%M UTC").to_string();
-    std::fs::write(
-        dir.join("report.html"),
-        crate::bench_report::html(figures, &machine(), &date, elapsed.as_secs_f64()),
-    )?;
-    println!("\nwritten to target/bench/results.json and report.html in {elapsed:.0?}");
+    write_report(&dir, figures, &machine(), &date, elapsed.as_secs_f64())?;
+    println!(
+        "\nwritten to target/bench/results.json, report.html and its charts (*.svg) in {elapsed:.0?}"
+    );
     Ok(())
 }

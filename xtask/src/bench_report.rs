@@ -60,7 +60,7 @@ fn escape(text: &str) -> String {
 
 /// Horizontal bars: one row per `(label, value, colour)`, scaled to the largest value, with an
 /// optional marker line (the goal) at `marker`.
-fn bars(title: &str, rows: &[(String, f64, &str)], marker: Option<(f64, &str)>) -> String {
+fn bars(rows: &[(String, f64, &str)], marker: Option<(f64, &str)>) -> String {
     const ROW: usize = 22;
     const LABEL: usize = 330;
     const WIDTH: usize = 420;
@@ -72,9 +72,9 @@ fn bars(title: &str, rows: &[(String, f64, &str)], marker: Option<(f64, &str)>) 
         .max(1e-9);
     let height = rows.len() * ROW + 40;
     let mut svg = format!(
-        "<figure><figcaption>{}</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" \
-         width=\"{}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"12\">",
-        escape(title),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{}\" height=\"{height}\" \
+         font-family=\"sans-serif\" font-size=\"12\"><rect width=\"100%\" height=\"100%\" \
+         fill=\"white\"/>",
         LABEL + WIDTH + 90
     );
     for (i, (label, value, colour)) in rows.iter().enumerate() {
@@ -105,7 +105,7 @@ fn bars(title: &str, rows: &[(String, f64, &str)], marker: Option<(f64, &str)>) 
             escape(label)
         );
     }
-    svg.push_str("</svg></figure>\n");
+    svg.push_str("</svg>\n");
     svg
 }
 
@@ -119,9 +119,16 @@ fn format_value(v: f64) -> String {
     }
 }
 
-/// The charts alone (also copied into `docs/benchmarks.md`).
-pub(crate) fn charts(figures: &[Figure]) -> String {
-    let mut out = String::new();
+/// One chart: its file name (`target/bench/<name>.svg`), its caption, the SVG.
+pub(crate) struct Chart {
+    pub name: &'static str,
+    pub caption: &'static str,
+    pub svg: String,
+}
+
+/// The charts (written beside the report as SVG files; `docs/benchmarks.md` shows a copy).
+pub(crate) fn charts(figures: &[Figure]) -> Vec<Chart> {
+    let mut out = Vec::new();
     let against_goal: Vec<(String, f64, &str)> = figures
         .iter()
         .filter_map(|f| {
@@ -131,11 +138,11 @@ pub(crate) fn charts(figures: &[Figure]) -> String {
         })
         .collect();
     if !against_goal.is_empty() {
-        out.push_str(&bars(
-            "Each figure as a share of its goal (left of the line: met)",
-            &against_goal,
-            Some((1.0, "goal")),
-        ));
+        out.push(Chart {
+            name: "goals",
+            caption: "Each figure as a share of its goal (left of the line: met)",
+            svg: bars(&against_goal, Some((1.0, "goal"))),
+        });
     }
     let mut throughput = Vec::new();
     for f in figures.iter().filter(|f| f.unit.ends_with("/s")) {
@@ -145,11 +152,12 @@ pub(crate) fn charts(figures: &[Figure]) -> String {
         throughput.push((format!("{} ({})", f.name, f.backend), f.value, "#2c6fbb"));
     }
     if !throughput.is_empty() {
-        out.push_str(&bars(
-            "Throughput beside its baseline (scale.*: on the preloaded database, its baseline the empty one)",
-            &throughput,
-            None,
-        ));
+        out.push(Chart {
+            name: "throughput",
+            caption: "Throughput beside its baseline (scale.charges: on the preloaded database, \
+                      its baseline on the empty one)",
+            svg: bars(&throughput, None),
+        });
     }
     let latency: Vec<(String, f64, &str)> = figures
         .iter()
@@ -157,7 +165,11 @@ pub(crate) fn charts(figures: &[Figure]) -> String {
         .map(|f| (format!("{} ({})", f.name, f.backend), f.value, "#8e5ea2"))
         .collect();
     if !latency.is_empty() {
-        out.push_str(&bars("Latencies (ms)", &latency, None));
+        out.push(Chart {
+            name: "latency",
+            caption: "Latencies (ms)",
+            svg: bars(&latency, None),
+        });
     }
     out
 }
@@ -205,6 +217,13 @@ pub(crate) fn html(figures: &[Figure], machine: &str, date: &str, seconds: f64) 
         escape(machine),
         escape(date),
         charts(figures)
+            .iter()
+            .map(|c| format!(
+                "<figure><figcaption>{}</figcaption>{}</figure>",
+                escape(c.caption),
+                c.svg
+            ))
+            .collect::<String>()
     )
 }
 
