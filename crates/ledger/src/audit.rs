@@ -287,6 +287,39 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
         }
     }
 
+    // 6. The half-hour totals (migration m0006) are exactly the sums of the transfers they cover.
+    let half_hours = rows(
+        &txn,
+        backend,
+        "SELECT side, wallet_account_id, half_hour, kind, total, transfers FROM ( \
+           SELECT 'the transfers' AS side, * FROM ( \
+             SELECT wallet_account_id, created_at / 1800000000 AS half_hour, kind, \
+               CAST(SUM(amount) AS BIGINT) AS total, CAST(COUNT(*) AS BIGINT) AS transfers \
+             FROM ledger_transfers GROUP BY 1, 2, 3 \
+             EXCEPT SELECT wallet_account_id, half_hour, kind, total, transfers \
+             FROM ledger_wallet_half_hours WHERE transfers <> 0) a \
+           UNION ALL \
+           SELECT 'the half-hour totals' AS side, * FROM ( \
+             SELECT wallet_account_id, half_hour, kind, total, transfers \
+             FROM ledger_wallet_half_hours WHERE transfers <> 0 \
+             EXCEPT SELECT wallet_account_id, created_at / 1800000000, kind, \
+               CAST(SUM(amount) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
+             FROM ledger_transfers GROUP BY 1, 2, 3) b) d \
+         ORDER BY 2, 3, 4, 1",
+    )
+    .await?;
+    for row in &half_hours {
+        let side: String = col(row, "side")?;
+        let wallet: i64 = col(row, "wallet_account_id")?;
+        let half_hour: i64 = col(row, "half_hour")?;
+        let kind: String = col(row, "kind")?;
+        let total: i64 = col(row, "total")?;
+        let transfers: i64 = col(row, "transfers")?;
+        p.push(format!(
+            "wallet {wallet}, half-hour {half_hour}, {kind}: {side} say {total} in {transfers} transfer(s), the other side disagrees"
+        ));
+    }
+
     txn.commit().await?;
     Ok(report)
 }

@@ -19,6 +19,7 @@ mod migration;
 mod model;
 mod read;
 mod scale;
+mod totals;
 mod transactions;
 mod types;
 mod write;
@@ -621,7 +622,7 @@ impl Ledger {
         from: Option<DateTime<Utc>>,
         to: Option<DateTime<Utc>>,
     ) -> LedgerResult<Vec<(TransferKind, i64)>> {
-        read::totals_by_kind(&self.pools, wallet, from, to).await
+        totals::totals_by_kind(&self.pools, wallet, from, to).await
     }
 
     /// Credits moved per local day and kind since `from` (days begin `utc_offset_secs` after UTC
@@ -633,7 +634,7 @@ impl Ledger {
         utc_offset_secs: i64,
         kinds: &[TransferKind],
     ) -> LedgerResult<Vec<(chrono::NaiveDate, TransferKind, i64)>> {
-        read::daily_totals(&self.pools, wallet, from, utc_offset_secs, kinds).await
+        totals::daily_totals(&self.pools, wallet, from, utc_offset_secs, kinds).await
     }
 
     /// The balance of a system account, computed from its transfers (credits in minus out).

@@ -14,7 +14,8 @@ use crate::{
     db::{Pools, Tx, col, read_all},
     error::{LedgerError, LedgerResult},
     model::Balance,
-    read::{HistoryQuery, daily_totals_statement, history_statement},
+    read::{HistoryQuery, history_statement},
+    totals::daily_totals_statement,
     types::{AccountId, SystemAccount},
 };
 

@@ -1131,7 +1131,8 @@ async fn migrations_are_idempotent_and_reported() {
             "m0002_undrawn_debits".to_string(),
             "m0003_lots_in_spending_order".to_string(),
             "m0004_lots_by_wallet".to_string(),
-            "m0005_transfers_by_wallet_time".to_string()
+            "m0005_transfers_by_wallet_time".to_string(),
+            "m0006_wallet_half_hours".to_string()
         ]
     );
     assert_eq!(Ledger::migrate(&config).await.expect("again"), applied);

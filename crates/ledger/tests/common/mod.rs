@@ -7,6 +7,8 @@ use ledger::{ConnectConfig, Ledger};
 
 pub struct TestLedger {
     pub ledger: Ledger,
+    /// How to open the same database again.
+    pub config: ConnectConfig,
     _dir: Option<tempfile::TempDir>,
     pg_cleanup: Option<(String, String)>,
 }
@@ -17,11 +19,11 @@ pub async fn sqlite() -> TestLedger {
         "sqlite://{}?mode=rwc",
         dir.path().join("ledger.db").display()
     );
-    let ledger = Ledger::connect(&ConnectConfig::new(url))
-        .await
-        .expect("open sqlite ledger");
+    let config = ConnectConfig::new(url);
+    let ledger = Ledger::connect(&config).await.expect("open sqlite ledger");
     TestLedger {
         ledger,
+        config,
         _dir: Some(dir),
         pg_cleanup: None,
     }
@@ -68,6 +70,7 @@ pub async fn postgres() -> Option<TestLedger> {
     });
     Some(TestLedger {
         ledger,
+        config,
         _dir: None,
         pg_cleanup: Some((url, schema)),
     })
