@@ -291,20 +291,20 @@ pub(crate) async fn run(pools: &Pools) -> LedgerResult<AuditReport> {
     let half_hours = rows(
         &txn,
         backend,
-        "SELECT side, wallet_account_id, half_hour, kind, total, transfers FROM ( \
-           SELECT 'the transfers' AS side, * FROM ( \
-             SELECT wallet_account_id, created_at / 1800000000 AS half_hour, kind, \
-               CAST(SUM(amount) AS BIGINT) AS total, CAST(COUNT(*) AS BIGINT) AS transfers \
-             FROM ledger_transfers GROUP BY 1, 2, 3 \
-             EXCEPT SELECT wallet_account_id, half_hour, kind, total, transfers \
-             FROM ledger_wallet_half_hours WHERE transfers <> 0) a \
+        // The transfers are grouped once (a CTE used twice is computed once by both
+        // databases), not once per direction.
+        "WITH t AS ( \
+           SELECT wallet_account_id, created_at / 1800000000 AS half_hour, kind, \
+             CAST(SUM(amount) AS BIGINT) AS total, CAST(COUNT(*) AS BIGINT) AS transfers \
+           FROM ledger_transfers GROUP BY 1, 2, 3), \
+         r AS ( \
+           SELECT wallet_account_id, half_hour, kind, total, transfers \
+           FROM ledger_wallet_half_hours WHERE transfers <> 0) \
+         SELECT side, wallet_account_id, half_hour, kind, total, transfers FROM ( \
+           SELECT 'the transfers' AS side, * FROM (SELECT * FROM t EXCEPT SELECT * FROM r) a \
            UNION ALL \
-           SELECT 'the half-hour totals' AS side, * FROM ( \
-             SELECT wallet_account_id, half_hour, kind, total, transfers \
-             FROM ledger_wallet_half_hours WHERE transfers <> 0 \
-             EXCEPT SELECT wallet_account_id, created_at / 1800000000, kind, \
-               CAST(SUM(amount) AS BIGINT), CAST(COUNT(*) AS BIGINT) \
-             FROM ledger_transfers GROUP BY 1, 2, 3) b) d \
+           SELECT 'the half-hour totals' AS side, * FROM (SELECT * FROM r EXCEPT SELECT * FROM t) b \
+         ) d \
          ORDER BY 2, 3, 4, 1",
     )
     .await?;
