@@ -36,6 +36,32 @@ pub struct Settings {
     pub retention: RetentionSettings,
     pub gst: GstSettings,
     pub email: EmailSettings,
+    #[serde(default)]
+    pub benchmark: BenchmarkSettings,
+}
+
+/// What `cargo xtask bench` turns on (`KALP__BENCHMARK__…`); nothing by default, and production
+/// refuses it.
+#[derive(Clone, Default, Deserialize)]
+pub struct BenchmarkSettings {
+    /// The durable baseline's own database (`api::durable_baseline`): a `sqlite://` URL, or a
+    /// `postgres://` one with `durable_baseline_schema`. Empty: the baseline is off.
+    #[serde(default)]
+    pub durable_baseline_url: String,
+    #[serde(default)]
+    pub durable_baseline_schema: Option<String>,
+}
+
+impl std::fmt::Debug for BenchmarkSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BenchmarkSettings")
+            .field(
+                "durable_baseline_url",
+                &ledger::redact_url(&self.durable_baseline_url),
+            )
+            .field("durable_baseline_schema", &self.durable_baseline_schema)
+            .finish()
+    }
 }
 
 /// Sending email (`[email]`, `KALP__EMAIL__…`).
@@ -453,6 +479,26 @@ impl Settings {
                 "and email.retry_base_secs and email.batch must be positive",
             );
         }
+        let baseline = &self.benchmark;
+        if !(baseline.durable_baseline_url.is_empty()
+            || baseline.durable_baseline_url.starts_with("sqlite:")
+            || baseline.durable_baseline_url.starts_with("postgres"))
+        {
+            return fail(
+                "benchmark.durable_baseline_url",
+                "must be empty, or a sqlite:// or postgres:// URL",
+            );
+        }
+        if let Some(schema) = &baseline.durable_baseline_schema
+            && !schema
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+        {
+            return fail(
+                "benchmark.durable_baseline_schema",
+                "may hold only letters, digits and underscores",
+            );
+        }
         if self.environment == Environment::Production {
             self.validate_production()?;
         }
@@ -571,6 +617,12 @@ impl Settings {
         }
         if !self.server.public_url.starts_with("https://") {
             return fail("server.public_url", "must be an https:// URL");
+        }
+        if !self.benchmark.durable_baseline_url.is_empty() {
+            return fail(
+                "benchmark.durable_baseline_url",
+                "is for benchmarks only and must be empty",
+            );
         }
         Ok(())
     }
@@ -691,6 +743,11 @@ mod tests {
                 "Kalp Studio <billing@kalp.test>",
                 "KALP__EMAIL__FROM",
             ),
+            (
+                "benchmark.durable_baseline_url",
+                "sqlite://baseline.db?mode=rwc",
+                "KALP__BENCHMARK__DURABLE_BASELINE_URL",
+            ),
         ] {
             let err = production(&[(key, value)]).expect_err(key).to_string();
             assert!(err.contains(named), "{key}: {err}");
@@ -699,7 +756,8 @@ mod tests {
                     || value.is_empty()
                     || key == "server.public_url"
                     || key.starts_with("gst.")
-                    || key == "email.from",
+                    || key == "email.from"
+                    || key.starts_with("benchmark."),
                 "{err}"
             );
         }

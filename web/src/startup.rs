@@ -116,10 +116,12 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         Duration::from_micros(settings.usage.batch_window_micros),
         settings.usage.batch_max,
     );
+    let durable_baseline = api::durable_baseline::start(&settings).await?;
     let mailer = crate::emails::mailer::Mailer::from_settings(&settings.email)?;
     Ok(AppState::new(crate::state::Shared {
         mailer,
         charger,
+        durable_baseline,
         api_limits: api::rate_limits::ApiRateLimits::new(&settings.usage, &settings.security),
         address_limits: crate::limits::AddressLimits::new(&settings.security),
         passwords: crate::passwords::PasswordHashing::new(
@@ -149,6 +151,10 @@ pub fn router(state: AppState) -> Router {
             post(api::charges::create).layer(DefaultBodyLimit::max(API_BODY_LIMIT)),
         )
         .route("/api/v1/reservations", post(api::reservations::create))
+        .route(
+            "/api/v1/benchmark/durable-append",
+            post(api::benchmark::durable_append),
+        )
         .route("/api/v1/reservations/{id}", get(api::reservations::get))
         .route(
             "/api/v1/reservations/{id}/settle",

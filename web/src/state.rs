@@ -5,7 +5,10 @@
 use std::sync::Arc;
 
 use crate::{
-    api::{batcher::Charger, key_cache::KeyCache, rate_limits::ApiRateLimits},
+    api::{
+        batcher::Charger, durable_baseline::DurableBaseline, key_cache::KeyCache,
+        rate_limits::ApiRateLimits,
+    },
     limits::AddressLimits,
     passwords::PasswordHashing,
     services::Services,
@@ -36,6 +39,8 @@ pub struct Shared {
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Group commit for charges.
     pub charger: Charger,
+    /// The benchmark's durable baseline, when configured (`api::durable_baseline`).
+    pub durable_baseline: Option<DurableBaseline>,
     /// The API's rate limits (per key, and per address for unknown keys).
     pub api_limits: ApiRateLimits,
     /// Password requests per client address.

@@ -878,3 +878,115 @@ async fn charges_and_reservations_retry_transient_database_failures(app: TestApp
     assert_eq!(app.credits_of("flaky@example.com").await, 9_700);
     app.audit_clean().await;
 }
+
+/// The benchmark's durable baseline: off unless configured (404, like any unknown route); when
+/// configured, an API key is still required, and each request appends exactly one row to the
+/// baseline's own database and moves no credits.
+async fn the_durable_baseline_appends_one_row_per_request_and_is_off_by_default(
+    backend: common::Backend,
+) {
+    let Some(plain) = common::spawn_app(backend).await else {
+        return;
+    };
+    plain.sign_up("bench@example.com").await;
+    let key = new_key(&plain, "bench").await;
+    let (status, body, _) = Api { app: &plain, key }
+        .post("/api/v1/benchmark/durable-append", None, json!({}))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
+    drop(plain);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (url, schema) = match backend {
+        common::Backend::Sqlite => (
+            format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("baseline.db").display()
+            ),
+            String::new(),
+        ),
+        common::Backend::Postgres => (
+            common::postgres_url().expect("checked above"),
+            format!("baseline_{}_{}", std::process::id(), rand_suffix()),
+        ),
+    };
+    let mut settings = vec![("benchmark.durable_baseline_url", url.as_str())];
+    if !schema.is_empty() {
+        settings.push(("benchmark.durable_baseline_schema", schema.as_str()));
+    }
+    let app = common::spawn_app_configured(backend, Default::default(), &settings)
+        .await
+        .expect("app");
+    app.sign_up("bench@example.com").await;
+    grant(&app, "bench@example.com", 1_000).await;
+    let key = new_key(&app, "bench").await;
+    let anonymous = common::browser()
+        .post(app.at("/api/v1/benchmark/durable-append"))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    let app = std::sync::Arc::new(app);
+    let tasks: Vec<_> = (0..40)
+        .map(|_| {
+            let (app, key) = (app.clone(), key.clone());
+            tokio::spawn(async move {
+                Api { app: &app, key }
+                    .post("/api/v1/benchmark/durable-append", None, json!({}))
+                    .await
+            })
+        })
+        .collect();
+    for task in tasks {
+        let (status, body, _) = task.await.expect("task");
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        assert_eq!(body["appended"], 1);
+    }
+    let appends = web::store::durable_appends::DurableAppends::open(
+        &url,
+        Some(schema.as_str()).filter(|s| !s.is_empty()),
+    )
+    .await
+    .expect("the baseline's database");
+    assert_eq!(appends.count().await.expect("count"), 40, "one row each");
+    assert_eq!(
+        app.credits_of("bench@example.com").await,
+        1_000,
+        "no credits moved"
+    );
+    drop(appends);
+    if !schema.is_empty() {
+        use sea_orm::ConnectionTrait;
+        let db = sea_orm::Database::connect(url.as_str()).await.expect("pg");
+        let _ = db
+            .execute_unprepared(&format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"))
+            .await;
+    }
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+mod the_durable_baseline_appends_one_row_per_request_and_is_off_by_default {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::the_durable_baseline_appends_one_row_per_request_and_is_off_by_default(
+            crate::common::Backend::Sqlite,
+        )
+        .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::the_durable_baseline_appends_one_row_per_request_and_is_off_by_default(
+            crate::common::Backend::Postgres,
+        )
+        .await;
+    }
+}

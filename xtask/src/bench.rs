@@ -139,6 +139,11 @@ pub fn run_measurements(args: &[String]) -> Result<()> {
             backend: "sqlite",
             url: format!("sqlite://{}?mode=rwc", dir.join("web.db").display()),
             schema: None,
+            baseline_url: format!(
+                "sqlite://{}?mode=rwc",
+                dir.join("durable-baseline.db").display()
+            ),
+            baseline_schema: None,
         };
         let scale = args.iter().any(|a| a == "--scale");
         let measure = |db: &AppDatabase| {
@@ -156,13 +161,17 @@ pub fn run_measurements(args: &[String]) -> Result<()> {
             .filter(|u| u.starts_with("postgres"))
         {
             let schema = format!("kalp_bench_{}", std::process::id());
+            let baseline_schema = format!("{schema}_baseline");
             let postgres = AppDatabase {
                 backend: "postgres",
                 url: url.clone(),
                 schema: Some(schema.clone()),
+                baseline_url: url.clone(),
+                baseline_schema: Some(baseline_schema.clone()),
             };
             let measured = measure(&postgres);
             drop_schema(&url, &schema);
+            drop_schema(&url, &baseline_schema);
             figures.extend(measured?);
             compare_with_the_ledger(&mut figures);
         }
@@ -297,8 +306,51 @@ async fn api_figures(plan: &BenchPlan, db: &AppDatabase) -> Result<Vec<Figure>> 
         }
     })
     .await;
+    // The durable baseline just before the charges, so both see the disk of the same minute.
+    let (a, k) = (api.clone(), key.clone());
+    let url = format!("{app}/api/v1/benchmark/durable-append");
+    let (durable_ops, durable_elapsed, durable_lat) = load(64, plan.seconds, move |_, _| {
+        let (a, k, url) = (a.clone(), k.clone(), url.clone());
+        async move {
+            a.post(url)
+                .bearer_auth(k)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == 201)
+        }
+    })
+    .await;
+    if durable_ops == 0 {
+        bail!("the durable baseline answered nothing: is benchmark.durable_baseline_url set?");
+    }
     let (ops, elapsed, lat) = charges(&api, &app, &key, plan.seconds, "bench").await;
     let loaded_rss = rss_kb(pid, "VmHWM:");
+    let durable = per_sec(durable_ops, durable_elapsed);
+    out.push(figure(
+        "api.charges.durable_baseline",
+        backend,
+        "appends/s",
+        durable,
+        None,
+        "64 connections; the same HTTP stack, key and group commit, one row appended per request \
+         to a one-table database, durably",
+    ));
+    out.push(figure(
+        "api.charges.durable_baseline.p99",
+        backend,
+        "ms",
+        percentile(&durable_lat, 0.99),
+        None,
+        "",
+    ));
+    out.push(figure(
+        "api.charges.vs_durable_baseline",
+        backend,
+        "charges/s",
+        per_sec(ops, elapsed),
+        Some(durable),
+        "baseline: api.charges.durable_baseline, same run; goal: ratio ≥ 0.5",
+    ));
     out.push(figure(
         "api.charges",
         backend,

@@ -105,6 +105,10 @@ pub(crate) struct AppDatabase {
     pub backend: &'static str,
     pub url: String,
     pub schema: Option<String>,
+    /// The durable baseline's own database (`POST /api/v1/benchmark/durable-append`), on the
+    /// same engine: a SQLite file beside the app's, or a schema of its own.
+    pub baseline_url: String,
+    pub baseline_schema: Option<String>,
 }
 
 /// The app and the fake on free ports of their own, over `db`: the web app's settings for one
@@ -116,6 +120,8 @@ pub(crate) struct AppUnderTest {
     pub fake_url: String,
     database: String,
     schema: String,
+    baseline_url: String,
+    baseline_schema: String,
 }
 
 impl AppUnderTest {
@@ -133,6 +139,8 @@ impl AppUnderTest {
             fake_url: format!("http://127.0.0.1:{fake_port}"),
             database: db.url.clone(),
             schema: db.schema.clone().unwrap_or_default(),
+            baseline_url: db.baseline_url.clone(),
+            baseline_schema: db.baseline_schema.clone().unwrap_or_default(),
         })
     }
 
@@ -144,6 +152,11 @@ impl AppUnderTest {
             .env("KALP__SERVER__PUBLIC_URL", &self.app)
             .env("KALP__DATABASE__URL", &self.database)
             .env("KALP__DATABASE__SCHEMA", &self.schema)
+            .env("KALP__BENCHMARK__DURABLE_BASELINE_URL", &self.baseline_url)
+            .env(
+                "KALP__BENCHMARK__DURABLE_BASELINE_SCHEMA",
+                &self.baseline_schema,
+            )
             .env("KALP__RAZORPAY__BASE_URL", &self.fake_url)
             .env("KALP__USAGE__RATE_PER_SEC", "1000000")
             .env("KALP__USAGE__RATE_BURST", "1000000")

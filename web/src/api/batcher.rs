@@ -1,13 +1,12 @@
-//! Group commit: charges that queue up while the previous batch commits are applied in one
-//! database transaction — the ledger debits (whose unique keys find retries), the answers stored
-//! for those retries, and the new answers, one fsync for all of them — and each request still
-//! gets its own answer. Durable throughput is then not capped at one commit per request.
+//! What a batch of charges commits (through `group_commit`): in one database transaction, the
+//! ledger debits (whose unique keys find retries), the answers stored for those retries, and the
+//! new answers, one fsync for all of them; each request still gets its own answer.
 
 use std::{collections::BTreeSet, time::Duration};
 
 use ledger::{Balance, Debit, Ledger, LedgerError, LedgerResult, Receipt};
-use tokio::sync::{mpsc, oneshot};
 
+use crate::api::group_commit::{BatchCommitter, GroupCommit};
 use crate::store::{
     alerts::{self, AlertSetting},
     charge_answers::{self, NewAnswer},
@@ -17,8 +16,6 @@ use crate::store::{
 /// Renders a charge's answer from the transfer and the balance after it. `Fn`, not `FnOnce`: a
 /// batch that meets a transient failure runs again, and renders again.
 pub type RenderAnswer = Box<dyn Fn(&Receipt, &Balance) -> String + Send + Sync>;
-
-type Reply = oneshot::Sender<LedgerResult<Answer>>;
 
 /// What a charge request comes to.
 pub enum Answer {
@@ -46,96 +43,53 @@ pub struct Charged {
     pub alert: Option<AlertSetting>,
 }
 
-struct ChargeJob {
-    debit: Debit,
-    record: Option<Record>,
-    reply: Reply,
+/// The charges' batches: debits, stored answers and alert settings, one transaction each.
+pub struct ChargeBatches {
+    ledger: Ledger,
+}
+
+impl BatchCommitter for ChargeBatches {
+    type Job = (Debit, Option<Record>);
+    type Answer = LedgerResult<Answer>;
+
+    async fn commit(&self, jobs: Vec<Self::Job>) -> Vec<Self::Answer> {
+        run_batch(&self.ledger, jobs).await
+    }
 }
 
 #[derive(Clone)]
 pub struct Charger {
-    jobs: mpsc::Sender<ChargeJob>,
+    batches: GroupCommit<ChargeBatches>,
 }
 
 impl Charger {
     pub fn start(ledger: Ledger, window: Duration, max: usize) -> Charger {
-        let (jobs, mut rx) = mpsc::channel::<ChargeJob>(max.max(1) * 8);
-        // The batches run on a thread and runtime of their own: the single writer connection
-        // goes back to its pool through a task spawned on the current runtime, and on the busy
-        // request runtime that task waited behind HTTP work, every batch.
-        let worker = async move {
-            while let Some(first) = rx.recv().await {
-                // Everything already queued joins at once. Then, while requests keep arriving
-                // (each within `QUIET` of the last), the batch waits for them, up to `window`:
-                // without that, a small batch formed from the first arrivals after a big one
-                // pays a whole commit for a few charges (big and tiny batches alternated).
-                let mut batch = vec![first];
-                let deadline = tokio::time::Instant::now() + window;
-                while batch.len() < max {
-                    match rx.try_recv() {
-                        Ok(job) => batch.push(job),
-                        Err(_) => {
-                            let quiet = (tokio::time::Instant::now() + QUIET).min(deadline);
-                            match tokio::time::timeout_at(quiet, rx.recv()).await {
-                                Ok(Some(job)) => batch.push(job),
-                                _ => break,
-                            }
-                        }
-                    }
-                }
-                run_batch(&ledger, batch).await;
-            }
-        };
-        let started = std::thread::Builder::new()
-            .name("kalp-charger".into())
-            .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(runtime) => runtime.block_on(worker),
-                    Err(e) => tracing::error!(error = %e, "the charge batcher could not start"),
-                }
-            });
-        if let Err(e) = started {
-            tracing::error!(error = %e, "the charge batcher thread could not start");
+        Charger {
+            batches: GroupCommit::start(ChargeBatches { ledger }, "charger", window, max),
         }
-        Charger { jobs }
     }
 
     /// False once the batches' thread has stopped (it never stops while the app runs).
     pub fn is_running(&self) -> bool {
-        !self.jobs.is_closed()
+        self.batches.is_running()
     }
 
     pub async fn charge(&self, debit: Debit, record: Option<Record>) -> LedgerResult<Answer> {
-        let (reply, answer) = oneshot::channel();
-        self.jobs
-            .send(ChargeJob {
-                debit,
-                record,
-                reply,
-            })
+        self.batches
+            .submit((debit, record))
             .await
-            .map_err(|_| LedgerError::InvalidRequest("the charge queue stopped".into()))?;
-        answer.await.map_err(|_| {
-            LedgerError::InvalidRequest("the charge queue dropped the request".into())
-        })?
+            .map_err(|e| LedgerError::InvalidRequest(e.to_string()))?
     }
 }
-
-/// A batch stops gathering once no charge has arrived for this long.
-const QUIET: Duration = Duration::from_micros(150);
 
 /// One transaction for the whole batch; a refused item is answered and the others go on. A
 /// storage failure rolls everything back and every request of the batch is told (each may retry
 /// with its idempotency key).
-async fn run_batch(ledger: &Ledger, batch: Vec<ChargeJob>) {
-    let (replies, work): (Vec<Reply>, Vec<(Debit, Option<Record>)>) = batch
-        .into_iter()
-        .map(|job| (job.reply, (job.debit, job.record)))
-        .unzip();
-    let size = replies.len();
+async fn run_batch(
+    ledger: &Ledger,
+    work: Vec<(Debit, Option<Record>)>,
+) -> Vec<LedgerResult<Answer>> {
+    let size = work.len();
     let started = std::time::Instant::now();
     let result = apply(ledger, work).await;
     metrics::histogram!("kalp_charge_batch_size").record(size as f64);
@@ -154,16 +108,12 @@ async fn run_batch(ledger: &Ledger, batch: Vec<ChargeJob>) {
                 };
                 metrics::counter!("kalp_charges_total", "result" => result).increment(1);
             }
-            for (reply, answer) in replies.into_iter().zip(answers) {
-                let _ = reply.send(answer);
-            }
+            answers
         }
         Err(e) => {
             metrics::counter!("kalp_charges_total", "result" => "failed").increment(size as u64);
             tracing::error!(error = %e, "a batch of charges failed; none was committed");
-            for reply in replies {
-                let _ = reply.send(Err(e.clone()));
-            }
+            (0..size).map(|_| Err(e.clone())).collect()
         }
     }
 }

@@ -13,6 +13,7 @@
 //!   time it runs (seen with a uprobe on `sqlite3LockAndPrepare`: docs/benchmarks.md).
 //! - Raw SQL only where the query builder has no words for it: the health check's `SELECT 1`,
 //!   `webhook_events::claim_due`, `migrations::missing` and `backup`'s `VACUUM INTO`.
+//! - One module has a database of its own: `durable_appends`, the benchmark's durable baseline.
 //! - Reads take any connection: the ledger's read connections ([`ledger::Ledger::reads`]) or
 //!   the open transaction (to read what it has written, or to lock a row).
 
@@ -24,6 +25,7 @@ pub mod backup;
 pub mod charge_answers;
 pub mod credit_refunds;
 pub mod cursors;
+pub mod durable_appends;
 pub mod migrations;
 pub mod operator_actions;
 pub mod outbox;
