@@ -349,6 +349,9 @@ mod tests {
     fn csv_fields_are_quoted_and_defused() {
         assert_eq!(csv_field("a\"b"), "\"a\"\"b\"");
         assert_eq!(csv_field("=HYPERLINK()"), "\"'=HYPERLINK()\"");
+        assert_eq!(csv_field("-1"), "\"'-1\"");
+        assert_eq!(csv_field("plain"), "\"plain\"");
+        assert_eq!(csv_field("\"\""), "\"\"\"\"\"\"");
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::{
         error::PageResult,
         history::{HistoryParams, filters, history_rows},
         session::CurrentUser,
-        views::csv_field,
+        views::push_csv_field,
     },
     state::AppState,
 };
@@ -25,17 +25,18 @@ async fn csv_lines(
     query: &HistoryQuery,
     page: &ledger::HistoryPage,
 ) -> PageResult<String> {
-    let mut out = String::new();
-    for row in history_rows(state, user, query, page).await? {
-        let text = [row.date, row.kind.to_string(), row.description];
-        let paid = [row.amount_paid, row.method, row.payment_id];
-        let line: Vec<String> = text
-            .iter()
-            .map(|f| csv_field(f))
-            .chain(std::iter::once(row.amount.to_string()))
-            .chain(paid.iter().map(|f| csv_field(f)))
-            .collect();
-        out.push_str(&line.join(","));
+    let rows = history_rows(state, user, query, page).await?;
+    let mut out = String::with_capacity(rows.len() * 64);
+    for row in rows {
+        for field in [row.date.as_str(), row.kind, &row.description] {
+            push_csv_field(&mut out, field);
+            out.push(',');
+        }
+        out.push_str(&row.amount.to_string());
+        for field in [&row.amount_paid, &row.method, &row.payment_id] {
+            out.push(',');
+            push_csv_field(&mut out, field);
+        }
         out.push('\n');
     }
     Ok(out)

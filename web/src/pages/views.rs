@@ -46,7 +46,14 @@ impl Layout {
 pub use crate::india::{IST, ist_midnight};
 
 pub fn format_time(t: DateTime<Utc>) -> String {
-    t.with_timezone(&IST).format("%d %b %Y, %H:%M").to_string()
+    // The format parsed once, not once per line: a CSV export formats half a million times.
+    static ITEMS: std::sync::LazyLock<Vec<chrono::format::Item<'static>>> =
+        std::sync::LazyLock::new(|| {
+            chrono::format::StrftimeItems::new("%d %b %Y, %H:%M").collect()
+        });
+    t.with_timezone(&IST)
+        .format_with_items(ITEMS.iter())
+        .to_string()
 }
 
 /// A time kept in Unix microseconds, as pages show it.
@@ -61,12 +68,25 @@ pub fn format_credits(n: i64) -> String {
 
 /// A CSV field: always quoted, with spreadsheet formulas neutralised.
 pub fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) {
-        format!("'{value}")
-    } else {
-        value.to_string()
-    };
-    format!("\"{}\"", value.replace('"', "\"\""))
+    let mut out = String::with_capacity(value.len() + 3);
+    push_csv_field(&mut out, value);
+    out
+}
+
+/// [`csv_field`], written onto the end of `out` (a CSV export writes its lines without a string
+/// per field).
+pub fn push_csv_field(out: &mut String, value: &str) {
+    out.push('"');
+    if value.starts_with(['=', '+', '-', '@']) {
+        out.push('\'');
+    }
+    for (i, part) in value.split('"').enumerate() {
+        if i > 0 {
+            out.push_str("\"\"");
+        }
+        out.push_str(part);
+    }
+    out.push('"');
 }
 
 /// A movement of credits with its sign: "+1,000" or "−250".
