@@ -7,15 +7,22 @@
 //! Threads of their own, not tokio's blocking pool: that pool runs each hash on whichever of its
 //! (many) threads is free, and the allocator keeps a 19 MiB block in each thread's arena, so
 //! memory grew with the threads touched; a fixed set keeps one block per worker.
+//!
+//! Each worker also keeps its block between hashes ([`argon2_with_kept_memory`]) instead of
+//! letting argon2 allocate and free 19 MiB per hash. On glibc, freeing that block taught the
+//! allocator to keep every freed block up to 19 MiB, in every thread: under the benchmark's load
+//! the app's RSS rose from 20 MB to 176 MB and stayed there (docs/benchmarks.md).
 
 use std::sync::{
     Arc, LazyLock, Mutex,
     mpsc::{Receiver, SyncSender, TrySendError, sync_channel},
 };
 
+use std::cell::RefCell;
+
 use argon2::{
-    Argon2,
-    password_hash::{PasswordHasher as _, PasswordVerifier as _, phc::PasswordHash},
+    Algorithm, Argon2, Block, Params, Version,
+    password_hash::phc::{Output, ParamsString, PasswordHash, Salt},
 };
 
 /// Hashing refused or failed.
@@ -84,13 +91,8 @@ impl PasswordHashing {
 
     pub async fn hash(&self, password: &str) -> Result<String, HashingError> {
         let password = password.to_string();
-        self.run(move || {
-            Argon2::default()
-                .hash_password(password.as_bytes())
-                .map(|h| h.to_string())
-                .map_err(|e| HashingError::Failed(e.to_string()))
-        })
-        .await?
+        self.run(move || hash_phc(password.as_bytes()).map_err(HashingError::Failed))
+            .await?
     }
 
     /// True when `password` matches `hash`; with no hash (no such account), a real check against
@@ -100,18 +102,73 @@ impl PasswordHashing {
         let known = hash.is_some();
         let hash = hash.unwrap_or_else(|| DUMMY_HASH.to_string());
         let matches = self
-            .run(move || {
-                PasswordHash::new(&hash)
-                    .map(|parsed| {
-                        Argon2::default()
-                            .verify_password(password.as_bytes(), &parsed)
-                            .is_ok()
-                    })
-                    .unwrap_or(false)
-            })
+            .run(move || matches_phc(password.as_bytes(), &hash))
             .await?;
         Ok(known && matches)
     }
+}
+
+thread_local! {
+    /// A hashing worker's argon2 memory, kept from one hash to the next.
+    static MEMORY: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Argon2 into `out`, in this thread's kept memory: allocated at the first hash, never freed
+/// while the worker lives (a hash's parameters never need more than the default's 19 MiB).
+fn argon2_with_kept_memory(
+    argon2: &Argon2<'_>,
+    params: &Params,
+    password: &[u8],
+    salt: &[u8],
+    out: &mut [u8],
+) -> Result<(), String> {
+    MEMORY.with_borrow_mut(|memory| {
+        let blocks = params.block_count();
+        if memory.len() < blocks {
+            *memory = vec![Block::default(); blocks];
+        }
+        argon2
+            .hash_password_into_with_memory(password, salt, out, &mut memory[..blocks])
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// A new PHC string (`$argon2id$v=19$m=19456,t=2,p=1$salt$hash`): argon2id, the crate's default
+/// parameters, a random salt. What `Argon2::hash_password` gives, without its allocation.
+fn hash_phc(password: &[u8]) -> Result<String, String> {
+    let params = Params::default();
+    let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, params.clone());
+    let salt = Salt::generate();
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    argon2_with_kept_memory(&argon2, &params, password, &salt, &mut out)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(|e| e.to_string())?,
+        salt: Some(salt),
+        hash: Some(Output::new(&out).map_err(|e| e.to_string())?),
+    };
+    Ok(phc.to_string())
+}
+
+/// True when `password` matches the PHC string `hash`, compared in constant time (`Output`'s
+/// equality); false for a string that is not an argon2 hash.
+fn matches_phc(password: &[u8], hash: &str) -> bool {
+    let check = || -> Option<bool> {
+        let parsed = PasswordHash::new(hash).ok()?;
+        let algorithm = Algorithm::try_from(parsed.algorithm.as_str()).ok()?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v).ok()?,
+            None => Version::default(),
+        };
+        let params = Params::try_from(&parsed).ok()?;
+        let (salt, expected) = (parsed.salt?, parsed.hash?);
+        let mut out = vec![0u8; expected.len()];
+        let argon2 = Argon2::new(algorithm, version, params.clone());
+        argon2_with_kept_memory(&argon2, &params, password, &salt, &mut out).ok()?;
+        Some(Output::new(&out).ok()? == expected)
+    };
+    check().unwrap_or(false)
 }
 
 /// A worker: takes the next job until the sender is gone.
@@ -167,6 +224,41 @@ pub fn check_new_password(password: &str, email: &str) -> Result<(), &'static st
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Hashes made in the kept memory are the library's own PHC strings: each side verifies the
+    /// other's, a wrong password or a string that is not a hash never matches, and one thread
+    /// hashing twice reuses its memory.
+    #[test]
+    fn hashes_in_kept_memory_are_the_librarys_hashes() {
+        use argon2::password_hash::{PasswordHasher as _, PasswordVerifier as _};
+        let ours = hash_phc(b"correct horse battery").expect("hash");
+        assert!(
+            ours.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{ours}"
+        );
+        let parsed = PasswordHash::new(&ours).expect("a PHC string");
+        assert!(
+            Argon2::default()
+                .verify_password(b"correct horse battery", &parsed)
+                .is_ok()
+        );
+        let theirs = Argon2::default()
+            .hash_password(b"correct horse battery")
+            .expect("hash")
+            .to_string();
+        assert!(matches_phc(b"correct horse battery", &theirs));
+        assert!(matches_phc(b"correct horse battery", &ours));
+        assert!(!matches_phc(b"correct horse batterY", &ours));
+        assert!(!matches_phc(b"correct horse battery", "not a hash"));
+        assert!(!matches_phc(b"", DUMMY_HASH));
+        let kept = MEMORY.with_borrow(|memory| memory.as_ptr());
+        assert_ne!(hash_phc(b"another password").expect("hash"), ours);
+        assert_eq!(
+            MEMORY.with_borrow(|memory| memory.as_ptr()),
+            kept,
+            "the same memory"
+        );
+    }
 
     #[test]
     fn weak_passwords_are_refused_with_a_reason() {
