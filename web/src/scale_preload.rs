@@ -58,7 +58,22 @@ pub async fn preload(
         .ok_or_else(|| ServiceError::Invariant(format!("{address} already has an account")))?;
     let amount =
         TopupAmount::parse("100", &services.settings.billing).map_err(ServiceError::Invariant)?;
-    let started: Vec<bool> = stream::iter(0..pending)
+    // The first alone: a Razorpay that can't be reached (the fake not started) stops the command
+    // here, with its address, instead of failing 10,000 times over minutes of retries.
+    if pending > 0 {
+        let why = match start_topup(services, user_id, address, &amount).await {
+            Ok(Ok(_)) => None,
+            Ok(Err(refused)) => Some(refused.0),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = why {
+            return Err(ServiceError::Invariant(format!(
+                "the first top-up could not be started ({why}): is Razorpay at {} running?",
+                services.settings.razorpay.base_url
+            )));
+        }
+    }
+    let started: Vec<bool> = stream::iter(1..pending)
         .map(|_| async {
             matches!(
                 start_topup(services, user_id, address, &amount).await,
@@ -68,7 +83,7 @@ pub async fn preload(
         .buffer_unordered(ORDERS_AT_ONCE)
         .collect()
         .await;
-    let pending_topups = started.iter().filter(|ok| **ok).count();
+    let pending_topups = started.iter().filter(|ok| **ok).count() + usize::from(pending > 0);
     if pending_topups < pending {
         return Err(ServiceError::Invariant(format!(
             "only {pending_topups} of {pending} top-ups could be started"
