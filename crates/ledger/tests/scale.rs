@@ -7,7 +7,10 @@ mod common;
 use common::{assert_audit_clean, credits, key};
 use ledger::{Debit, DebitKind, HistoryQuery, Ledger, ScaleShape, TransferKind};
 
-on_both_backends!(a_preloaded_ledger_is_consistent_and_keeps_working);
+on_both_backends!(
+    a_preloaded_ledger_is_consistent_and_keeps_working,
+    the_audit_reads_every_transfer_past_its_first_page,
+);
 
 async fn a_preloaded_ledger_is_consistent_and_keeps_working(ledger: Ledger) {
     let shape = ScaleShape {
@@ -53,4 +56,52 @@ async fn a_preloaded_ledger_is_consistent_and_keeps_working(ledger: Ledger) {
         .expect("debit");
     ledger.draw_pending().await.expect("draw");
     assert_audit_clean(&ledger).await;
+}
+
+/// The audit reads the transfers a page (10,000) at a time: it counts all of them, and finds a
+/// debit whose allocations were changed on a later page.
+async fn the_audit_reads_every_transfer_past_its_first_page(ledger: Ledger) {
+    let shape = ScaleShape {
+        wallets: 40,
+        purchases: 5,
+        usage: 12_000,
+        big_wallet_usage: 1_000,
+    };
+    ledger.preload_scale(shape).await.expect("preloaded");
+    let report = ledger.audit().await.expect("audit runs");
+    assert!(report.is_clean(), "{report}");
+    assert_eq!(report.transfers, 12_000 + 40 * 5);
+    let last = ledger
+        .transact(|tx| {
+            Box::pin(async move {
+                use sea_orm::ConnectionTrait;
+                let row = tx
+                    .query_one_raw(sea_orm::Statement::from_string(
+                        tx.get_database_backend(),
+                        "SELECT MAX(transfer_id) AS id FROM ledger_lot_allocations",
+                    ))
+                    .await?
+                    .ok_or(sea_orm::DbErr::RecordNotFound("no allocations".into()))?;
+                let id: i64 = row.try_get("", "id")?;
+                tx.execute_unprepared(&format!(
+                    "UPDATE ledger_lot_allocations SET amount = amount + 1 WHERE transfer_id = {id}"
+                ))
+                .await?;
+                Ok::<i64, ledger::LedgerError>(id)
+            })
+        })
+        .await
+        .expect("tamper");
+    assert!(
+        last > 10_000,
+        "the changed debit is past the first page: {last}"
+    );
+    let report = ledger.audit().await.expect("audit runs");
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|p| p.starts_with(&format!("debit {last} of "))),
+        "{report}"
+    );
 }
