@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use crate::{
     bench_common::{
         AppDatabase, AppUnderTest, Figure, PASSWORD, browser, charges, create_api_key, figure,
-        load, log_in, per_sec, percentile,
+        keyed_load, log_in, per_sec, percentile,
     },
     html::{csrf_of, field, hidden_fields},
     stack::{build_release, release_bin, rss_kb, workspace},
@@ -293,32 +293,22 @@ async fn api_figures(plan: &BenchPlan, db: &AppDatabase) -> Result<Vec<Figure>> 
         return Ok(out);
     }
 
-    let (a, k) = (api.clone(), key.clone());
-    let url = format!("{app}/api/v1/whoami");
-    let (base_ops, base_elapsed, _) = load(64, plan.seconds, move |_, _| {
-        let (a, k, url) = (a.clone(), k.clone(), url.clone());
-        async move {
-            a.get(url)
-                .bearer_auth(k)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        }
-    })
+    let (base_ops, base_elapsed, _) = keyed_load(
+        &api,
+        &key,
+        reqwest::Method::GET,
+        format!("{app}/api/v1/whoami"),
+        plan.seconds,
+    )
     .await;
     // The durable baseline just before the charges, so both see the disk of the same minute.
-    let (a, k) = (api.clone(), key.clone());
-    let url = format!("{app}/api/v1/benchmark/durable-append");
-    let (durable_ops, durable_elapsed, durable_lat) = load(64, plan.seconds, move |_, _| {
-        let (a, k, url) = (a.clone(), k.clone(), url.clone());
-        async move {
-            a.post(url)
-                .bearer_auth(k)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().as_u16() == 201)
-        }
-    })
+    let (durable_ops, durable_elapsed, durable_lat) = keyed_load(
+        &api,
+        &key,
+        reqwest::Method::POST,
+        format!("{app}/api/v1/benchmark/durable-append"),
+        plan.seconds,
+    )
     .await;
     if durable_ops == 0 {
         bail!("the durable baseline answered nothing: is benchmark.durable_baseline_url set?");

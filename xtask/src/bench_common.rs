@@ -240,6 +240,29 @@ pub(crate) async fn create_api_key(client: &reqwest::Client, app: &str) -> Resul
         .to_string())
 }
 
+/// `method url` with the API key, by 64 connections for `seconds`: how many succeeded (2xx), how
+/// long, and their latencies (sorted).
+pub(crate) async fn keyed_load(
+    api: &reqwest::Client,
+    key: &str,
+    method: reqwest::Method,
+    url: String,
+    seconds: Duration,
+) -> (u64, Duration, Vec<Duration>) {
+    let (api, key) = (api.clone(), key.to_string());
+    load(64, seconds, move |_, _| {
+        let (request, key) = (api.request(method.clone(), url.clone()), key.clone());
+        async move {
+            request
+                .bearer_auth(key)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        }
+    })
+    .await
+}
+
 /// Durable charges of one credit by 64 connections for `seconds`: how many, how long, and the
 /// latencies (sorted).
 pub(crate) async fn charges(
