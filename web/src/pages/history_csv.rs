@@ -1,5 +1,7 @@
 //! Credit History as CSV: the whole history as filtered, streamed page by page.
 
+use std::fmt::Write as _;
+
 use axum::{
     extract::{Query, State, rejection::QueryRejection},
     http::{HeaderValue, header},
@@ -32,7 +34,8 @@ async fn csv_lines(
             push_csv_field(&mut out, field);
             out.push(',');
         }
-        out.push_str(&row.amount.to_string());
+        // Writing to a String cannot fail.
+        let _ = write!(out, "{}", row.amount);
         for field in [&row.amount_paid, &row.method, &row.payment_id] {
             out.push(',');
             push_csv_field(&mut out, field);
