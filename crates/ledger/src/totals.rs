@@ -1,7 +1,7 @@
 //! Sums of a wallet's transfers over time: the Dashboard's month by kind and its days.
 //!
-//! They read the half-hour totals that the database keeps beside the transfers (migration m0006:
-//! triggers update them in the statement that inserts or removes a transfer), and the transfers
+//! They read the half-hour totals kept beside the transfers (migration m0006's table, written by
+//! the same statements that insert or remove a transfer: `write::sql`), and the transfers
 //! themselves only for the partial half-hours at either end of the range. The cost is
 //! O(half-hours in the range) plus the transfers of at most two half-hours, instead of
 //! O(transfers in the range): a customer who sends a lot no longer pays for it on every view.
@@ -12,11 +12,9 @@ use sea_orm::Value;
 use crate::{
     db::{Pools, col, read_all},
     error::LedgerResult,
-    types::{AccountId, TransferKind},
+    types::{AccountId, HALF_HOUR, TransferKind},
 };
 
-/// The rollup's bucket, in microseconds (the unit of `created_at`).
-pub(crate) const HALF_HOUR: i64 = 1_800_000_000;
 const DAY: i64 = 86_400_000_000;
 
 /// `[from, to)` in microseconds, cut into whole half-hours `[first, end)` read from the rollup and

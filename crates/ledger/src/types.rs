@@ -30,6 +30,10 @@ id_type!(LotId, "a lot");
 /// i64::MAX that no sum the ledger computes can overflow.
 pub const MAX_AMOUNT: i64 = 1_000_000_000_000_000;
 
+/// The half-hour rollup's bucket (`ledger_wallet_half_hours`), in microseconds, the unit of
+/// `created_at`.
+pub(crate) const HALF_HOUR: i64 = 1_800_000_000;
+
 /// A strictly positive number of credits, at most [`MAX_AMOUNT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Credits(i64);

@@ -1132,7 +1132,8 @@ async fn migrations_are_idempotent_and_reported() {
             "m0003_lots_in_spending_order".to_string(),
             "m0004_lots_by_wallet".to_string(),
             "m0005_transfers_by_wallet_time".to_string(),
-            "m0006_wallet_half_hours".to_string()
+            "m0006_wallet_half_hours".to_string(),
+            "m0007_half_hours_without_triggers".to_string()
         ]
     );
     assert_eq!(Ledger::migrate(&config).await.expect("again"), applied);

@@ -1,5 +1,5 @@
-//! The Dashboard's sums (`totals_by_kind`, `daily_totals`) read half-hour totals that triggers keep
-//! beside the transfers (migration m0006). Whatever path wrote a transfer, and whatever range is
+//! The Dashboard's sums (`totals_by_kind`, `daily_totals`) read half-hour totals that the write
+//! path keeps beside the transfers (migration m0006's table; its triggers until m0007). Whatever path wrote a transfer, and whatever range is
 //! asked for, they must equal the sum of the transfers themselves, and the audit must notice
 //! when the totals disagree with the transfers.
 
@@ -33,8 +33,8 @@ fn debit(wallet: AccountId, amount: i64, kind: DebitKind, k: &str) -> Debit {
 }
 
 /// Writes through every path that inserts or removes a transfer: a credit, single debits, a
-/// set-based batch, a refused debit (its claimed transfer is removed again), a replay, a
-/// reservation settled in part and one released.
+/// set-based batch, a refused debit and a refused credit (their claimed transfers are removed
+/// again), a replay, a reservation settled in part and one released.
 async fn write_on_every_path(ledger: &Ledger, wallet: AccountId) {
     ledger
         .credit(Credit {
@@ -87,6 +87,22 @@ async fn write_on_every_path(ledger: &Ledger, wallet: AccountId) {
     assert!(
         matches!(refused, Err(LedgerError::InsufficientCredits { .. })),
         "{refused:?}"
+    );
+    // A credit past the balance limit: its claimed transfer is removed again, and uncounted.
+    let over = ledger
+        .credit(Credit {
+            wallet,
+            amount: credits(ledger::MAX_AMOUNT),
+            kind: CreditKind::Purchase,
+            key: key(format!("over-{}", wallet.0)),
+            reference: Some(format!("pay_over_{}", wallet.0)),
+            memo: None,
+            expires_at: None,
+        })
+        .await;
+    assert!(
+        matches!(over, Err(LedgerError::BalanceLimitExceeded)),
+        "{over:?}"
     );
     let hold = |amount, k: &str| Reserve {
         wallet,
@@ -251,8 +267,9 @@ async fn the_audit_finds_half_hour_totals_that_disagree_with_the_transfers(ledge
 }
 
 /// A database written before migration m0006 gets half-hour totals for every transfer it already
-/// holds: the migration is undone by hand, the ledger opened again, and the sums and the audit
-/// are as if the totals had always been kept.
+/// holds: m0006 and m0007 are undone by hand, the ledger opened again, and the sums and the audit
+/// are as if the totals had always been kept; a debit after counts once (m0007 dropped the
+/// triggers m0006 made again).
 async fn existing_transfers_are_summed_when_the_migration_arrives(t: common::TestLedger) {
     let ledger = t.ledger.clone();
     let wallet = ledger.open_wallet("user:1").await.expect("wallet");
@@ -263,18 +280,20 @@ async fn existing_transfers_are_summed_when_the_migration_arrives(t: common::Tes
         .expect("totals");
     let undo: &[&str] = match ledger.backend() {
         sea_orm::DbBackend::Postgres => &[
-            "DROP TRIGGER ledger_wallet_half_hours_add ON ledger_transfers",
-            "DROP TRIGGER ledger_wallet_half_hours_remove ON ledger_transfers",
-            "DROP FUNCTION ledger_wallet_half_hours_add()",
-            "DROP FUNCTION ledger_wallet_half_hours_remove()",
+            "DROP TRIGGER IF EXISTS ledger_wallet_half_hours_add ON ledger_transfers",
+            "DROP TRIGGER IF EXISTS ledger_wallet_half_hours_remove ON ledger_transfers",
+            "DROP FUNCTION IF EXISTS ledger_wallet_half_hours_add()",
+            "DROP FUNCTION IF EXISTS ledger_wallet_half_hours_remove()",
             "DROP TABLE ledger_wallet_half_hours",
-            "DELETE FROM ledger_migrations WHERE version = 'm0006_wallet_half_hours'",
+            "DELETE FROM ledger_migrations WHERE version IN \
+             ('m0006_wallet_half_hours', 'm0007_half_hours_without_triggers')",
         ],
         _ => &[
-            "DROP TRIGGER ledger_wallet_half_hours_add",
-            "DROP TRIGGER ledger_wallet_half_hours_remove",
+            "DROP TRIGGER IF EXISTS ledger_wallet_half_hours_add",
+            "DROP TRIGGER IF EXISTS ledger_wallet_half_hours_remove",
             "DROP TABLE ledger_wallet_half_hours",
-            "DELETE FROM ledger_migrations WHERE version = 'm0006_wallet_half_hours'",
+            "DELETE FROM ledger_migrations WHERE version IN \
+             ('m0006_wallet_half_hours', 'm0007_half_hours_without_triggers')",
         ],
     };
     ledger
@@ -291,12 +310,12 @@ async fn existing_transfers_are_summed_when_the_migration_arrives(t: common::Tes
         })
         .await
         .expect("undo m0006");
-    // Written while no totals were kept.
-    ledger
-        .debit(debit(wallet, 7, DebitKind::UsageSms, "between"))
+    let reopened = Ledger::connect(&t.config).await.expect("reopen migrates");
+    // m0006 created its triggers again and m0007 dropped them: a debit now is counted once.
+    reopened
+        .debit(debit(wallet, 7, DebitKind::UsageSms, "after"))
         .await
         .expect("debit");
-    let reopened = Ledger::connect(&t.config).await.expect("reopen migrates");
     let mut expected = before;
     for (kind, total) in &mut expected {
         if *kind == TransferKind::UsageSms {

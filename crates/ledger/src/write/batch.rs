@@ -10,7 +10,8 @@
 //! 4. Write: the transfers (multi-row `INSERT … RETURNING`), one guarded balance `UPDATE … FROM`
 //!    per chunk of wallets, the lots drawn in spending order (one `UPDATE … FROM`), and the
 //!    allocations (multi-row `INSERT`): a batch draws at once (`draw::allocate`), after any single
-//!    debits of its wallets still undrawn. Every guard is re-checked by the database; a row count
+//!    debits of its wallets still undrawn. The half-hour rollup gets one row per wallet and kind,
+//!    in the transfers' INSERT on PostgreSQL (after the balances, in the locking order). Every guard is re-checked by the database; a row count
 //!    that disagrees with the plan fails the transaction instead of committing a wrong ledger.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -25,7 +26,10 @@ use crate::{
     write::{
         claims::{SystemIds, debit_fingerprint, debit_transfer, missing_wallet},
         draw,
-        sql::{CHUNK, insert_transfer, placeholders, subtract_guarded},
+        sql::{
+            CHUNK, add_to_half_hours, half_hour, insert_transfer, into_half_hours, placeholders,
+            subtract_guarded,
+        },
     },
 };
 
@@ -102,6 +106,10 @@ pub(crate) async fn debits(
     }
     let ids = insert_transfers(tx, sys, debits, &fingerprints, &accepted, now).await?;
     withdraw(tx, debits, &accepted).await?;
+    if tx.backend != DbBackend::Postgres {
+        // PostgreSQL counted them in the INSERT (`insert_transfers`).
+        count_in_half_hours(tx, debits, &accepted, now).await?;
+    }
     let mut drawn: BTreeMap<i64, Vec<(i64, i64)>> = BTreeMap::new();
     for &i in &accepted {
         drawn
@@ -245,19 +253,36 @@ async fn insert_transfers(
         }
         // ON CONFLICT: a concurrent transaction may have committed one of these keys since the
         // lookup. Then the plan is stale and the whole transaction is retried.
-        let rows = tx
-            .all(
-                &format!(
+        let insert = format!(
+            concat!(
+                insert_transfer!(),
+                " VALUES {} ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key"
+            ),
+            placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)", chunk.len())
+        );
+        let sql = match tx.backend {
+            // The rows inserted are counted in their half-hours by the same statement: one round
+            // trip, as when a trigger did it, and after the balances the batch has locked. The
+            // INSERT's RETURNING list is extended with what the count needs.
+            DbBackend::Postgres => {
+                values.push(half_hour(now).into());
+                format!(
                     concat!(
-                        insert_transfer!(),
-                        " VALUES {} ON CONFLICT (idempotency_key) DO NOTHING \
-                         RETURNING id, idempotency_key"
+                        "WITH inserted AS ({}, wallet_account_id, kind, amount), \
+                         counted AS (",
+                        into_half_hours!(),
+                        " SELECT wallet_account_id, ?, kind, SUM(amount), COUNT(*) \
+                         FROM inserted GROUP BY wallet_account_id, kind \
+                         ORDER BY wallet_account_id, kind",
+                        add_to_half_hours!(),
+                        ") SELECT id, idempotency_key FROM inserted"
                     ),
-                    placeholders("(?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)", chunk.len())
-                ),
-                values,
-            )
-            .await?;
+                    insert
+                )
+            }
+            _ => insert,
+        };
+        let rows = tx.all(&sql, values).await?;
         if rows.len() != chunk.len() {
             return Err(LedgerError::Contention(
                 "an idempotency key of the batch was claimed concurrently".into(),
@@ -287,6 +312,49 @@ async fn withdraw(tx: &Tx, debits: &[&Debit], accepted: &[usize]) -> LedgerResul
             "{short} of {} wallets of a batch could not be debited",
             totals.len()
         )));
+    }
+    Ok(())
+}
+
+/// The accepted debits counted in their wallets' half-hour, summed per wallet and kind (a batch
+/// has one `now`): a statement of its own on SQLite, where it costs no round trip over a network.
+async fn count_in_half_hours(
+    tx: &Tx,
+    debits: &[&Debit],
+    accepted: &[usize],
+    now: i64,
+) -> LedgerResult<()> {
+    let mut sums: BTreeMap<(i64, &str), (i64, i64)> = BTreeMap::new();
+    for &i in accepted {
+        let d = debits[i];
+        let sum = sums
+            .entry((d.wallet.0, d.kind.transfer_kind().as_str()))
+            .or_default();
+        sum.0 += d.amount.get();
+        sum.1 += 1;
+    }
+    let rows: Vec<_> = sums.into_iter().collect();
+    for chunk in rows.chunks(CHUNK) {
+        let values = chunk
+            .iter()
+            .flat_map(|((wallet, kind), (total, count))| {
+                [
+                    Value::from(*wallet),
+                    half_hour(now).into(),
+                    (*kind).into(),
+                    (*total).into(),
+                    (*count).into(),
+                ]
+            })
+            .collect();
+        tx.exec(
+            &format!(
+                concat!(into_half_hours!(), " VALUES {}", add_to_half_hours!()),
+                placeholders("(?, ?, ?, ?, ?)", chunk.len())
+            ),
+            values,
+        )
+        .await?;
     }
     Ok(())
 }

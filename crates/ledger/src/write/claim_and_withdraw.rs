@@ -4,10 +4,14 @@
 //! the generic statements take two or more.
 //!
 //! - PostgreSQL: one statement, the withdrawal a data-modifying CTE gated on the claim's
-//!   `RETURNING` row.
-//! - SQLite (no DML in CTEs): two statements sent as one query, which sqlx runs in a single hop
-//!   to its worker thread; the second is gated on `changes()`, the row count of the first. The
+//!   `RETURNING` row, and the half-hour rollup's upsert gated on the withdrawal's (so the wallet's
+//!   balance row is locked before its half-hour row, as in every path: `write::sql`).
+//! - SQLite (no DML in CTEs): three statements sent as one query, which sqlx runs in a single hop
+//!   to its worker thread; each is gated on `changes()`, the row count of the one before. The
 //!   transaction holds SQLite's write lock, so nothing runs in between.
+//!
+//! A claim that was not withdrawn is not counted in the rollup, so its undoing
+//! (`claims::unclaim_uncounted`) leaves the rollup alone.
 //!
 //! Every step reports a `(step, value)` row; a claim without a withdrawal is undone by the caller
 //! (a refusal).
@@ -20,7 +24,7 @@ use crate::{
     db::{Tx, col},
     error::{LedgerError, LedgerResult},
     types::{AccountId, TransferId, TransferKind},
-    write::sql::insert_transfer,
+    write::sql::{add_to_half_hours, half_hour, insert_transfer, into_half_hours},
 };
 
 /// What the round trip did.
@@ -52,12 +56,16 @@ const CLAIM: &str = concat!(
     ON CONFLICT (idempotency_key) DO NOTHING"
 );
 
+const INTO_HALF_HOURS: &str = into_half_hours!();
+const ADD_TO_HALF_HOURS: &str = add_to_half_hours!();
+
 static POSTGRES_SQL: LazyLock<String> = LazyLock::new(|| {
     format!(
         "WITH claim AS ({CLAIM} RETURNING id), \
          withdrawn AS (UPDATE ledger_balances SET available = available - ?, undrawn = undrawn + ? \
            WHERE account_id = ? AND available >= ? AND EXISTS (SELECT 1 FROM claim) \
-           RETURNING account_id) \
+           RETURNING account_id), \
+         counted AS ({INTO_HALF_HOURS} SELECT ?, ?, ?, ?, 1 FROM withdrawn{ADD_TO_HALF_HOURS}) \
          SELECT 'claim' AS step, id AS value FROM claim \
          UNION ALL SELECT 'withdraw', account_id FROM withdrawn"
     )
@@ -68,7 +76,8 @@ static SQLITE_SQL: LazyLock<String> = LazyLock::new(|| {
         "{CLAIM} RETURNING 'claim' AS step, id AS value; \
          UPDATE ledger_balances SET available = available - ?, undrawn = undrawn + ? \
            WHERE account_id = ? AND available >= ? AND changes() = 1 \
-           RETURNING 'withdraw' AS step, account_id AS value"
+           RETURNING 'withdraw' AS step, account_id AS value; \
+         {INTO_HALF_HOURS} SELECT ?, ?, ?, ?, 1 WHERE changes() = 1{ADD_TO_HALF_HOURS}"
     )
 });
 
@@ -93,8 +102,18 @@ fn claim_values(c: &Claim<'_>) -> Vec<Value> {
 pub(crate) async fn debit(tx: &Tx, c: &Claim<'_>) -> LedgerResult<Trip> {
     let (w, a) = (c.wallet.0, c.amount);
     let mut values = claim_values(c);
-    // The withdrawal: (amount, amount, wallet, amount), the same on both backends.
-    values.extend::<[Value; 4]>([a.into(), a.into(), w.into(), a.into()]);
+    // The withdrawal: (amount, amount, wallet, amount), then the half-hour it is counted in,
+    // only once withdrawn: (wallet, half-hour, kind, amount). The same on both backends.
+    values.extend::<[Value; 8]>([
+        a.into(),
+        a.into(),
+        w.into(),
+        a.into(),
+        w.into(),
+        half_hour(c.now).into(),
+        c.kind.as_str().into(),
+        a.into(),
+    ]);
     let sql = match tx.backend {
         DbBackend::Postgres => &*POSTGRES_SQL,
         _ => &*SQLITE_SQL,

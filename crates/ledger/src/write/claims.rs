@@ -3,16 +3,16 @@
 //! claim that inserted nothing, the guarded withdrawal, and the allocation rows that say which
 //! lots paid for a transfer.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::LazyLock};
 
-use sea_orm::Value;
+use sea_orm::{DbBackend, Value};
 
 use crate::{
     db::{Tx, col},
     error::{DbFailure, LedgerError, LedgerResult, classify},
     model::{Balance, Credit, Debit, Receipt, Reserve, Transfer},
     types::{AccountId, ReservationId, SystemAccount, TransferId, TransferKind},
-    write::sql::{CHUNK, insert_transfer},
+    write::sql::{CHUNK, add_to_half_hours, half_hour, insert_transfer, into_half_hours},
 };
 
 /// Ids of the system accounts, read once when the ledger opens.
@@ -79,7 +79,10 @@ pub(crate) fn legacy_reserve_fingerprint(r: &Reserve, stored_expires_at: i64) ->
     format!("{}|{stored_expires_at}", reserve_fingerprint(r))
 }
 
-/// Inserts a transfer row unless its key exists or the wallet does not; returns the new id.
+/// Inserts a transfer row unless its key exists or the wallet does not, and counts it in the
+/// wallet's half-hour (see `write::sql`); returns the new id. On PostgreSQL the wallet's balance
+/// row is locked before its half-hour row, the order every path takes them in (a batch locks its
+/// balances first), so that two paths can't deadlock on them.
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn claim_transfer(
     tx: &Tx,
@@ -95,33 +98,66 @@ pub(crate) async fn claim_transfer(
     reservation: Option<ReservationId>,
     now: i64,
 ) -> LedgerResult<Option<TransferId>> {
-    let row = tx
-        .one(
-            concat!(
-                insert_transfer!(),
-                " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
-             WHERE EXISTS (SELECT 1 FROM ledger_balances WHERE account_id = ?) \
-             ON CONFLICT (idempotency_key) DO NOTHING RETURNING id"
-            ),
-            vec![
-                key.into(),
-                fingerprint.into(),
-                kind.as_str().into(),
-                from.0.into(),
-                to.0.into(),
-                wallet.0.into(),
-                amount.into(),
-                opt(reference),
-                opt(memo),
-                reservation.map(|r| r.0).into(),
-                now.into(),
-                wallet.0.into(),
-            ],
-        )
-        .await?;
-    row.map(|r| col::<i64>(&r, "id").map(TransferId))
+    let mut values: Vec<Value> = vec![
+        key.into(),
+        fingerprint.into(),
+        kind.as_str().into(),
+        from.0.into(),
+        to.0.into(),
+        wallet.0.into(),
+        amount.into(),
+        opt(reference),
+        opt(memo),
+        reservation.map(|r| r.0).into(),
+        now.into(),
+        wallet.0.into(),
+    ];
+    let sql = match tx.backend {
+        DbBackend::Postgres => {
+            values.push(wallet.0.into());
+            &*CLAIM_COUNTED_POSTGRES
+        }
+        _ => &*CLAIM_COUNTED_SQLITE,
+    };
+    values.extend::<[Value; 4]>([
+        wallet.0.into(),
+        half_hour(now).into(),
+        kind.as_str().into(),
+        amount.into(),
+    ]);
+    let rows = tx.all(sql, values).await?;
+    rows.first()
+        .map(|r| col::<i64>(r, "id").map(TransferId))
         .transpose()
 }
+
+const CLAIM: &str = concat!(
+    insert_transfer!(),
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
+     WHERE EXISTS (SELECT 1 FROM ledger_balances WHERE account_id = ?) \
+     ON CONFLICT (idempotency_key) DO NOTHING"
+);
+
+static CLAIM_COUNTED_POSTGRES: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH claim AS ({CLAIM} RETURNING id), \
+         locked AS (SELECT account_id FROM ledger_balances \
+           WHERE account_id = ? AND EXISTS (SELECT 1 FROM claim) FOR NO KEY UPDATE), \
+         counted AS ({} SELECT ?, ?, ?, ?, 1 FROM locked{}) \
+         SELECT id FROM claim",
+        into_half_hours!(),
+        add_to_half_hours!()
+    )
+});
+
+static CLAIM_COUNTED_SQLITE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "{CLAIM} RETURNING id; \
+         {} SELECT ?, ?, ?, ?, 1 WHERE changes() = 1{}",
+        into_half_hours!(),
+        add_to_half_hours!()
+    )
+});
 
 /// Explains why a claim inserted nothing: the key exists (replay or conflict) or the wallet
 /// doesn't.
@@ -170,9 +206,41 @@ pub(crate) async fn missing_wallet(tx: &Tx, wallet: AccountId) -> LedgerError {
     }
 }
 
-/// Removes a transfer this same transaction inserted, when the request is refused. It was never
-/// visible to anyone else, so immutability of committed transfers is untouched.
-pub(crate) async fn unclaim_transfer(tx: &Tx, id: TransferId) -> LedgerResult<()> {
+/// Removes a transfer this same transaction claimed with [`claim_transfer`], when the request is
+/// refused, and takes it out of its half-hour again. It was never visible to anyone else, so
+/// immutability of committed transfers is untouched.
+pub(crate) async fn unclaim_counted(tx: &Tx, id: TransferId) -> LedgerResult<()> {
+    let sql = match tx.backend {
+        DbBackend::Postgres => {
+            "WITH gone AS (DELETE FROM ledger_transfers WHERE id = ? \
+               RETURNING wallet_account_id, created_at, kind, amount) \
+             UPDATE ledger_wallet_half_hours h \
+             SET total = h.total - gone.amount, transfers = h.transfers - 1 FROM gone \
+             WHERE h.wallet_account_id = gone.wallet_account_id \
+               AND h.half_hour = gone.created_at / 1800000000 AND h.kind = gone.kind"
+        }
+        _ => {
+            "UPDATE ledger_wallet_half_hours \
+             SET total = total - gone.amount, transfers = transfers - 1 \
+             FROM (SELECT wallet_account_id, created_at, kind, amount FROM ledger_transfers \
+                   WHERE id = ?) AS gone \
+             WHERE ledger_wallet_half_hours.wallet_account_id = gone.wallet_account_id \
+               AND ledger_wallet_half_hours.half_hour = gone.created_at / 1800000000 \
+               AND ledger_wallet_half_hours.kind = gone.kind; \
+             DELETE FROM ledger_transfers WHERE id = ?"
+        }
+    };
+    let mut values: Vec<Value> = vec![id.0.into()];
+    if tx.backend != DbBackend::Postgres {
+        values.push(id.0.into());
+    }
+    tx.exec(sql, values).await?;
+    Ok(())
+}
+
+/// Removes a single debit's claimed transfer when the withdrawal was refused: it was never
+/// counted in its half-hour (`claim_and_withdraw`), so only the row goes.
+pub(crate) async fn unclaim_uncounted(tx: &Tx, id: TransferId) -> LedgerResult<()> {
     tx.exec(
         "DELETE FROM ledger_transfers WHERE id = ?",
         vec![id.0.into()],

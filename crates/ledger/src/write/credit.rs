@@ -7,7 +7,7 @@ use crate::{
     types::MAX_AMOUNT,
     write::{
         claims::{
-            SystemIds, claim_transfer, credit_fingerprint, opt, resolve_unclaimed, unclaim_transfer,
+            SystemIds, claim_transfer, credit_fingerprint, opt, resolve_unclaimed, unclaim_counted,
         },
         draw::draw_pending,
     },
@@ -60,7 +60,7 @@ pub(crate) async fn credit(
         other => other?,
     };
     if updated != 1 {
-        unclaim_transfer(tx, id).await?;
+        unclaim_counted(tx, id).await?;
         return Err(LedgerError::BalanceLimitExceeded);
     }
     tx.exec(

@@ -9,7 +9,7 @@ use crate::{
         claim_and_withdraw::{self, Claim},
         claims::{
             SystemIds, debit_fingerprint, debit_transfer, insufficient, resolve_unclaimed,
-            unclaim_transfer,
+            unclaim_uncounted,
         },
     },
 };
@@ -44,7 +44,7 @@ pub(crate) async fn debit(
     };
     if !trip.withdrawn {
         let refusal = insufficient(tx, req.wallet, amount).await?;
-        unclaim_transfer(tx, id).await?;
+        unclaim_uncounted(tx, id).await?;
         return Err(refusal);
     }
     Ok(Receipt {
