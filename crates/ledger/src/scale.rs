@@ -17,6 +17,7 @@ use crate::{
     read::{HistoryQuery, history_statement},
     totals::daily_totals_statement,
     types::{AccountId, SystemAccount},
+    write::sql::{add_to_half_hours, into_half_hours},
 };
 
 /// How much to preload.
@@ -228,13 +229,10 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
     // The half-hour rollup, which the write path keeps per statement (`write::sql`), in one pass.
     tx.exec(
         concat!(
-            "INSERT INTO ledger_wallet_half_hours \
-               (wallet_account_id, half_hour, kind, total, transfers) \
-             SELECT wallet_account_id, created_at / 1800000000, kind, SUM(amount), COUNT(*) \
+            into_half_hours!(),
+            " SELECT wallet_account_id, created_at / 1800000000, kind, SUM(amount), COUNT(*) \
              FROM ledger_transfers WHERE idempotency_key LIKE 'scale:%' GROUP BY 1, 2, 3",
-            " ON CONFLICT (wallet_account_id, half_hour, kind) DO UPDATE \
-             SET total = ledger_wallet_half_hours.total + excluded.total, \
-                 transfers = ledger_wallet_half_hours.transfers + excluded.transfers"
+            add_to_half_hours!()
         ),
         vec![],
     )

@@ -89,14 +89,12 @@ const WALLET_HALF_HOURS_POSTGRES: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for WalletHalfHours {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
-        let statements = match manager.get_database_backend() {
-            DbBackend::Postgres => WALLET_HALF_HOURS_POSTGRES,
-            _ => WALLET_HALF_HOURS_SQLITE,
-        };
-        for sql in statements {
-            manager.get_connection().execute_unprepared(sql).await?;
-        }
-        Ok(())
+        run_for_backend(
+            manager,
+            WALLET_HALF_HOURS_POSTGRES,
+            WALLET_HALF_HOURS_SQLITE,
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {
@@ -133,17 +131,31 @@ const HALF_HOURS_WITHOUT_TRIGGERS_POSTGRES: &[&str] = &[
 #[async_trait::async_trait]
 impl MigrationTrait for HalfHoursWithoutTriggers {
     async fn up(&self, manager: &SchemaManager) -> Result<(), sea_orm::DbErr> {
-        let statements = match manager.get_database_backend() {
-            DbBackend::Postgres => HALF_HOURS_WITHOUT_TRIGGERS_POSTGRES,
-            _ => HALF_HOURS_WITHOUT_TRIGGERS_SQLITE,
-        };
-        for sql in statements {
-            manager.get_connection().execute_unprepared(sql).await?;
-        }
-        Ok(())
+        run_for_backend(
+            manager,
+            HALF_HOURS_WITHOUT_TRIGGERS_POSTGRES,
+            HALF_HOURS_WITHOUT_TRIGGERS_SQLITE,
+        )
+        .await
     }
 
     fn use_transaction(&self) -> Option<bool> {
         Some(true)
     }
+}
+
+/// Runs the statements written for the database the migration runs on.
+async fn run_for_backend(
+    manager: &SchemaManager<'_>,
+    postgres: &[&str],
+    sqlite: &[&str],
+) -> Result<(), sea_orm::DbErr> {
+    let statements = match manager.get_database_backend() {
+        DbBackend::Postgres => postgres,
+        _ => sqlite,
+    };
+    for sql in statements {
+        manager.get_connection().execute_unprepared(sql).await?;
+    }
+    Ok(())
 }
