@@ -568,8 +568,8 @@ impl Ledger {
     }
 
     /// The database's plan for each per-page read of `wallet` (balance, the history `pages`,
-    /// the Dashboard's days since `days_since`), as `(what, statement and plan)`: how
-    /// `cargo xtask bench --scale` shows that each read fits an index.
+    /// the Dashboard's days since `days_since`) and for a charge batch's key lookup, as `(what,
+    /// statement and plan)`: how `cargo xtask bench --scale` shows that each read fits an index.
     pub async fn explain_reads(
         &self,
         wallet: AccountId,

@@ -17,7 +17,10 @@ use crate::{
     read::{HistoryQuery, history_statement},
     totals::daily_totals_statement,
     types::{AccountId, SystemAccount},
-    write::sql::{add_to_half_hours, into_half_hours},
+    write::{
+        batch::key_lookup_statement,
+        sql::{add_to_half_hours, into_half_hours},
+    },
 };
 
 /// How much to preload.
@@ -245,8 +248,12 @@ pub(crate) async fn preload(pools: &Pools, shape: ScaleShape) -> LedgerResult<Pr
     })
 }
 
+/// Keys in the explained lookup: a full batch of the API's charges at 64 connections.
+const KEY_LOOKUP_KEYS: usize = 64;
+
 /// How the database runs each per-page read for `wallet`, as `(what, plan)`: the balance, each
-/// of `pages`, and the Dashboard's days since `days_since` (India's offset). PostgreSQL's plans
+/// of `pages`, the Dashboard's days since `days_since` (India's offset), and a charge batch's
+/// key lookup. PostgreSQL's plans
 /// are `EXPLAIN (ANALYZE, BUFFERS)`, SQLite's `EXPLAIN QUERY PLAN`. For `docs/benchmarks.md`.
 pub(crate) async fn explain_reads(
     pools: &Pools,
@@ -265,6 +272,15 @@ pub(crate) async fn explain_reads(
     }
     let (sql, values) = daily_totals_statement(wallet, days_since, 19_800, &[]);
     statements.push(("dashboard: usage by day".to_string(), sql, values));
+    // A full charge batch's replay lookup: keys nobody used, so every probe misses, as for
+    // a batch of new charges.
+    statements.push((
+        format!("charge batch: {KEY_LOOKUP_KEYS} idempotency keys looked up"),
+        key_lookup_statement(pools.backend, KEY_LOOKUP_KEYS),
+        (0..KEY_LOOKUP_KEYS)
+            .map(|i| format!("explain:unused:{i}").into())
+            .collect(),
+    ));
     let (prefix, column) = match pools.backend {
         sea_orm::DbBackend::Postgres => ("EXPLAIN (ANALYZE, BUFFERS) ", "QUERY PLAN"),
         _ => ("EXPLAIN QUERY PLAN ", "detail"),
