@@ -253,8 +253,8 @@ const KEY_LOOKUP_KEYS: usize = 64;
 
 /// How the database runs each per-page read for `wallet`, as `(what, plan)`: the balance, each
 /// of `pages`, the Dashboard's days since `days_since` (India's offset), and a charge batch's
-/// key lookup. PostgreSQL's plans
-/// are `EXPLAIN (ANALYZE, BUFFERS)`, SQLite's `EXPLAIN QUERY PLAN`. For `docs/benchmarks.md`.
+/// key lookup. PostgreSQL's plans are `EXPLAIN (ANALYZE, BUFFERS)`, SQLite's `EXPLAIN QUERY
+/// PLAN`. For `docs/benchmarks.md`.
 pub(crate) async fn explain_reads(
     pools: &Pools,
     wallet: AccountId,
