@@ -14,6 +14,7 @@ pub mod crypto;
 pub mod doctor;
 pub mod documents;
 pub mod emails;
+pub mod group_commit;
 pub mod gst;
 pub mod india;
 pub mod limits;

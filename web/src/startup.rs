@@ -116,11 +116,13 @@ pub async fn connect(settings: Settings) -> anyhow::Result<AppState> {
         Duration::from_micros(settings.usage.batch_window_micros),
         settings.usage.batch_max,
     );
+    let webhook_intake = crate::webhooks::intake::WebhookIntake::start(services.ledger.clone());
     let durable_baseline = api::durable_baseline::start(&settings).await?;
     let mailer = crate::emails::mailer::Mailer::from_settings(&settings.email)?;
     Ok(AppState::new(crate::state::Shared {
         mailer,
         charger,
+        webhook_intake,
         durable_baseline,
         api_limits: api::rate_limits::ApiRateLimits::new(&settings.usage, &settings.security),
         address_limits: crate::limits::AddressLimits::new(&settings.security),

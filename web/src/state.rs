@@ -1,6 +1,6 @@
 //! The one state every handler shares: the services (ledger, store reads, Razorpay, settings)
-//! and what only the HTTP app needs (the charge batcher, rate limits, password hashing, the
-//! API key cache, the webhook worker's wake-up).
+//! and what only the HTTP app needs (the charge batcher, the webhooks' intake, rate limits,
+//! password hashing, the API key cache, the webhook worker's wake-up).
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use crate::{
     limits::AddressLimits,
     passwords::PasswordHashing,
     services::Services,
+    webhooks::intake::WebhookIntake,
 };
 
 /// Cloned by every extractor of every request, so it is one `Arc`: a clone is one atomic
@@ -39,6 +40,8 @@ pub struct Shared {
     pub webhook_wakeup: Arc<tokio::sync::Notify>,
     /// Group commit for charges.
     pub charger: Charger,
+    /// Group commit for storing webhooks.
+    pub webhook_intake: WebhookIntake,
     /// The benchmark's durable baseline, when configured (`api::durable_baseline`).
     pub durable_baseline: Option<DurableBaseline>,
     /// The API's rate limits (per key, and per address for unknown keys).

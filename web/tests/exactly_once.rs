@@ -164,6 +164,7 @@ on_both_backends!(
     reconciliation_finds_late_authorisations_and_expires_dead_top_ups,
     every_report_at_once_credits_once,
     a_webhook_for_a_credited_payment_is_stored_as_handled,
+    webhooks_delivered_together_are_stored_once_each,
     forged_and_malformed_webhooks_are_refused,
     a_callback_replayed_by_another_user_credits_nothing_more,
     refunds_take_credits_back_as_far_as_they_go,
@@ -327,6 +328,94 @@ async fn a_webhook_for_a_credited_payment_is_stored_as_handled(app: TestApp) {
     assert_eq!(event.attempts, 0, "never handed to the worker");
     assert!(event.processed_at.is_some(), "stored as handled");
     assert_credited_once(&app, "late-hook@example.com", 3_000).await;
+}
+
+/// Razorpay's deliveries arrive together and are stored together (`webhooks::intake`): each
+/// event is stored once whatever batch its copies land in, each delivery is told whether it was
+/// new, and the payment they report credits once.
+async fn webhooks_delivered_together_are_stored_once_each(app: TestApp) {
+    app.fake.fake.set_webhook(None, None);
+    app.sign_up("together@example.com").await;
+    let (_, answer) = app
+        .pay_directly("400", json!({"method": "upi", "vpa": UPI_OK}))
+        .await;
+    let mut payment = answer["payment"].clone();
+    payment["status"] = json!("captured");
+    payment["captured"] = json!(true);
+    let app = std::sync::Arc::new(app);
+    let mut deliveries = Vec::new();
+    for copy in 0..3 {
+        for (i, event) in [
+            "payment.authorized",
+            "payment.captured",
+            "order.paid",
+            "payment.captured",
+        ]
+        .iter()
+        .enumerate()
+        {
+            let body = json!({
+                "entity": "event", "account_id": "acc_KalpFake000001", "event": event,
+                "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": 1_700_000_000 + copy
+            })
+            .to_string();
+            let (a, id) = (app.clone(), format!("EvtTogether{i:04}"));
+            deliveries.push(tokio::spawn(async move {
+                let answer = a
+                    .webhook_answer(&a.url, &id, &body, fake_razorpay::DEV_WEBHOOK_SECRET)
+                    .await;
+                (id, answer)
+            }));
+        }
+    }
+    let mut answers: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for delivery in deliveries {
+        let (id, (status, body)) = delivery.await.expect("delivery");
+        assert_eq!(status, StatusCode::OK, "{id}: {body}");
+        answers
+            .entry(id)
+            .or_default()
+            .push(body["status"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(answers.len(), 4, "four events");
+    for (id, mut said) in answers {
+        said.sort();
+        assert_eq!(said, ["duplicate", "duplicate", "stored"], "{id}");
+        let event = web::store::webhook_events::find(&app.state.reads, &id)
+            .await
+            .expect("read");
+        assert!(event.is_some(), "{id} is stored");
+    }
+    let stored = web::store::webhook_events::stored(&app.state.reads)
+        .await
+        .expect("count");
+    assert_eq!(stored, 4, "four events stored, twelve deliveries");
+    assert_credited_once(&app, "together@example.com", 4_000).await;
+
+    // One batch holding an event twice, beside one already stored and a new one.
+    use web::{group_commit::BatchCommitter, webhooks::intake};
+    let received = |id: &str| intake::ReceivedWebhook {
+        event_id: id.to_string(),
+        kind: "payment.captured".to_string(),
+        body: "{}".to_string(),
+        received_at: 1,
+        handled: true,
+    };
+    let batch = vec![
+        received("EvtBatch0001"),
+        received("EvtTogether0000"),
+        received("EvtBatch0001"),
+        received("EvtBatch0002"),
+    ];
+    let answers = intake::WebhookEventBatches::new(app.state.ledger.clone())
+        .commit(batch)
+        .await;
+    let new: Vec<bool> = answers.into_iter().map(|a| a.expect("stored")).collect();
+    assert_eq!(new, [true, false, false, true]);
+    let stored = web::store::webhook_events::stored(&app.state.reads)
+        .await
+        .expect("count");
+    assert_eq!(stored, 6);
 }
 
 async fn forged_and_malformed_webhooks_are_refused(app: TestApp) {

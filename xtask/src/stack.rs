@@ -175,9 +175,20 @@ impl Drop for Stack {
     }
 }
 
-/// xtask, the web app and fake-razorpay, optimised.
+/// Where `KALP_BENCH_BINARIES` points: a directory holding another build's `web` and
+/// `fake-razorpay`, for comparing that build with this one under the same driver (issue 17's
+/// A/B runs, docs/benchmarks.md). Nothing is built then.
+fn other_binaries() -> Option<std::path::PathBuf> {
+    std::env::var_os("KALP_BENCH_BINARIES").map(Into::into)
+}
+
+/// xtask, the web app and fake-razorpay, optimised (unless `KALP_BENCH_BINARIES` names others).
 pub fn build_release() -> Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    if let Some(dir) = other_binaries() {
+        println!("using the web app and fake-razorpay in {}", dir.display());
+        return Ok(());
+    }
     println!("building in release mode…");
     let built = Command::new(&cargo)
         .current_dir(workspace())
@@ -200,6 +211,9 @@ pub fn build_release() -> Result<()> {
 }
 
 pub fn release_bin(name: &str) -> std::path::PathBuf {
+    if let Some(dir) = other_binaries().filter(|_| matches!(name, "web" | "fake-razorpay")) {
+        return dir.join(name);
+    }
     let target = std::env::var("CARGO_TARGET_DIR")
         .map(Into::into)
         .unwrap_or_else(|_| workspace().join("target"));

@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, time::Duration};
 
 use ledger::{Balance, Debit, Ledger, LedgerError, LedgerResult, Receipt};
 
-use crate::api::group_commit::{BatchCommitter, GroupCommit};
+use crate::group_commit::{BatchCommitter, GroupCommit};
 use crate::store::{
     alerts::{self, AlertSetting},
     charge_answers::{self, NewAnswer},

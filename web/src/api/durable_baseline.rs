@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use crate::{
-    api::group_commit::{BatchCommitter, GroupCommit},
     configuration::Settings,
+    group_commit::{BatchCommitter, GroupCommit},
     store::{durable_appends::DurableAppends, now_micros},
 };
 

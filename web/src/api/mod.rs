@@ -3,8 +3,8 @@
 //!
 //! Imports go downward: the handlers (`account`, `charges`, `reservations`) use `caller`,
 //! `requests`, `error` and `pricing`; `charges` commits through `batcher`, and the benchmark's
-//! `durable_baseline` (served by `benchmark`) through the same `group_commit` with a batch of
-//! its own. None writes SQL.
+//! `durable_baseline` (served by `benchmark`) through the same `crate::group_commit` with a
+//! batch of its own. None writes SQL.
 
 pub mod account;
 pub mod batcher;
@@ -13,7 +13,6 @@ pub mod caller;
 pub mod charges;
 pub mod durable_baseline;
 pub mod error;
-pub mod group_commit;
 pub mod key_cache;
 pub mod pricing;
 pub mod rate_limits;

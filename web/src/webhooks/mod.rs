@@ -4,6 +4,7 @@
 //! races with the browser never credit twice, and a top-up never moves backwards.
 
 pub mod inbox;
+pub mod intake;
 
 use axum::{
     Json,
@@ -15,10 +16,7 @@ use axum::{
 use razorpay::{WebhookSecrets, signature::verify_webhook_signature, wire::WebhookEvent};
 use serde_json::json;
 
-use crate::{
-    state::AppState,
-    store::{now_micros, webhook_events},
-};
+use crate::{state::AppState, store::now_micros};
 
 /// Razorpay's bodies are a few KB; anything near this is not a webhook.
 pub const MAX_BODY: usize = 256 * 1024;
@@ -117,14 +115,14 @@ pub async fn receive(
         }
     };
     let handled = inbox::handled_already(&state.services, &event).await;
-    let now = now_micros();
-    let (event_id, kind, text) = (event_id.as_str(), event.event.as_str(), text);
     let stored = state
-        .ledger
-        .autocommit(|writer| {
-            Box::pin(async move {
-                webhook_events::record(writer, event_id, kind, text, now, handled).await
-            })
+        .webhook_intake
+        .store(intake::ReceivedWebhook {
+            event_id: event_id.clone(),
+            kind: event.event.as_str().to_string(),
+            body: text.to_string(),
+            received_at: now_micros(),
+            handled,
         })
         .await;
     match stored {

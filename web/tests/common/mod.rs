@@ -452,9 +452,20 @@ impl TestApp {
         body: &str,
         secret: &str,
     ) -> StatusCode {
+        self.webhook_answer(url, event_id, body, secret).await.0
+    }
+
+    /// Sends a Razorpay-signed webhook straight to `url`'s endpoint: its status and JSON answer.
+    pub async fn webhook_answer(
+        &self,
+        url: &str,
+        event_id: &str,
+        body: &str,
+        secret: &str,
+    ) -> (StatusCode, serde_json::Value) {
         let signature =
             razorpay::signature::webhook_signature(body.as_bytes(), &razorpay::Secret::new(secret));
-        browser()
+        let answer = browser()
             .post(format!("{url}/webhooks/razorpay"))
             .header("content-type", "application/json")
             .header("x-razorpay-signature", signature)
@@ -462,8 +473,9 @@ impl TestApp {
             .body(body.to_string())
             .send()
             .await
-            .expect("webhook")
-            .status()
+            .expect("webhook");
+        let status = answer.status();
+        (status, answer.json().await.unwrap_or_default())
     }
 
     /// Every webhook event stored and processed.

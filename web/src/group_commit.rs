@@ -1,8 +1,9 @@
 //! Group commit, whatever a batch commits: requests that queue up while the previous batch
 //! commits are handed to a [`BatchCommitter`] together, one transaction and one fsync for all of
 //! them, and each request still gets its own answer. Durable throughput is then not capped at
-//! one commit per request. The charges use it (`batcher`), and so does the benchmark's durable
-//! baseline (`durable_baseline`), so the two figures differ only by what a batch does.
+//! one commit per request. The charges use it (`api::batcher`), and so does the benchmark's
+//! durable baseline (`api::durable_baseline`), so the two figures differ only by what a batch
+//! does; so does the storing of Razorpay's webhooks (`webhooks::intake`).
 
 use std::{future::Future, time::Duration};
 
