@@ -34,6 +34,15 @@ macro_rules! with_faults {
     )+};
 }
 
+/// A signed-webhook body as Razorpay sends it about `payment`.
+fn payment_event(event: &str, payment: &serde_json::Value) -> String {
+    json!({
+        "entity": "event", "account_id": "acc_KalpFake000001", "event": event,
+        "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": 1_700_000_000
+    })
+    .to_string()
+}
+
 async fn assert_credited_once(app: &TestApp, email: &str, credits: i64) {
     app.eventually("webhooks to settle", || app.webhooks_settled())
         .await;
@@ -251,11 +260,7 @@ async fn every_report_at_once_credits_once(app: TestApp) {
         .iter()
         .enumerate()
     {
-        let body = json!({
-            "entity": "event", "account_id": "acc_KalpFake000001", "event": event,
-            "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": 1_700_000_000
-        })
-        .to_string();
+        let body = payment_event(event, &payment);
         events.push((format!("EvtStorm{i:06}"), body));
     }
     let app = std::sync::Arc::new(app);
@@ -307,11 +312,7 @@ async fn a_webhook_for_a_credited_payment_is_stored_as_handled(app: TestApp) {
     let mut payment = answer["payment"].clone();
     payment["status"] = json!("captured");
     payment["captured"] = json!(true);
-    let body = json!({
-        "entity": "event", "account_id": "acc_KalpFake000001", "event": "payment.captured",
-        "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": 1_700_000_000
-    })
-    .to_string();
+    let body = payment_event("payment.captured", &payment);
     let sent = app
         .send_webhook(
             &app.url,
@@ -344,7 +345,7 @@ async fn webhooks_delivered_together_are_stored_once_each(app: TestApp) {
     payment["captured"] = json!(true);
     let app = std::sync::Arc::new(app);
     let mut deliveries = Vec::new();
-    for copy in 0..3 {
+    for _ in 0..3 {
         for (i, event) in [
             "payment.authorized",
             "payment.captured",
@@ -354,11 +355,7 @@ async fn webhooks_delivered_together_are_stored_once_each(app: TestApp) {
         .iter()
         .enumerate()
         {
-            let body = json!({
-                "entity": "event", "account_id": "acc_KalpFake000001", "event": event,
-                "contains": ["payment"], "payload": {"payment": {"entity": payment}}, "created_at": 1_700_000_000 + copy
-            })
-            .to_string();
+            let body = payment_event(event, &payment);
             let (a, id) = (app.clone(), format!("EvtTogether{i:04}"));
             deliveries.push(tokio::spawn(async move {
                 let answer = a
