@@ -22,14 +22,8 @@ pub async fn healthz(State(state): State<AppState>) -> Response {
 
 /// `/readyz`: able to serve (see `readiness`); 503 with the problems otherwise.
 pub async fn readyz(State(state): State<AppState>) -> Response {
-    let mut report =
-        crate::readiness::check(&state.readiness, &state.reads, state.charger.is_running()).await;
-    if !state.webhook_intake.is_running() {
-        report.ready = false;
-        report
-            .problems
-            .push("the webhooks' intake is not running".to_string());
-    }
+    let report =
+        crate::readiness::check(&state.readiness, &state.reads, &state.stopped_queues()).await;
     let status = if report.ready {
         StatusCode::OK
     } else {

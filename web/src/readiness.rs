@@ -110,12 +110,12 @@ pub struct ReadinessReport {
     pub problems: Vec<String>,
 }
 
-/// Checks everything: what `readiness` knows, the database (on `reads`), and whether the charge
-/// batcher runs.
+/// Checks everything: what `readiness` knows, the database (on `reads`), and the group-commit
+/// queues found stopped (`state::Shared::stopped_queues`, by name).
 pub async fn check(
     readiness: &Readiness,
     reads: &store::Reads,
-    batcher_running: bool,
+    stopped_queues: &[&str],
 ) -> ReadinessReport {
     let mut problems = Vec::new();
     if readiness.is_draining() {
@@ -129,8 +129,8 @@ pub async fn check(
             Err(e) => problems.push(format!("cannot read the applied migrations: {e}")),
         },
     }
-    if !batcher_running {
-        problems.push("the charge batcher is not running".to_string());
+    for queue in stopped_queues {
+        problems.push(format!("the {queue} is not running"));
     }
     for worker in readiness.stalled_workers() {
         problems.push(format!("the {worker} worker is not running"));

@@ -60,6 +60,20 @@ pub struct Shared {
     pub mailer: Option<crate::emails::mailer::Mailer>,
 }
 
+impl Shared {
+    /// The group-commit queues whose thread has stopped (they never stop while the app runs), as
+    /// `/readyz` names them.
+    pub fn stopped_queues(&self) -> Vec<&'static str> {
+        [
+            ("charge batcher", self.charger.is_running()),
+            ("webhooks' intake", self.webhook_intake.is_running()),
+        ]
+        .into_iter()
+        .filter_map(|(name, running)| (!running).then_some(name))
+        .collect()
+    }
+}
+
 /// Handlers reach the services directly (`state.ledger`, `state.settings`).
 impl std::ops::Deref for Shared {
     type Target = Services;

@@ -203,19 +203,20 @@ async fn readiness_fails_when_the_database_does_not_answer() {
     let gone = ledger::Ledger::connect(&config).await.expect("connect");
     let reads = gone.reads();
     assert!(
-        web::readiness::check(&app.state.readiness, &reads, true)
+        web::readiness::check(&app.state.readiness, &reads, &[])
             .await
             .ready
     );
     gone.close().await.expect("close");
-    let report = web::readiness::check(&app.state.readiness, &reads, true).await;
+    let report = web::readiness::check(&app.state.readiness, &reads, &[]).await;
     assert!(!report.ready);
     assert!(
         report.problems[0].starts_with("the database does not answer"),
         "{report:?}"
     );
     // And a stopped batcher is named too.
-    let report = web::readiness::check(&app.state.readiness, &app.state.reads, false).await;
+    let report =
+        web::readiness::check(&app.state.readiness, &app.state.reads, &["charge batcher"]).await;
     assert_eq!(
         report.problems,
         vec!["the charge batcher is not running".to_string()]
@@ -247,7 +248,7 @@ async fn readiness_fails_from_the_first_moment_of_shutdown(app: TestApp) {
         .expect("readyz");
     assert_eq!(r.status(), StatusCode::OK);
     assert!(
-        web::readiness::check(&state.readiness, &state.reads, state.charger.is_running())
+        web::readiness::check(&state.readiness, &state.reads, &state.stopped_queues())
             .await
             .ready
     );
@@ -258,7 +259,7 @@ async fn readiness_fails_from_the_first_moment_of_shutdown(app: TestApp) {
     })
     .await;
     let report =
-        web::readiness::check(&state.readiness, &state.reads, state.charger.is_running()).await;
+        web::readiness::check(&state.readiness, &state.reads, &state.stopped_queues()).await;
     assert!(!report.ready);
     assert!(
         report.problems.contains(&"shutting down".to_string()),
