@@ -78,10 +78,19 @@ async fn system_id(tx: &Tx, account: SystemAccount) -> LedgerResult<i64> {
 /// The table's indexes that no constraint owns, as `(name, CREATE INDEX …)`.
 async fn secondary_indexes(tx: &Tx, table: &str) -> LedgerResult<Vec<(String, String)>> {
     let sql = match tx.backend {
+        // The definitions are rendered only for this schema's table, after the filter (the
+        // `OFFSET 0` keeps the planner from moving `pg_get_indexdef` before it). Through the
+        // `pg_indexes` view, PostgreSQL rendered indexes of every schema first, and one being
+        // dropped meanwhile (a parallel test's) failed the preload: "could not open relation".
         sea_orm::DbBackend::Postgres => {
-            "SELECT indexname AS name, indexdef AS definition FROM pg_indexes \
-             WHERE tablename = ? AND schemaname = current_schema() \
-               AND indexdef NOT LIKE 'CREATE UNIQUE%'"
+            "SELECT name, pg_get_indexdef(index_id) AS definition FROM \
+             (SELECT i.indexrelid AS index_id, c.relname AS name \
+              FROM pg_index i \
+              JOIN pg_class t ON t.oid = i.indrelid \
+              JOIN pg_class c ON c.oid = i.indexrelid \
+              JOIN pg_namespace n ON n.oid = t.relnamespace \
+              WHERE t.relname = ? AND n.nspname = current_schema() AND NOT i.indisunique \
+              OFFSET 0) AS own"
         }
         _ => {
             "SELECT name, sql AS definition FROM sqlite_master \
