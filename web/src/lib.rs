@@ -16,6 +16,7 @@ pub mod documents;
 pub mod emails;
 pub mod group_commit;
 pub mod gst;
+pub mod http_layers;
 pub mod india;
 pub mod limits;
 pub mod operators;

@@ -498,12 +498,17 @@ async fn forged_and_malformed_webhooks_are_refused(app: TestApp) {
         (StatusCode::BAD_REQUEST, true)
     );
     let huge = "x".repeat(300 * 1024);
-    let (status, _) = post(
-        Some(sign(fake_razorpay::DEV_WEBHOOK_SECRET, &huge)),
-        Some("Evt00000000006"),
-        huge,
-    )
-    .await;
+    let signature = sign(fake_razorpay::DEV_WEBHOOK_SECRET, &huge);
+    let (status, _, _) = app
+        .post_head_only(
+            "/webhooks/razorpay",
+            &[
+                ("x-razorpay-signature", &signature),
+                ("x-razorpay-event-id", "Evt00000000006"),
+            ],
+            huge.len(),
+        )
+        .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     let stored = web::store::webhook_events::stored(&app.state.reads)
         .await

@@ -571,6 +571,7 @@ fn web_http(module: &str) -> bool {
         "api",
         "state",
         "startup",
+        "http_layers",
         "workers",
         "rejections",
         "server",

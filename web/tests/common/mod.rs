@@ -765,6 +765,101 @@ impl TestApp {
             .expect("control")
             .status()
     }
+
+    /// POSTs only a request's head, announcing a body of `announced` bytes, and reads the
+    /// answer: its status, Content-Type and body. A client sending the whole body races the
+    /// server's early 413 and can fail writing it (a broken pipe, seen in CI), so a refusal by
+    /// size is tested the way a careful client meets it: before the body is sent.
+    pub async fn post_head_only(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        announced: usize,
+    ) -> (StatusCode, String, String) {
+        let length = announced.to_string();
+        let mut headers = headers.to_vec();
+        headers.push(("content-length", &length));
+        self.post_raw(path, &headers, &[]).await
+    }
+
+    /// POSTs `body` as one chunk of a chunked body that never ends, so the server can only
+    /// judge its size by reading it, and reads the answer as `post_head_only` does. Nothing
+    /// follows the chunk's last byte: a server refusing there leaves nothing unread, so its
+    /// close cannot reset the connection before the answer is read.
+    pub async fn post_chunk_unannounced(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (StatusCode, String, String) {
+        let mut chunk = format!("{:x}\r\n", body.len()).into_bytes();
+        chunk.extend_from_slice(body);
+        let mut headers = headers.to_vec();
+        headers.push(("transfer-encoding", "chunked"));
+        self.post_raw(path, &headers, &chunk).await
+    }
+
+    async fn post_raw(
+        &self,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> (StatusCode, String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = self.url.trim_start_matches("http://");
+        let mut request = format!("POST {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n");
+        for (name, value) in headers {
+            request.push_str(&format!("{name}: {value}\r\n"));
+        }
+        request.push_str("\r\n");
+        let mut request = request.into_bytes();
+        request.extend_from_slice(body);
+        let mut stream = tokio::net::TcpStream::connect(host).await.expect("connect");
+        stream.write_all(&request).await.expect("request");
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            stream.read_to_end(&mut answer),
+        )
+        .await
+        .expect("answered without the rest of the body")
+        .expect("read");
+        let answer = String::from_utf8(answer).expect("utf-8");
+        let (head, body) = answer.split_once("\r\n\r\n").expect("a head");
+        let status = head
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse::<u16>().ok())
+            .and_then(|code| StatusCode::from_u16(code).ok())
+            .expect("a status");
+        let header = |name: &str| {
+            head.lines()
+                .filter_map(|line| line.split_once(':'))
+                .find(|(n, _)| n.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        let body = if header("transfer-encoding").eq_ignore_ascii_case("chunked") {
+            dechunk(body)
+        } else {
+            body.to_string()
+        };
+        (status, header("content-type"), body)
+    }
+}
+
+/// The payload of an HTTP/1.1 chunked body.
+fn dechunk(mut chunked: &str) -> String {
+    let mut payload = String::new();
+    while let Some((size, rest)) = chunked.split_once("\r\n") {
+        let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+        if size == 0 {
+            break;
+        }
+        payload.push_str(&rest[..size]);
+        chunked = rest[size..].trim_start_matches("\r\n");
+    }
+    payload
 }
 
 /// A top-up of `amount` paid by UPI and called back: its page's path and the payment's id.
