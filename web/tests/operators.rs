@@ -493,8 +493,18 @@ async fn flagged_top_up(app: &TestApp) -> (i64, String) {
 
 async fn resolve(ops: &Visitor, topup: i64, fields: &[(&str, &str)]) -> (StatusCode, String) {
     let (_, admin) = ops.get_html("/admin").await;
-    let csrf = common::csrf_of(&admin);
-    let mut form = vec![("csrf", csrf.as_str())];
+    resolve_with(ops, &common::csrf_of(&admin), topup, fields).await
+}
+
+/// `resolve` with a CSRF token read beforehand: two resolutions racing each other can't both read
+/// it from /admin, whose form is gone once the first has resolved the top-up.
+async fn resolve_with(
+    ops: &Visitor,
+    csrf: &str,
+    topup: i64,
+    fields: &[(&str, &str)],
+) -> (StatusCode, String) {
+    let mut form = vec![("csrf", csrf)];
     form.extend_from_slice(fields);
     let r = ops
         .post_form(&format!("/admin/topups/{topup}/resolve"), &form)
@@ -524,7 +534,11 @@ async fn a_flagged_top_up_is_credited_as_promised_once(app: TestApp) {
         "a flagged top-up is a difference until resolved"
     );
     let form = [("action", "credit"), ("reason", "order edited by support")];
-    let (a, b) = tokio::join!(resolve(&ops, topup, &form), resolve(&ops, topup, &form));
+    let csrf = common::csrf_of(&admin);
+    let (a, b) = tokio::join!(
+        resolve_with(&ops, &csrf, topup, &form),
+        resolve_with(&ops, &csrf, topup, &form)
+    );
     assert!(
         a.0 == StatusCode::OK && b.0 == StatusCode::OK,
         "{a:?} {b:?}"
