@@ -7,6 +7,11 @@ use axum::{
     middleware::Next,
     response::Response,
 };
+use metrics::SharedString;
+use std::sync::{
+    Arc, OnceLock,
+    atomic::{AtomicU32, Ordering},
+};
 use tracing::Instrument;
 
 use crate::{configuration::Settings, state::AppState};
@@ -54,25 +59,28 @@ pub async fn security_headers(
 }
 
 /// One line per request: method, path (never the query, which may carry ids), status, time.
+/// Every request passes here, so it allocates little: the id is made without a system call, the
+/// path is kept as the request's own `Uri` (shared bytes) and formatted only if logged, and the
+/// metrics' labels are borrowed or shared where they can be.
 pub async fn log_request(mut request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        request.headers_mut().insert(REQUEST_ID, value);
-    }
+    request.headers_mut().insert(REQUEST_ID, id.clone());
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
+    let uri = request.uri().clone();
     // The route's pattern, not the path: ids in paths would make a series per id.
-    let route = request
+    let route: SharedString = request
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
-    let span = tracing::info_span!("request", request_id = %id);
+        .map_or(SharedString::const_str("unmatched"), |m| {
+            SharedString::from_shared(Arc::<str>::from(m.as_str()))
+        });
+    let span = tracing::info_span!("request", request_id = id.to_str().unwrap_or("?"));
     let started = std::time::Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     span.in_scope(|| {
         tracing::info!(
             %method,
-            path,
+            path = uri.path(),
             status = response.status().as_u16(),
             ms = started.elapsed().as_millis() as u64,
             "request"
@@ -102,29 +110,35 @@ pub async fn log_request(mut request: Request, next: Next) -> Response {
         "method" => method_label
     )
     .record(started.elapsed().as_secs_f64());
-    if let Ok(value) = HeaderValue::from_str(&id) {
-        response.headers_mut().insert(REQUEST_ID, value);
-    }
+    response.headers_mut().insert(REQUEST_ID, id);
     response
 }
 
 const REQUEST_ID: header::HeaderName = header::HeaderName::from_static("x-request-id");
 
 /// The caller's `X-Request-Id` when it is a plain token (1 to 64 of `A-Za-z0-9._-`, so it can't
-/// forge log lines or grow them), else a new random one.
-fn request_id(headers: &axum::http::HeaderMap) -> String {
-    let given = headers
-        .get(REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| {
-            (1..=64).contains(&v.len())
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-        });
-    match given {
-        Some(id) => id.to_string(),
-        None => crate::crypto::random_token()
-            .map(|t| t.chars().take(16).collect())
-            .unwrap_or_else(|_| "unknown".into()),
+/// forge log lines or grow them), else a new one: this process's random prefix and a count, 16
+/// hex digits. An id only ties log lines together, so it need not be unpredictable, and making
+/// it costs no `getrandom` call per request.
+fn request_id(headers: &axum::http::HeaderMap) -> HeaderValue {
+    let given = headers.get(REQUEST_ID).filter(|v| {
+        (1..=64).contains(&v.len())
+            && v.as_bytes()
+                .iter()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b'-'))
+    });
+    if let Some(id) = given {
+        return id.clone();
     }
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static COUNT: AtomicU32 = AtomicU32::new(0);
+    let prefix = *PREFIX.get_or_init(|| {
+        let mut bytes = [0u8; 4];
+        // Without randomness, instances share a prefix and their ids differ only by count.
+        let _ = getrandom::fill(&mut bytes);
+        u32::from_le_bytes(bytes)
+    });
+    let count = COUNT.fetch_add(1, Ordering::Relaxed);
+    HeaderValue::from_str(&format!("{prefix:08x}{count:08x}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("unknown"))
 }
