@@ -142,13 +142,14 @@ const FORM_LIMIT: usize = 16 * 1024;
 /// A charge of 10,000 lines fits comfortably.
 const API_BODY_LIMIT: usize = 4 * 1024 * 1024;
 
-/// A route taking bodies of up to `max` bytes. One whose Content-Length announces more is
-/// answered 413 before a byte of it is read (tower-http), so a client can see the answer
-/// without first sending megabytes; one that runs past `max` unannounced is cut off there
-/// (axum's extractors).
+/// A route taking bodies of up to `max` bytes, limited by tower-http alone: one whose
+/// Content-Length announces more is answered 413 before a byte of it is read, so a client sees
+/// the answer without first sending megabytes, and one that runs past `max` unannounced is cut
+/// off there (axum's extractors answer 413 for tower-http's length error). axum's own limit is
+/// lifted for the route, or the router's 16 KiB for forms would apply as well.
 fn accepting_up_to(max: usize, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
     route
-        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::max(max))
+        .layer::<_, std::convert::Infallible>(DefaultBodyLimit::disable())
         .layer::<_, std::convert::Infallible>(RequestBodyLimitLayer::new(max))
 }
 
