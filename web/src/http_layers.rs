@@ -14,7 +14,7 @@ use std::sync::{
 };
 use tracing::Instrument;
 
-use crate::{configuration::Settings, state::AppState};
+use crate::configuration::Settings;
 
 /// What the browser may do with our pages. No inline script anywhere: every script is a file
 /// under /static. Forms may post here and to Razorpay's checkout (Add Credits hands the browser
@@ -27,13 +27,29 @@ fn content_security_policy(settings: &Settings) -> String {
     )
 }
 
+/// The security headers' settings, rendered once when the router is built rather than on every
+/// answer.
+#[derive(Clone)]
+pub struct SecurityHeaderValues {
+    content_security_policy: Option<HeaderValue>,
+    https: bool,
+}
+
+impl SecurityHeaderValues {
+    pub fn from_settings(settings: &Settings) -> Self {
+        SecurityHeaderValues {
+            content_security_policy: HeaderValue::from_str(&content_security_policy(settings)).ok(),
+            https: settings.served_over_https(),
+        }
+    }
+}
+
 pub async fn security_headers(
-    State(state): State<AppState>,
+    State(values): State<SecurityHeaderValues>,
     request: Request,
     next: Next,
 ) -> Response {
     let mut response = next.run(request).await;
-    let https = state.settings.served_over_https();
     let headers = response.headers_mut();
     headers.insert(
         "x-content-type-options",
@@ -41,10 +57,10 @@ pub async fn security_headers(
     );
     headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers.insert("referrer-policy", HeaderValue::from_static("same-origin"));
-    if let Ok(csp) = HeaderValue::from_str(&content_security_policy(&state.settings)) {
+    if let Some(csp) = values.content_security_policy {
         headers.insert(header::CONTENT_SECURITY_POLICY, csp);
     }
-    if https {
+    if values.https {
         headers.insert(
             header::STRICT_TRANSPORT_SECURITY,
             HeaderValue::from_static("max-age=31536000; includeSubDomains"),

@@ -327,7 +327,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(crate::rejections::shape_errors))
         .layer(middleware::from_fn_with_state(
-            state.clone(),
+            crate::http_layers::SecurityHeaderValues::from_settings(&state.settings),
             crate::http_layers::security_headers,
         ))
         .layer(middleware::from_fn(crate::http_layers::log_request))
