@@ -43,39 +43,15 @@ fn unreachable_key() -> HmacSha256 {
     mac
 }
 
-fn to_hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut out = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        out.push(HEX[(b >> 4) as usize] as char);
-        out.push(HEX[(b & 0xf) as usize] as char);
-    }
-    out
-}
-
 /// Decodes 64 hex characters (either case) into 32 bytes; anything else is malformed.
 fn from_hex(text: &str) -> Result<[u8; 32], SignatureError> {
     let text = text.trim();
     if text.is_empty() {
         return Err(SignatureError::Missing);
     }
-    let bytes = text.as_bytes();
-    if bytes.len() != 64 {
-        return Err(SignatureError::Malformed);
-    }
-    let nibble = |c: u8| match c {
-        b'0'..=b'9' => Some(c - b'0'),
-        b'a'..=b'f' => Some(c - b'a' + 10),
-        b'A'..=b'F' => Some(c - b'A' + 10),
-        _ => None,
-    };
     let mut out = [0u8; 32];
-    for (i, pair) in bytes.chunks_exact(2).enumerate() {
-        match (nibble(pair[0]), nibble(pair[1])) {
-            (Some(hi), Some(lo)) => out[i] = (hi << 4) | lo,
-            _ => return Err(SignatureError::Malformed),
-        }
-    }
+    // The `hex` crate refuses any length but 64 here, and any character that is not hex.
+    hex::decode_to_slice(text, &mut out).map_err(|_| SignatureError::Malformed)?;
     Ok(out)
 }
 
@@ -91,7 +67,7 @@ pub fn payment_signature(order_id: &str, payment_id: &str, key_secret: &Secret) 
         key_secret,
         &[order_id.as_bytes(), b"|", payment_id.as_bytes()],
     );
-    to_hex(&mac.finalize().into_bytes())
+    hex::encode(mac.finalize().into_bytes())
 }
 
 /// Checks a checkout callback. `order_id` must be the one stored with the top-up.
@@ -112,7 +88,7 @@ pub fn verify_payment_signature(
 
 /// The `X-Razorpay-Signature` of a webhook body.
 pub fn webhook_signature(body: &[u8], webhook_secret: &Secret) -> String {
-    to_hex(&mac(webhook_secret, &[body]).finalize().into_bytes())
+    hex::encode(mac(webhook_secret, &[body]).finalize().into_bytes())
 }
 
 /// The webhook secret, and the one before it while a rotation is under way (Razorpay keeps
